@@ -1,0 +1,14 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="tinygen",
+    version="0.1.0",
+    description="A small, readable autograd engine on NumPy/CuPy, and every autoencoder and GAN built on it",
+    packages=find_packages(include=["tinygen", "tinygen.*"]),
+    python_requires=">=3.9",
+    install_requires=["numpy>=1.24"],
+    extras_require={
+        "dev": ["pytest>=7", "hypothesis>=6", "matplotlib>=3.5"],
+        "gpu": ["cupy-cuda12x>=13"],
+    },
+)

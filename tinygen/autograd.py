@@ -1,0 +1,448 @@
+"""Reverse-mode automatic differentiation.
+
+A `Tensor` holds an array (`.data`) and, when it was computed from tensors that require
+gradients, the `Function` that made it (`.creator`). The functions and tensors form a graph
+that runs from the leaves (parameters, inputs) to the result. `backward()` walks that graph from
+the result back to the leaves, asking each function for the gradient of its inputs given the
+gradient of its output (the chain rule), and adds up the gradients that meet at a tensor.
+
+Each function's `backward` is written with tinygen ops, not raw arrays. With
+`create_graph=True` those ops record a graph of their own, so a gradient can be differentiated
+again: that is how gradient penalties (WGAN-GP, R1) train.
+"""
+import contextlib
+import heapq
+import itertools
+import weakref
+
+from tinygen import backend
+
+# ---------------------------------------------------------------------------------------------
+# Grad mode: whether ops record the graph.
+
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled():
+    return _GradMode.enabled
+
+
+@contextlib.contextmanager
+def set_grad_enabled(enabled):
+    previous = _GradMode.enabled
+    _GradMode.enabled = enabled
+    try:
+        yield
+    finally:
+        _GradMode.enabled = previous
+
+
+def no_grad():
+    """`with tinygen.no_grad():` runs ops without recording a graph (evaluation, sampling)."""
+    return set_grad_enabled(False)
+
+
+def enable_grad():
+    return set_grad_enabled(True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensor
+
+
+class Tensor:
+    """An array with an optional gradient and a link to the function that computed it.
+
+    `Tensor(data, requires_grad=False)`: `data` is a Python number or list, or a NumPy/CuPy array.
+    Python floats become float32; arrays keep their dtype (gradient checks use float64).
+    """
+
+    __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__, not numpy's add
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if device is None:
+            device = backend.device_of(data)
+        self.data = backend.as_array(data, dtype=dtype, device=device)
+        if requires_grad and not backend.is_floating(self.data.dtype):
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        self.requires_grad = requires_grad
+        self.grad = None
+        self.creator = None  # the Function that made this tensor; None for a leaf
+
+    # --- what it is -------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self):
+        return self.creator is None
+
+    def numel(self):
+        return self.data.size
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        device = ", device='cuda'" if self.device == "cuda" else ""
+        return f"tensor({backend.to_numpy(self.data)!r}{grad}{device})"
+
+    # --- leaving the graph, moving between devices --------------------------------------------
+    def numpy(self):
+        """A host NumPy copy of the values."""
+        return backend.to_numpy(self.data).copy()
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return backend.to_numpy(self.data).tolist()
+
+    def detach(self):
+        """The same values, cut from the graph (no gradient flows through)."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and not backend.is_floating(self.dtype):
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def to(self, device):
+        """This tensor on `device` ('cpu' or 'cuda'); gradients flow back to the original device."""
+        backend.check_device(device)
+        if device == self.device:
+            return self
+        return functional.to_device(self, device)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return functional.astype(self, "float32")
+
+    def double(self):
+        return functional.astype(self, "float64")
+
+    # --- the gradient ---------------------------------------------------------------------------
+    def backward(self, grad=None, create_graph=False):
+        """Add d(self)/d(leaf) * grad to the `.grad` of every leaf that requires a gradient.
+
+        For a scalar `grad` defaults to 1. With `create_graph=True` the gradients are themselves
+        part of a graph and can be differentiated again.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad and has no graph")
+        grad = _initial_grad(self, grad, "backward()")
+        run_backward([self], [grad], create_graph=create_graph)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # --- operators: each one is a tinygen op from tinygen.functional ---------------------------
+    def __add__(self, other):
+        return functional.add(self, other)
+
+    def __radd__(self, other):
+        return functional.add(other, self)
+
+    def __sub__(self, other):
+        return functional.sub(self, other)
+
+    def __rsub__(self, other):
+        return functional.sub(other, self)
+
+    def __mul__(self, other):
+        return functional.mul(self, other)
+
+    def __rmul__(self, other):
+        return functional.mul(other, self)
+
+    def __truediv__(self, other):
+        return functional.div(self, other)
+
+    def __rtruediv__(self, other):
+        return functional.div(other, self)
+
+    def __matmul__(self, other):
+        return functional.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return functional.matmul(other, self)
+
+    def __pow__(self, exponent):
+        return functional.pow(self, exponent)
+
+    def __neg__(self):
+        return functional.neg(self)
+
+    def __getitem__(self, index):
+        return functional.getitem(self, index)
+
+    # Comparisons give boolean tensors outside the graph (masks, accuracies).
+    def __lt__(self, other):
+        return Tensor(self.data < _raw(other))
+
+    def __le__(self, other):
+        return Tensor(self.data <= _raw(other))
+
+    def __gt__(self, other):
+        return Tensor(self.data > _raw(other))
+
+    def __ge__(self, other):
+        return Tensor(self.data >= _raw(other))
+
+    # --- methods, as in PyTorch -------------------------------------------------------------
+    def reshape(self, *shape):
+        return functional.reshape(self, _shape_args(shape))
+
+    def view(self, *shape):
+        return functional.reshape(self, _shape_args(shape))
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return functional.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0, dim1):
+        return functional.swapaxes(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return functional.transpose(self, _shape_args(dims))
+
+    @property
+    def T(self):
+        return functional.transpose(self, tuple(reversed(range(self.ndim))))
+
+    def sum(self, dim=None, keepdim=False):
+        return functional.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return functional.mean(self, dim, keepdim)
+
+    def var(self, dim=None, keepdim=False, unbiased=True):
+        return functional.var(self, dim, keepdim, unbiased)
+
+    def max(self, dim=None, keepdim=False):
+        return functional.max(self, dim, keepdim)
+
+    def exp(self):
+        return functional.exp(self)
+
+    def log(self):
+        return functional.log(self)
+
+    def sqrt(self):
+        return functional.sqrt(self)
+
+    def abs(self):
+        return functional.abs(self)
+
+    def clip(self, min=None, max=None):
+        return functional.clip(self, min, max)
+
+    clamp = clip
+
+    def sigmoid(self):
+        return functional.sigmoid(self)
+
+    def tanh(self):
+        return functional.tanh(self)
+
+    def relu(self):
+        return functional.relu(self)
+
+    def argmax(self, dim=None):
+        return Tensor(self.data.argmax(axis=dim))
+
+
+def _shape_args(args):
+    """Accept both x.reshape(2, 3) and x.reshape((2, 3))."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _raw(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _initial_grad(output, grad, where):
+    """The gradient to start from: ones for a scalar, else the one given (checked)."""
+    if grad is None:
+        if output.data.size != 1:
+            raise RuntimeError(
+                f"{where}: the output has shape {output.shape}, not one element; "
+                f"pass a gradient of that shape (grad=...)"
+            )
+        if not backend.get_array_module(output.data).isfinite(output.data).all():
+            raise FloatingPointError(f"{where}: the output is {output.item()}; its gradient would be meaningless")
+        return Tensor(backend.get_array_module(output.data).ones_like(output.data))
+    grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=output.dtype, device=output.device)
+    if grad.shape != output.shape:
+        raise ValueError(f"{where}: gradient of shape {grad.shape} given for an output of shape {output.shape}")
+    return grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Function
+
+
+class Function:
+    """One differentiable operation.
+
+    A subclass writes
+      forward(*arrays) -> array     on raw NumPy/CuPy arrays (fast, no graph), and
+      backward(grad_output) -> grad of each input, written with tinygen ops (so it can itself
+                                     be differentiated); None for an input that needs none.
+    Options of the op (an axis, a stride) are given to __init__. Calling the function on tensors
+    runs forward and, when gradients are wanted, records it in the graph.
+    """
+
+    _sequence = itertools.count()  # creation order of recorded functions
+
+    def __call__(self, *inputs):
+        inputs = _as_tensors(inputs, type(self).__name__)
+        output = Tensor(self.forward(*(x.data for x in inputs)))
+        if is_grad_enabled() and any(x.requires_grad for x in inputs):
+            self.inputs = inputs
+            self.needs_input_grad = tuple(x.requires_grad for x in inputs)
+            self.sequence = next(Function._sequence)
+            # A weak link back to the output: a strong one would make a cycle tensor <-> function.
+            self._output = weakref.ref(output)
+            output.requires_grad = True
+            output.creator = self
+        return output
+
+    @property
+    def output(self):
+        """The tensor this function made (ops like exp and sigmoid reuse it in backward)."""
+        return self._output()
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, grad_output):
+        raise NotImplementedError
+
+
+def _as_tensors(values, op_name):
+    """Inputs as tensors on one device; a Python number takes the dtype and device of the others."""
+    first = next((v for v in values if isinstance(v, Tensor)), None)
+    if first is None:
+        first = Tensor(values[0])
+    tensors = []
+    for value in values:
+        if isinstance(value, Tensor):
+            tensors.append(value)
+        elif backend.is_array(value):
+            tensors.append(Tensor(value))
+        else:  # a Python number: it follows the tensor it meets (float32 stays float32)
+            dtype = first.dtype if backend.is_floating(first.dtype) or isinstance(value, int) else None
+            tensors.append(Tensor(value, dtype=dtype, device=first.device))
+    devices = {x.device for x in tensors}
+    if len(devices) > 1:
+        shapes = ", ".join(f"{x.shape} on {x.device}" for x in tensors)
+        raise RuntimeError(f"{op_name}: inputs are on different devices ({shapes}); move them with .to(device)")
+    return tensors
+
+
+# ---------------------------------------------------------------------------------------------
+# The backward pass
+
+
+def run_backward(outputs, output_grads, create_graph=False, inputs=None):
+    """The chain rule over the whole graph, iteratively (no recursion limit on deep graphs).
+
+    Functions are visited newest first. A function's inputs were all made before it, so when we
+    reach a function every function that used its output has already been visited: the gradient
+    of its output is complete. A heap keyed on the creation number gives that order.
+
+    With `inputs=None` gradients are added into each leaf's `.grad`. Otherwise the gradients of
+    `inputs` are returned (in order, None where there is no path) and `.grad` is left alone.
+    """
+    wanted = {} if inputs is None else {id(x): i for i, x in enumerate(inputs)}
+    found = [None] * (0 if inputs is None else len(inputs))
+    pending = {}  # function -> sum of the gradients of its output seen so far
+    heap = []
+
+    def receive(tensor, grad):
+        if id(tensor) in wanted:
+            i = wanted[id(tensor)]
+            found[i] = grad if found[i] is None else found[i] + grad
+        if tensor.creator is not None:
+            fn = tensor.creator
+            if fn in pending:
+                pending[fn] = pending[fn] + grad
+            else:
+                pending[fn] = grad
+                heapq.heappush(heap, (-fn.sequence, id(fn), fn))
+        elif inputs is None:
+            tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+
+    with set_grad_enabled(create_graph):
+        for output, grad in zip(outputs, output_grads):
+            receive(output, grad)
+        while heap:
+            fn = heapq.heappop(heap)[2]
+            input_grads = fn.backward(pending.pop(fn))
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for x, grad in zip(fn.inputs, input_grads):
+                if x.requires_grad and grad is not None:
+                    if grad.shape != x.shape:  # a bug in an op's backward, never the user's
+                        raise RuntimeError(f"{type(fn).__name__}.backward gave shape {grad.shape} for input {x.shape}")
+                    receive(x, grad)
+    return found
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):
+    """The gradients of `outputs` with respect to `inputs`, as `torch.autograd.grad`.
+
+    Returns a tuple with one gradient per input; `.grad` of the leaves is not touched. With
+    `create_graph=True` the returned gradients can be differentiated again (gradient penalties).
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single_input = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_input else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for x in inputs:
+        if not x.requires_grad:
+            raise RuntimeError(f"grad(): an input of shape {x.shape} does not require grad")
+    grads = [_initial_grad(y, g, "grad()") for y, g in zip(outputs, grad_outputs)]
+    found = run_backward(outputs, grads, create_graph=create_graph, inputs=inputs)
+    for x, g in zip(inputs, found):
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad(): an input of shape {x.shape} was not used to compute the outputs")
+    return tuple(found)
+
+
+# The operators above call the ops; the ops need Tensor and Function: import them last.
+from tinygen import functional  # noqa: E402

@@ -1,0 +1,125 @@
+"""Where arrays live: NumPy on the CPU, CuPy on a CUDA GPU.
+
+Every op asks `get_array_module(array)` for the module that holds its input and calls it `xp`:
+`xp.exp(x)` is `numpy.exp` for a NumPy array and `cupy.exp` for a CuPy array. So the same op code
+runs on both devices, and the device is decided by where the data lives.
+
+This is the only file of the library's ops and layers that names numpy or cupy.
+"""
+import numpy
+
+try:  # CuPy is optional: `pip install -e ".[gpu]"` on a machine with a CUDA GPU.
+    import cupy
+
+    cupy.cuda.runtime.getDeviceCount()  # raises when there is no driver or no GPU
+except Exception:  # ImportError, or CUDA not usable: then we are CPU-only
+    cupy = None
+
+DEVICES = ("cpu", "cuda")
+
+
+def gpu_available():
+    """True when CuPy is installed and sees a CUDA GPU."""
+    return cupy is not None
+
+
+def is_array(value):
+    """True for a NumPy or CuPy ndarray."""
+    return isinstance(value, numpy.ndarray) or (cupy is not None and isinstance(value, cupy.ndarray))
+
+
+def get_array_module(*arrays):
+    """The module (numpy or cupy) that holds these arrays: the `xp` of every op."""
+    if cupy is not None:
+        return cupy.get_array_module(*arrays)
+    return numpy
+
+
+def module_for(device):
+    """The array module of a device name: 'cpu' -> numpy, 'cuda' -> cupy."""
+    check_device(device)
+    if device == "cpu":
+        return numpy
+    if cupy is None:
+        raise RuntimeError("device 'cuda' asked for, but CuPy with a CUDA GPU is not available")
+    return cupy
+
+
+def check_device(device):
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")
+
+
+def device_of(array):
+    """'cuda' for a CuPy array, 'cpu' for anything else."""
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return "cuda"
+    return "cpu"
+
+
+def to_device(array, device):
+    """The same values on `device`, copied only when they are not there already."""
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return cupy.asnumpy(array)
+    return module_for(device).asarray(array)
+
+
+def to_numpy(array):
+    """A host NumPy array of the same values (for printing, plotting and saving)."""
+    return to_device(array, "cpu")
+
+
+def as_array(value, dtype=None, device="cpu"):
+    """Turn a Python number, list or array into an array of `device`.
+
+    Python floats become float32 (the library's default), as in PyTorch; arrays keep their dtype
+    unless one is given.
+    """
+    if is_array(value):
+        array = to_device(value, device)
+    else:
+        array = module_for(device).asarray(value)
+        if dtype is None and array.dtype == numpy.float64:
+            array = array.astype(numpy.float32)
+    if dtype is not None and array.dtype != dtype:
+        array = array.astype(dtype)
+    return array
+
+
+def is_floating(dtype):
+    return numpy.issubdtype(dtype, numpy.floating)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random numbers. One generator per device, so that a seed makes a run repeatable.
+
+_generators = {}
+
+
+def manual_seed(seed):
+    """Seed the random numbers of every device (parameter init, dropout, noise, shuffling)."""
+    _generators["cpu"] = numpy.random.default_rng(seed)
+    if cupy is not None:
+        _generators["cuda"] = cupy.random.default_rng(seed)
+
+
+def generator(device="cpu"):
+    """The random generator of a device: `.random`, `.standard_normal`, `.integers`, `.permutation`."""
+    if device not in _generators:
+        _generators[device] = module_for(device).random.default_rng()
+    return _generators[device]
+
+
+def get_rng_state():
+    """The CPU generator's state as a JSON-friendly dict (for checkpoints)."""
+    return generator("cpu").bit_generator.state
+
+
+def set_rng_state(state):
+    generator("cpu").bit_generator.state = state
+
+
+# Host-side code (saving files, plotting, metrics) works on NumPy arrays; it takes NumPy from here.
+host = numpy

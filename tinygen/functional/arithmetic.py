@@ -1,0 +1,227 @@
+"""Elementwise arithmetic and the elementary functions.
+
+Binary ops broadcast like NumPy; the gradient of an input that was broadcast is summed back to
+that input's shape (`sum_to`). Gradients that need a mask (abs, clip) use it as a constant: the
+derivative of a step is zero almost everywhere, so second derivatives stay right.
+"""
+from tinygen import backend
+from tinygen.autograd import Function, Tensor
+from tinygen.backend import get_array_module
+from tinygen.functional.shape import sum_to
+
+
+class Add(Function):
+    """y = a + b.   ga = gy, gb = gy (each summed to its input's shape)"""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(gy, b.shape)
+
+
+class Sub(Function):
+    """y = a - b.   ga = gy, gb = -gy"""
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(-gy, b.shape)
+
+
+class Mul(Function):
+    """y = a * b.   ga = gy * b, gb = gy * a"""
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    """y = a / b.   ga = gy / b, gb = -gy * a / b^2"""
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy / b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-gy * a / (b * b), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    """y = -x.   gx = -gy"""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Function):
+    """y = x^c for a constant number c.   gx = gy * c * x^(c-1)"""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x**self.c
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy * self.c * x ** (self.c - 1)
+
+
+class Exp(Function):
+    """y = e^x.   gx = gy * y"""
+
+    def forward(self, x):
+        return get_array_module(x).exp(x)
+
+    def backward(self, gy):
+        return gy * self.output
+
+
+class Log(Function):
+    """y = ln x.   gx = gy / x"""
+
+    def forward(self, x):
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy / x
+
+
+class Sqrt(Function):
+    """y = sqrt(x).   gx = gy / (2 y)"""
+
+    def forward(self, x):
+        return get_array_module(x).sqrt(x)
+
+    def backward(self, gy):
+        return gy / (2 * self.output)
+
+
+class Abs(Function):
+    """y = |x|.   gx = gy * sign(x)"""
+
+    def forward(self, x):
+        return get_array_module(x).abs(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy * Tensor(get_array_module(x.data).sign(x.data))
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi).   gx = gy where lo <= x <= hi, else 0"""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        return get_array_module(x).clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        inside = (x >= self.lo if self.lo is not None else True) & (x <= self.hi if self.hi is not None else True)
+        return gy * Tensor(inside.astype(x.dtype))
+
+
+class AsType(Function):
+    """y = x in another floating dtype.   gx = gy in x's dtype"""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.input_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return astype(gy, self.input_dtype)
+
+
+class ToDevice(Function):
+    """y = x copied to another device.   gx = gy copied back"""
+
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.input_device = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return to_device(gy, self.input_device)
+
+
+def add(a, b):
+    return Add()(a, b)
+
+
+def sub(a, b):
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    return Mul()(a, b)
+
+
+def div(a, b):
+    return Div()(a, b)
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def pow(x, exponent):
+    if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float)):
+        raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+    return Pow(exponent)(x)
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def abs(x):
+    return Abs()(x)
+
+
+def clip(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clip: give min, max or both")
+    return Clip(min, max)(x)
+
+
+def astype(x, dtype):
+    if x.dtype == dtype:
+        return x
+    return AsType(dtype)(x)
+
+
+def to_device(x, device):
+    if x.device == device:
+        return x
+    return ToDevice(device)(x)

@@ -1,0 +1,130 @@
+"""2-D convolution and transposed convolution, built from im2col, col2im and tensordot.
+
+A convolution slides a kh x kw window over the padded input with step `stride`. `im2col` copies
+every window out into an array `cols`, so that the convolution becomes one matrix product with
+the weight. `col2im` is its adjoint: it adds each window back onto the image where it came from.
+
+    conv2d(x, W)           = tensordot(W, im2col(x))        (N, C, H, W)      -> (N, O, OH, OW)
+    conv_transpose2d(x, W) = col2im(tensordot(W, x))        (N, C, H, W)      -> (N, O, H', W')
+
+Since the gradient of im2col is col2im (and the other way round), the input-gradient of a
+convolution is a transposed convolution of the output gradient, and vice versa: each is the
+other's backward. Both loop only over the kh*kw window offsets, copying a strided slice of the
+whole batch at each; never over pixels or batch items.
+
+Layout of `cols`: (C, kh, kw, N, OH, OW), with
+    cols[c, u, v, n, i, j] = x_padded[n, c, stride*i + u, stride*j + v]
+so that (C*kh*kw) x (N*OH*OW) is a plain matrix for the product with the weight.
+"""
+from tinygen.autograd import Function
+from tinygen.backend import get_array_module
+from tinygen.functional.matmul import tensordot
+from tinygen.functional.shape import reshape, transpose
+
+
+def output_size(size, kernel, stride, padding):
+    """Number of window positions along one axis: floor((size + 2 padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class Im2col(Function):
+    """cols[c,u,v,n,i,j] = x_pad[n, c, s*i+u, s*j+v].   gx = col2im(gcols) (windows added back)"""
+
+    def __init__(self, kernel, stride, padding):
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        (kh, kw), s, p = self.kernel, self.stride, self.padding
+        n, c, h, w = x.shape
+        self.input_hw = (h, w)
+        oh, ow = output_size(h, kh, s, p), output_size(w, kw, s, p)
+        x_pad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+        cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+        for u in range(kh):
+            for v in range(kw):
+                window = x_pad[:, :, u : u + s * oh : s, v : v + s * ow : s]  # (N, C, OH, OW)
+                cols[:, u, v] = window.transpose(1, 0, 2, 3)
+        return cols
+
+    def backward(self, gcols):
+        return col2im(gcols, self.input_hw, self.stride, self.padding)
+
+
+class Col2im(Function):
+    """x_pad[n, c, s*i+u, s*j+v] += cols[c,u,v,n,i,j], then the padding is cut off.
+
+    The adjoint of im2col: gcols = im2col(gx).
+    """
+
+    def __init__(self, output_hw, stride, padding):
+        self.output_hw, self.stride, self.padding = output_hw, stride, padding
+
+    def forward(self, cols):
+        xp = get_array_module(cols)
+        c, kh, kw, n, oh, ow = cols.shape
+        (h, w), s, p = self.output_hw, self.stride, self.padding
+        x_pad = xp.zeros((n, c, h + 2 * p, w + 2 * p), dtype=cols.dtype)
+        for u in range(kh):
+            for v in range(kw):
+                x_pad[:, :, u : u + s * oh : s, v : v + s * ow : s] += cols[:, u, v].transpose(1, 0, 2, 3)
+        return x_pad[:, :, p : p + h, p : p + w]
+
+    def backward(self, gx):
+        kh, kw = self.inputs[0].shape[1:3]
+        return im2col(gx, (kh, kw), self.stride, self.padding)
+
+
+def im2col(x, kernel, stride, padding):
+    return Im2col(tuple(kernel), stride, padding)(x)
+
+
+def col2im(cols, output_hw, stride, padding):
+    return Col2im(tuple(output_hw), stride, padding)(cols)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """y[n,o,i,j] = b[o] + sum_{c,u,v} W[o,c,u,v] x_pad[n, c, s*i+u, s*j+v].
+
+    x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,)  ->  y: (N, O, OH, OW)
+    """
+    _check_conv_input("conv2d", x, weight, channel_axis_of_weight=1)
+    kernel = weight.shape[2:]
+    if x.shape[2] + 2 * padding < kernel[0] or x.shape[3] + 2 * padding < kernel[1]:
+        raise ValueError(f"conv2d: input {x.shape} with padding {padding} is smaller than the kernel {tuple(kernel)}")
+    cols = im2col(x, kernel, stride, padding)  # (C, kh, kw, N, OH, OW)
+    y = tensordot(weight, cols, 3)  # (O, N, OH, OW)
+    y = transpose(y, (1, 0, 2, 3))  # (N, O, OH, OW)
+    return y if bias is None else y + reshape(bias, (1, -1, 1, 1))
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0):
+    """The adjoint of conv2d: each input pixel spreads W-weighted copies onto the output.
+
+    x: (N, C, H, W), weight: (C, O, kh, kw)  ->  y: (N, O, H', W') with
+    H' = (H - 1) stride - 2 padding + kh + output_padding   (as torch.nn.ConvTranspose2d).
+    """
+    _check_conv_input("conv_transpose2d", x, weight, channel_axis_of_weight=0)
+    if not 0 <= output_padding < stride:
+        raise ValueError(f"conv_transpose2d: output_padding must be in [0, stride={stride}), got {output_padding}")
+    kh, kw = weight.shape[2:]
+    h, w = x.shape[2:]
+    out_h = (h - 1) * stride - 2 * padding + kh + output_padding
+    out_w = (w - 1) * stride - 2 * padding + kw + output_padding
+    if out_h <= 0 or out_w <= 0:
+        raise ValueError(f"conv_transpose2d: input {x.shape} with padding {padding} gives an empty output")
+    cols = tensordot(weight, x, ([0], [1]))  # (O, kh, kw, N, H, W): the windows of the output
+    y = col2im(cols, (out_h, out_w), stride, padding)
+    return y if bias is None else y + reshape(bias, (1, -1, 1, 1))
+
+
+def _check_conv_input(op, x, weight, channel_axis_of_weight):
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected input of shape (N, C, H, W), got {x.shape}")
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D weight, got {weight.shape}")
+    channels = weight.shape[channel_axis_of_weight]
+    if x.shape[1] != channels:
+        raise ValueError(
+            f"{op}: input has {x.shape[1]} channels (shape {x.shape}) but the weight {weight.shape} expects {channels}"
+        )

@@ -1,0 +1,90 @@
+"""Matrix products: matmul, tensordot, and the affine map of a Linear layer."""
+from tinygen.autograd import Function
+from tinygen.backend import get_array_module
+from tinygen.functional.shape import sum_to, swapaxes, transpose
+
+
+class MatMul(Function):
+    """Y = A @ B (batched over leading axes, which broadcast).
+
+    gA = gY @ B^T,   gB = A^T @ gY   (summed over broadcast batch axes)
+    """
+
+    def forward(self, a, b):
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(matmul(gy, swapaxes(b, -1, -2)), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(matmul(swapaxes(a, -1, -2), gy), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def matmul(a, b):
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"matmul: both operands need at least 2 dimensions, got shapes {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not fit ({a.shape[-1]} != {b.shape[-2]})")
+    return MatMul()(a, b)
+
+
+class Tensordot(Function):
+    """y = sum over paired axes of a(free_a, k) * b(k, free_b): y has axes free_a + free_b.
+
+    Each gradient is again a tensordot, over the axes the other input kept:
+      ga = gy contracted with b over free_b, then axes put back in a's order
+      gb = a contracted with gy over free_a, then axes put back in b's order
+    """
+
+    def __init__(self, axes_a, axes_b):
+        self.axes_a, self.axes_b = axes_a, axes_b
+
+    def forward(self, a, b):
+        return get_array_module(a, b).tensordot(a, b, axes=(self.axes_a, self.axes_b))
+
+    def backward(self, gy):
+        a, b = self.inputs
+        free_a = [i for i in range(a.ndim) if i not in self.axes_a]
+        free_b = [i for i in range(b.ndim) if i not in self.axes_b]
+        # tensordot keeps the free axes of its second operand in ascending order; these are
+        # the axes of a (of b) that pair with b's (a's) contracted axes taken in that order.
+        pair_of_b = dict(zip(self.axes_b, self.axes_a))
+        pair_of_a = dict(zip(self.axes_a, self.axes_b))
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            gy_axes_of_b = list(range(len(free_a), gy.ndim))
+            ga = tensordot(gy, b, (gy_axes_of_b, free_b))
+            ga = transpose(ga, _inverse(free_a + [pair_of_b[j] for j in sorted(self.axes_b)]))
+        if self.needs_input_grad[1]:
+            gy_axes_of_a = list(range(len(free_a)))
+            gb = tensordot(a, gy, (free_a, gy_axes_of_a))
+            gb = transpose(gb, _inverse([pair_of_a[i] for i in sorted(self.axes_a)] + free_b))
+        return ga, gb
+
+
+def _inverse(permutation):
+    """The permutation that undoes `permutation`."""
+    return sorted(range(len(permutation)), key=lambda i: permutation[i])
+
+
+def tensordot(a, b, axes):
+    """As numpy.tensordot: `axes` is an int n (last n of a with first n of b) or two lists."""
+    if isinstance(axes, int):
+        axes_a, axes_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
+    else:
+        axes_a, axes_b = [i % a.ndim for i in axes[0]], [i % b.ndim for i in axes[1]]
+    for i, j in zip(axes_a, axes_b):
+        if a.shape[i] != b.shape[j]:
+            raise ValueError(f"tensordot: axis {i} of {a.shape} does not match axis {j} of {b.shape}")
+    return Tensordot(tuple(axes_a), tuple(axes_b))(a, b)
+
+
+def linear(x, weight, bias=None):
+    """y = x W^T + b, with W of shape (out_features, in_features), as torch.nn.functional.linear."""
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight "
+            f"{weight.shape} expects {weight.shape[1]}"
+        )
+    y = matmul(x, transpose(weight, (1, 0)))
+    return y if bias is None else y + bias

@@ -1,0 +1,197 @@
+"""Ops that move values around without changing them: reshape, transpose, broadcast, index, join.
+
+Their gradients move the incoming gradient back the same way: reshape it back, transpose it back,
+add up what a broadcast copied, scatter what an index picked.
+"""
+from tinygen.autograd import Function, Tensor
+from tinygen.backend import get_array_module
+
+
+class Reshape(Function):
+    """y = x with a new shape (same values in the same order).   gx = reshape(gy, x.shape)"""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return reshape(gy, self.input_shape)
+
+
+def reshape(x, shape):
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return Reshape(tuple(shape))(x)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge the dimensions start_dim..end_dim into one."""
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    shape = x.shape[:start] + (-1,) + x.shape[end + 1 :]
+    return reshape(x, shape)
+
+
+def unsqueeze(x, dim):
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+class Transpose(Function):
+    """y = x with its axes reordered: y.shape[i] = x.shape[axes[i]].
+
+    gx = transpose(gy, inverse of axes)   (the inverse permutation puts every axis back)
+    """
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        inverse = tuple(sorted(range(len(self.axes)), key=lambda i: self.axes[i]))
+        return transpose(gy, inverse)
+
+
+def transpose(x, axes):
+    axes = tuple(a % x.ndim for a in axes)
+    if axes == tuple(range(x.ndim)):
+        return x
+    return Transpose(axes)(x)
+
+
+def swapaxes(x, dim0, dim1):
+    axes = list(range(x.ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return transpose(x, axes)
+
+
+class BroadcastTo(Function):
+    """y = x repeated along the broadcast axes.   gx = sum_to(gy, x.shape): copies add up."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.input_shape)
+
+
+def broadcast_to(x, shape):
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return BroadcastTo(tuple(shape))(x)
+
+
+class SumTo(Function):
+    """y = x summed down to `shape` (the reverse of broadcasting).   gx = broadcast_to(gy, x.shape)"""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return sum_to_array(x, self.shape)
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.input_shape)
+
+
+def sum_to_array(x, shape):
+    """Sum the array `x` over the axes that broadcasting added or stretched, leaving `shape`."""
+    lead = x.ndim - len(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    y = x.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
+    return y.reshape(shape)
+
+
+def sum_to(x, shape):
+    """The gradient of a broadcast: used by every op whose inputs may broadcast."""
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return SumTo(tuple(shape))(x)
+
+
+class GetItem(Function):
+    """y = x[index] (slices, integers, integer arrays, masks).
+
+    gx = zeros like x with gy added at x[index] (added, not set: an integer array may pick the
+    same element twice, as an Embedding does for a repeated word).
+    """
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return x[self.index]
+
+    def backward(self, gy):
+        return ScatterAdd(self.index, self.input_shape)(gy)
+
+
+class ScatterAdd(Function):
+    """y = zeros(shape) with x added at y[index].   gx = gy[index] (the adjoint of GetItem)"""
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = xp.zeros(self.shape, dtype=x.dtype)
+        xp.add.at(y, self.index, x)
+        return y
+
+    def backward(self, gy):
+        return getitem(gy, self.index)
+
+
+def getitem(x, index):
+    if isinstance(index, Tensor):
+        index = index.data
+    if isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return GetItem(index)(x)
+
+
+class Cat(Function):
+    """y = the inputs joined along `axis`.   g_i = the slice of gy that came from input i."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return get_array_module(*xs).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        grads, start = [], 0
+        for size in self.sizes:
+            index = (slice(None),) * self.axis + (slice(start, start + size),)
+            grads.append(getitem(gy, index))
+            start += size
+        return tuple(grads)
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    ndim = tensors[0].ndim
+    for t in tensors:
+        if t.ndim != ndim:
+            raise ValueError(f"cat: all tensors need {ndim} dimensions, got shapes {[x.shape for x in tensors]}")
+    return Cat(dim % ndim)(*tensors)
+
+
+def stack(tensors, dim=0):
+    """Join along a new axis: each input gets a size-1 axis at `dim`, then cat."""
+    tensors = list(tensors)
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)

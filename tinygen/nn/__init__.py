@@ -1,0 +1,9 @@
+"""Layers and the Module system (PyTorch's names, so the code reads like torch.nn)."""
+from tinygen.nn import functional, init
+from tinygen.nn.activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from tinygen.nn.conv import Conv2d, ConvTranspose2d
+from tinygen.nn.embedding import Embedding
+from tinygen.nn.linear import Identity, Linear
+from tinygen.nn.module import Buffer, Module, ModuleList, Parameter, Sequential
+from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d
+from tinygen.nn.shape import Flatten, Unflatten

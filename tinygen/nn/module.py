@@ -1,0 +1,184 @@
+"""Module, Parameter, Buffer and Sequential: how layers hold their state.
+
+A Module finds its parameters by looking at its own attributes: a `Parameter` is trained by the
+optimiser, a `Buffer` (running statistics of BatchNorm) is saved with the model but not trained,
+and a sub-`Module` is searched the same way. Names join with dots, as in PyTorch
+("0.weight", "encoder.fc.bias"), so state dicts line up with PyTorch's.
+"""
+from tinygen import backend
+from tinygen.autograd import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that a Module trains: it requires a gradient."""
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Buffer(Tensor):
+    """A tensor that a Module keeps and saves, but does not train (e.g. running statistics)."""
+
+
+class Module:
+    """The base class of layers and models: subclasses set attributes and write `forward`."""
+
+    training = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    # --- finding the state --------------------------------------------------------------------
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return [m for _, m in self.named_children()]
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(prefix + name if not prefix else f"{prefix}.{name}")
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def _named_tensors(self, kind):
+        seen = set()  # a tensor shared by two layers (tied weights) is listed once
+        for module_name, module in self.named_modules():
+            for name, value in vars(module).items():
+                if isinstance(value, kind) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{module_name}.{name}" if module_name else name), value
+
+    def named_parameters(self):
+        return list(self._named_tensors(Parameter))
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self):
+        return list(self._named_tensors(Buffer))
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
+
+    # --- modes and gradients --------------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode: BatchNorm uses batch statistics, Dropout drops."""
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode: BatchNorm uses its running statistics, Dropout passes through."""
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze the parameters, e.g. D while G trains through it."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def to(self, device):
+        """Move every parameter and buffer to `device`, in place."""
+        backend.check_device(device)
+        for t in self.parameters() + self.buffers():
+            t.data = backend.to_device(t.data, device)
+            if t.grad is not None:
+                t.grad = Tensor(backend.to_device(t.grad.data, device))
+        return self
+
+    # --- saving and loading -----------------------------------------------------------------
+    def state_dict(self):
+        """Every parameter and buffer by its dotted name (the tensors themselves, not copies)."""
+        return dict(self._named_tensors((Parameter, Buffer)))
+
+    def load_state_dict(self, state_dict):
+        """Copy values into the parameters and buffers, checking names, shapes and dtypes-kinds.
+
+        The arrays are copied in place, so an optimiser holding these parameters keeps them.
+        """
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(own))
+        if missing or unexpected:
+            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}")
+        for name, target in own.items():
+            value = state_dict[name]
+            value = value.data if isinstance(value, Tensor) else value
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"load_state_dict for {type(self).__name__}: '{name}' has shape {tuple(value.shape)} "
+                    f"in the state dict but {tuple(target.shape)} in the model"
+                )
+            target.data[...] = backend.to_device(value, target.device).astype(target.dtype, copy=False)
+        return self
+
+    # --- printing ----------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            lines.append("  (" + name + "): " + repr(child).replace("\n", "\n  "))
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Layers applied one after another; they are named "0", "1", ... as in PyTorch."""
+
+    def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            setattr(self, str(i), layer)
+
+    def __iter__(self):
+        return iter(self.children())
+
+    def __len__(self):
+        return len(self.children())
+
+    def __getitem__(self, i):
+        return self.children()[i]
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are found (named "0", "1", ...)."""
+
+    def __init__(self, modules=()):
+        for i, module in enumerate(modules):
+            setattr(self, str(i), module)
+
+    def append(self, module):
+        setattr(self, str(len(self)), module)
+        return self
+
+    def __iter__(self):
+        return iter(self.children())
+
+    def __len__(self):
+        return len(self.children())
+
+    def __getitem__(self, i):
+        return self.children()[i]

@@ -1,0 +1,44 @@
+"""Batch normalisation layers, with learned scale and shift and running statistics."""
+from tinygen import functional as F
+from tinygen.creation import ones, zeros
+from tinygen.nn.module import Buffer, Module, Parameter
+
+
+class _BatchNorm(Module):
+    expected_ndim = None  # 2 for BatchNorm1d, 4 for BatchNorm2d
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(ones(num_features)) if affine else None
+        self.bias = Parameter(zeros(num_features)) if affine else None
+        if track_running_stats:
+            self.running_mean = Buffer(zeros(num_features))
+            self.running_var = Buffer(ones(num_features))
+            self.num_batches_tracked = Buffer(zeros((), dtype="int64"))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, x):
+        if x.ndim != self.expected_ndim or x.shape[1] != self.num_features:
+            layout = "(N, C)" if self.expected_ndim == 2 else "(N, C, H, W)"
+            raise ValueError(f"{self}: expected input {layout} with C = {self.num_features}, got {x.shape}")
+        use_batch_stats = self.training or self.running_mean is None
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked.data += 1
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_batch_stats, self.momentum, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Per-feature normalisation of an (N, C) input."""
+
+    expected_ndim = 2
+
+
+class BatchNorm2d(_BatchNorm):
+    """Per-channel normalisation of an (N, C, H, W) input, over the batch and the pixels."""
+
+    expected_ndim = 4
