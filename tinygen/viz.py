@@ -1,0 +1,134 @@
+"""Pictures of training: image grids, training curves, a VAE's 2-D latent manifold (matplotlib).
+
+Every function takes plain arrays or tensors and writes a PNG atomically (to a temporary file,
+then renamed), so a picture being looked at is never half written.
+"""
+import os
+import statistics
+import tempfile
+
+import numpy as np
+
+from tinygen.autograd import Tensor
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # draw to files; no screen needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _host(images):
+    return images.numpy() if isinstance(images, Tensor) else np.asarray(images)
+
+
+def image_grid(images, nrow=10, padding=2):
+    """Tile images into one picture: (N, 28, 28), (N, 1, 28, 28) or (N, 784) in [0, 1] -> 2-D array."""
+    images = _host(images).astype(np.float32)
+    n = images.shape[0]
+    if images.ndim == 2:
+        side = int(round(images.shape[1] ** 0.5))
+        images = images.reshape(n, side, side)
+    elif images.ndim == 4:
+        images = images[:, 0]
+    h, w = images.shape[1:]
+    rows = -(-n // nrow)  # ceiling division
+    # Each tile is an image with `padding` white pixels below and to its right; tiles are then
+    # laid out row by row with one reshape, and a white border added on the top and left.
+    tiles = np.ones((rows * nrow, h + padding, w + padding), dtype=np.float32)
+    tiles[:n, :h, :w] = images
+    grid = tiles.reshape(rows, nrow, h + padding, w + padding).transpose(0, 2, 1, 3)
+    grid = grid.reshape(rows * (h + padding), nrow * (w + padding))
+    grid = np.pad(grid, ((padding, 0), (padding, 0)), constant_values=1)
+    return np.clip(grid, 0, 1)
+
+
+def _save_figure(fig, path):
+    plt = _pyplot()
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
+    os.close(handle)
+    try:
+        fig.savefig(temporary, format="png", dpi=fig.dpi)
+        os.replace(temporary, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def save_image_grid(images, path, nrow=10, title=None, scale=1.0):
+    """Write a grid of images in [0, 1] as a PNG (white digits on black, as MNIST)."""
+    plt = _pyplot()
+    grid = image_grid(images, nrow)
+    height, width = grid.shape
+    fig = plt.figure(figsize=(scale * width / 50, scale * height / 50 + (0.3 if title else 0)), dpi=100)
+    ax = fig.add_axes([0, 0, 1, height / (height + (15 if title else 0))])
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=8, y=0.995)
+    _save_figure(fig, path)
+
+
+def _smooth(values, window):
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def plot_gan_curves(history, path, smooth=25):
+    """Two panels: G and D losses; D(x) and D(G(z)) with the 0.5 line where D cannot tell them apart.
+
+    history: dict of per-step lists with keys 'd_loss', 'g_loss', 'd_real', 'd_fake'.
+    """
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5), dpi=100)
+    for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
+        left.plot(_smooth(history[key], smooth), label=label)
+    left.set_xlabel("step")
+    left.set_title("losses")
+    left.legend()
+    for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
+        right.plot(_smooth(history[key], smooth), label=label)
+    right.axhline(0.5, color="gray", linestyle="--", linewidth=1, label="0.5 (equilibrium)")
+    right.set_ylim(0, 1)
+    right.set_xlabel("step")
+    right.set_title("discriminator outputs")
+    right.legend()
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def plot_curves(history, path, title="training", smooth=25):
+    """One panel with a line per key of `history` (per-step lists), e.g. a VAE's loss terms."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for key, values in history.items():
+        ax.plot(_smooth(values, smooth), label=key)
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def latent_grid_points(n=20, spread=0.95):
+    """An n x n grid of 2-D latent points at Gaussian quantiles, so it covers N(0, I) evenly."""
+    quantiles = np.linspace(0.5 - spread / 2, 0.5 + spread / 2, n)
+    values = np.array([statistics.NormalDist().inv_cdf(q) for q in quantiles], dtype=np.float32)
+    grid_y, grid_x = np.meshgrid(values[::-1], values, indexing="ij")
+    return np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
+
+
+def save_latent_manifold(decode, path, n=20):
+    """Decode the latent grid of `latent_grid_points` and tile the images (a 2-D VAE's map)."""
+    images = _host(decode(latent_grid_points(n)))
+    save_image_grid(images, path, nrow=n, title="decoded 2-D latent space")
