@@ -1,0 +1,48 @@
+"""DCGAN (Radford et al. 2015) for 28x28 images: transposed convolutions up, strided convolutions down.
+
+Spatial sizes:  G: z (100, 1x1) -> 7x7 -> 14x14 -> 28x28;   D: 28x28 -> 14x14 -> 7x7 -> 1x1.
+"""
+from tinygen import nn
+from tinygen.nn import init
+
+
+def dcgan_init_(model):
+    """The DCGAN paper's initialisation: conv weights ~ N(0, 0.02); BatchNorm scale ~ N(1, 0.02), shift 0."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            init.normal_(module.weight, 0.0, 0.02)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            init.normal_(module.weight, 1.0, 0.02)
+            init.zeros_(module.bias)
+    return model
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, latent_dim=100):
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, 128, 7), nn.BatchNorm2d(128), nn.ReLU(),        # 1 -> 7
+            nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),  # 7 -> 14
+            nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1), nn.Tanh(),                  # 14 -> 28
+        )
+        dcgan_init_(self)
+
+    def forward(self, z):
+        """z: (N, latent_dim) or (N, latent_dim, 1, 1) -> images (N, 1, 28, 28) in [-1, 1]."""
+        return self.net(z.reshape(z.shape[0], self.latent_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self):
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),                     # 28 -> 14
+            nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),  # 14 -> 7
+            nn.Conv2d(128, 1, 7), nn.Sigmoid(),                                             # 7 -> 1
+        )
+        dcgan_init_(self)
+
+    def forward(self, images):
+        """images: (N, 1, 28, 28) or (N, 784) -> P(real) of shape (N, 1)."""
+        return self.net(images.reshape(images.shape[0], 1, 28, 28)).reshape(images.shape[0], 1)
