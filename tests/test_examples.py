@@ -1,0 +1,55 @@
+"""Each headline example runs end to end on real MNIST for a few steps, and resuming equals one run."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+EXAMPLES = ["vanilla_gan_mnist.py", "dcgan_mnist.py", "vae_mnist.py"]
+
+
+def run_example(script, mnist_dir, out, *extra):
+    command = [sys.executable, str(REPO / "examples" / script), "--data-dir", str(mnist_dir), "--split", "test",
+               "--out", str(out), "--batch-size", "32", *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.mark.parametrize("script", EXAMPLES)
+def test_example_runs_and_writes_its_files(script, mnist_dir, tmp_path):
+    extra = ["--latent", "2"] if script == "vae_mnist.py" else []
+    stdout = run_example(script, mnist_dir, tmp_path, "--max-steps", "3", *extra)
+    samples = np.load(tmp_path / "samples.npy")
+    assert samples.shape == (1000, 28, 28) and samples.dtype == np.float32
+    assert 0 <= samples.min() and samples.max() <= 1
+    assert (tmp_path / "samples_epoch_001.png").stat().st_size > 1000
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert (tmp_path / "checkpoint.npz").exists()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics) >= {"classifier_score", "frechet_distance", "class_histogram", "classes_covered"}
+    assert "metrics:" in stdout
+    if script == "vae_mnist.py":
+        assert (tmp_path / "manifold.png").exists() and (tmp_path / "reconstructions_epoch_001.png").exists()
+        assert "ELBO on 1000 held-out images" in stdout
+
+
+@pytest.mark.parametrize("script", ["vanilla_gan_mnist.py", "vae_mnist.py"])
+def test_a_run_split_in_two_equals_one_run(script, mnist_dir, tmp_path):
+    """Stop at step 3, resume to step 6: the same weights, curves and samples as 6 steps at once."""
+    one, split = tmp_path / "one", tmp_path / "split"
+    run_example(script, mnist_dir, one, "--max-steps", "6", "--no-metrics")
+    run_example(script, mnist_dir, split, "--max-steps", "3", "--no-metrics")
+    stdout = run_example(script, mnist_dir, split, "--max-steps", "6", "--no-metrics",
+                         "--resume", str(split / "checkpoint.npz"))
+    assert "resumed from" in stdout and "at step 3" in stdout
+    a = np.load(one / "checkpoint.npz")
+    b = np.load(split / "checkpoint.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for name in a.files:
+        if name != "rng":
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    np.testing.assert_array_equal(np.load(one / "samples.npy"), np.load(split / "samples.npy"))
