@@ -1,12 +1,13 @@
 """Each headline example runs end to end on real MNIST for a few steps, and resuming equals one run."""
 import json
+import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 EXAMPLES = ["vanilla_gan_mnist.py", "dcgan_mnist.py", "vae_mnist.py"]
 
