@@ -77,6 +77,8 @@ def as_array(value, dtype=None, device="cpu"):
     Python floats become float32 (the library's default), as in PyTorch; arrays keep their dtype
     unless one is given.
     """
+    if isinstance(value, numpy.generic):  # a NumPy scalar (what an op on 0-d arrays returns) keeps its dtype
+        value = numpy.asarray(value)
     if is_array(value):
         array = to_device(value, device)
     else:

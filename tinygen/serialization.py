@@ -28,10 +28,12 @@ def _flatten(obj, prefix, out):
             out[name] = backend.to_numpy(value.data)
         elif backend.is_array(value):
             out[name] = backend.to_numpy(value)
-        elif isinstance(value, (bool, int, float, str)):
+        elif isinstance(value, (bool, int, float, str, np.generic)):  # np.generic: a NumPy scalar
             out[name] = np.asarray(value)
         else:
             raise TypeError(f"save: cannot store {name!r} of type {type(value).__name__} without pickle")
+        if name in out and out[name].dtype.hasobject:  # numpy would pickle it; load (allow_pickle=False) refuses it
+            raise TypeError(f"save: cannot store {name!r}: an array of dtype {out[name].dtype} needs pickle")
 
 
 def save(obj, path):

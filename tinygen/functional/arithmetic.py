@@ -69,7 +69,10 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """y = x^c for a constant number c.   gx = gy * c * x^(c-1)"""
+    """y = x^c for a constant number c.   gx = gy * c * x^(c-1)
+
+    For c = 0, y = 1 is a constant and gx = 0 everywhere (c x^(c-1) would be 0 * inf = NaN at x = 0).
+    """
 
     def __init__(self, c):
         self.c = c
@@ -79,6 +82,8 @@ class Pow(Function):
 
     def backward(self, gy):
         (x,) = self.inputs
+        if self.c == 0:
+            return gy * 0
         return gy * self.c * x ** (self.c - 1)
 
 

@@ -40,6 +40,30 @@ def l1_loss(input, target, reduction="mean"):
     return _reduce(abs(input - target), reduction, "l1_loss")
 
 
+def _clamped_log(a):
+    """log a, clamped below at -100 (so log 0 = -100), without a warning for a = 0."""
+    xp = get_array_module(a)
+    positive = a > 0
+    return xp.where(positive, xp.maximum(xp.log(xp.where(positive, a, 1)), -100), -100).astype(a.dtype, copy=False)
+
+
+class BinaryCrossEntropy(Function):
+    """l = -(y log p + (1 - y) log(1 - p)), each log clamped at -100 as in PyTorch.
+
+    gp = gy (p - y) / max(p (1 - p), 1e-12)     (PyTorch's form: finite, not NaN, at p = 0 or 1)
+    gt = gy (log(1 - p) - log p)                 (the clamped logs)
+    """
+
+    def forward(self, p, y):
+        return -(y * _clamped_log(p) + (1 - y) * _clamped_log(1 - p))
+
+    def backward(self, gy):
+        p, y = self.inputs
+        gp = gy * (p - y) / clip(p * (1 - p), 1e-12, None) if self.needs_input_grad[0] else None
+        gt = gy * (clip(log(1 - p), -100, None) - clip(log(p), -100, None)) if self.needs_input_grad[1] else None
+        return gp, gt
+
+
 def binary_cross_entropy(input, target, reduction="mean"):
     """l = -(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1].
 
@@ -56,8 +80,7 @@ def binary_cross_entropy(input, target, reduction="mean"):
             f"binary_cross_entropy: input must be probabilities in [0, 1], found {bad.size} values outside "
             f"(e.g. {float(bad.ravel()[0])}); for raw scores use binary_cross_entropy_with_logits"
         )
-    loss = -(target * clip(log(input), -100, None) + (1 - target) * clip(log(1 - input), -100, None))
-    return _reduce(loss, reduction, "binary_cross_entropy")
+    return _reduce(BinaryCrossEntropy()(input, target), reduction, "binary_cross_entropy")
 
 
 class BCEWithLogits(Function):

@@ -1,7 +1,7 @@
 """Matrix products: matmul, tensordot, and the affine map of a Linear layer."""
 from tinygen.autograd import Function
 from tinygen.backend import get_array_module
-from tinygen.functional.shape import sum_to, swapaxes, transpose
+from tinygen.functional.shape import reshape, sum_to, swapaxes, transpose
 
 
 class MatMul(Function):
@@ -86,5 +86,7 @@ def linear(x, weight, bias=None):
             f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight "
             f"{weight.shape} expects {weight.shape[1]}"
         )
+    if x.ndim == 1:  # one sample of shape (in_features,) -> (out_features,)
+        return reshape(linear(reshape(x, (1, -1)), weight, bias), (weight.shape[0],))
     y = matmul(x, transpose(weight, (1, 0)))
     return y if bias is None else y + bias

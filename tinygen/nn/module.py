@@ -51,11 +51,11 @@ class Module:
     def modules(self):
         return [m for _, m in self.named_modules()]
 
-    def _named_tensors(self, kind):
+    def _named_tensors(self, kind, remove_duplicate=True):
         seen = set()  # a tensor shared by two layers (tied weights) is listed once
         for module_name, module in self.named_modules():
             for name, value in vars(module).items():
-                if isinstance(value, kind) and id(value) not in seen:
+                if isinstance(value, kind) and not (remove_duplicate and id(value) in seen):
                     seen.add(id(value))
                     yield (f"{module_name}.{name}" if module_name else name), value
 
@@ -103,8 +103,11 @@ class Module:
 
     # --- saving and loading -----------------------------------------------------------------
     def state_dict(self):
-        """Every parameter and buffer by its dotted name (the tensors themselves, not copies)."""
-        return dict(self._named_tensors((Parameter, Buffer)))
+        """Every parameter and buffer by its dotted name (the tensors themselves, not copies).
+
+        A tied tensor appears under each of its names, as in PyTorch.
+        """
+        return dict(self._named_tensors((Parameter, Buffer), remove_duplicate=False))
 
     def load_state_dict(self, state_dict):
         """Copy values into the parameters and buffers, checking names, shapes and dtypes-kinds.

@@ -1,0 +1,634 @@
+"""Parity with PyTorch: every layer, loss, optimiser and default initialisation against torch's.
+
+PyTorch is the oracle here, never a dependency of tinygen. Each layer test builds the torch twin,
+copies its weights (and buffers) into the tinygen layer, runs both forward, sends the same random
+upstream gradient back through both, and compares the outputs and the gradients of the input and
+of every parameter. float64 runs use tight tolerances; one float32 run per layer uses float32 ones.
+"""
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import tinygen  # noqa: E402
+import tinygen.nn.functional as F  # noqa: E402
+from tinygen import nn, optim  # noqa: E402
+
+TF = torch.nn.functional
+
+# (rtol, atol) by dtype. float64 differences come only from summation order.
+TOL = {np.float64: (1e-9, 1e-11), np.float32: (2e-4, 2e-5)}
+FLOAT_DTYPES = [np.float64, np.float32]
+SETTINGS = settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+CONV_SETTINGS = settings(SETTINGS, max_examples=100)
+
+
+def torch_dtype(dtype):
+    return torch.float64 if dtype == np.float64 else torch.float32
+
+
+def assert_close(actual, expected, dtype, scale=1.0, what=""):
+    """Compare a tinygen result (Tensor or array) with a torch tensor (or array)."""
+    rtol, atol = TOL[dtype]
+    actual = actual.numpy() if isinstance(actual, tinygen.Tensor) else np.asarray(actual)
+    expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != torch's {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale, err_msg=what)
+
+
+def copy_state(layer, twin):
+    """Copy the torch twin's parameters and buffers (with their dtype) into the tinygen layer."""
+    ours, theirs = layer.state_dict(), twin.state_dict()
+    assert list(ours) == list(theirs)
+    for name, tensor in ours.items():
+        tensor.data = theirs[name].detach().numpy().copy()
+
+
+def run_both(layer, twin, x, rng, x_requires_grad=True):
+    """Forward x through both, backward one random upstream gradient; return both sides."""
+    xt = torch.tensor(x, requires_grad=x_requires_grad)
+    xg = tinygen.Tensor(x.copy(), requires_grad=x_requires_grad)
+    yt, yg = twin(xt), layer(xg)
+    g = rng.standard_normal(tuple(yt.shape)).astype(x.dtype)
+    yt.backward(torch.tensor(g))
+    yg.backward(g)
+    return (xg, yg), (xt, yt)
+
+
+def compare_layer(layer, twin, x, rng, dtype, x_requires_grad=True):
+    (xg, yg), (xt, yt) = run_both(layer, twin, x, rng, x_requires_grad)
+    assert yg.dtype == x.dtype
+    scale = max(1.0, float(np.abs(yt.detach().numpy()).max(initial=0)))
+    assert_close(yg, yt, dtype, scale, "output")
+    if x_requires_grad:
+        assert_close(xg.grad, xt.grad, dtype, scale, "input gradient")
+    ours = dict(layer.named_parameters())
+    theirs = dict(twin.named_parameters())
+    assert list(ours) == list(theirs)
+    for name, p in theirs.items():
+        assert ours[name].grad is not None, name
+        scale = max(1.0, float(p.grad.abs().max()))
+        assert_close(ours[name].grad, p.grad, dtype, scale, f"gradient of {name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**31),
+    in_features=st.integers(1, 7),
+    out_features=st.integers(1, 7),
+    lead=st.sampled_from([(), (1,), (5,), (2, 3)]),
+    bias=st.booleans(),
+)
+def test_linear(seed, in_features, out_features, lead, bias):
+    rng = np.random.default_rng(seed)
+    twin = torch.nn.Linear(in_features, out_features, bias=bias).double()
+    layer = nn.Linear(in_features, out_features, bias=bias)
+    copy_state(layer, twin)
+    compare_layer(layer, twin, rng.standard_normal(lead + (in_features,)), rng, np.float64)
+
+
+def test_linear_float32():
+    rng = np.random.default_rng(0)
+    twin, layer = torch.nn.Linear(20, 9), nn.Linear(20, 9)
+    copy_state(layer, twin)
+    compare_layer(layer, twin, rng.standard_normal((16, 20)).astype(np.float32), rng, np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conv2d and ConvTranspose2d
+
+
+@st.composite
+def conv_configs(draw, transposed):
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride, padding = draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    output_padding = draw(st.integers(0, stride - 1)) if transposed else 0
+    if transposed:  # the output must not be empty: (H - 1) s - 2p + k + op >= 1
+        h = draw(st.integers(1, 6))
+        w = draw(st.integers(1, 6))
+        if (h - 1) * stride - 2 * padding + kh + output_padding < 1:
+            h = h + (2 * padding) // stride + 1
+        if (w - 1) * stride - 2 * padding + kw + output_padding < 1:
+            w = w + (2 * padding) // stride + 1
+    else:  # the padded input must hold the kernel
+        h = draw(st.integers(max(1, kh - 2 * padding), 9))
+        w = draw(st.integers(max(1, kw - 2 * padding), 9))
+    return dict(
+        n=draw(st.integers(1, 3)), cin=draw(st.integers(1, 3)), cout=draw(st.integers(1, 3)), h=h, w=w,
+        kernel=(kh, kw), stride=stride, padding=padding, output_padding=output_padding, bias=draw(st.booleans()),
+    )
+
+
+def make_conv(c, transposed, dtype):
+    args = (c["cin"], c["cout"], c["kernel"])
+    kwargs = dict(stride=c["stride"], padding=c["padding"], bias=c["bias"])
+    if transposed:
+        kwargs["output_padding"] = c["output_padding"]
+        twin, layer = torch.nn.ConvTranspose2d(*args, **kwargs), nn.ConvTranspose2d(*args, **kwargs)
+    else:
+        twin, layer = torch.nn.Conv2d(*args, **kwargs), nn.Conv2d(*args, **kwargs)
+    twin = twin.to(torch_dtype(dtype))
+    copy_state(layer, twin)
+    return layer, twin
+
+
+@CONV_SETTINGS
+@given(c=conv_configs(transposed=False), seed=st.integers(0, 2**31))
+def test_conv2d(c, seed):
+    rng = np.random.default_rng(seed)
+    layer, twin = make_conv(c, False, np.float64)
+    compare_layer(layer, twin, rng.standard_normal((c["n"], c["cin"], c["h"], c["w"])), rng, np.float64)
+
+
+@CONV_SETTINGS
+@given(c=conv_configs(transposed=True), seed=st.integers(0, 2**31))
+def test_conv_transpose2d(c, seed):
+    rng = np.random.default_rng(seed)
+    layer, twin = make_conv(c, True, np.float64)
+    compare_layer(layer, twin, rng.standard_normal((c["n"], c["cin"], c["h"], c["w"])), rng, np.float64)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["Conv2d", "ConvTranspose2d"])
+def test_conv_float32(transposed):
+    # DCGAN-like shapes: 4x4 kernels, stride 2, padding 1 (and output_padding on the transposed side)
+    c = dict(n=4, cin=3, cout=5, h=7, w=6, kernel=(4, 4), stride=2, padding=1, output_padding=1, bias=True)
+    rng = np.random.default_rng(1)
+    layer, twin = make_conv(c, transposed, np.float32)
+    x = rng.standard_normal((4, 3, 7, 6)).astype(np.float32)
+    compare_layer(layer, twin, x, rng, np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# BatchNorm1d / BatchNorm2d: several training steps, then evaluation
+
+BN_OPTIONS = [
+    dict(),
+    dict(momentum=0.5, eps=1e-3),
+    dict(affine=False),
+    dict(track_running_stats=False),
+]
+
+
+def _bn_steps(layer, twin, shape, dtype, rng, steps=3):
+    for step in range(steps):
+        x = (3 * rng.standard_normal(shape) + rng.standard_normal(shape[1:2] + (1,) * (len(shape) - 2))).astype(dtype)
+        layer.zero_grad()
+        twin.zero_grad()
+        compare_layer(layer, twin, x, rng, dtype)
+        for name, buffer in twin.named_buffers():
+            ours = dict(layer.named_buffers())[name]
+            if name.endswith("num_batches_tracked"):
+                assert ours.item() == buffer.item() == step + 1
+            else:
+                assert_close(ours, buffer, dtype, what=f"{name} after step {step + 1}")
+
+
+@pytest.mark.parametrize("options", BN_OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+@pytest.mark.parametrize("kind", ["1d", "2d"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+def test_batchnorm(kind, options, dtype):
+    if dtype == np.float32 and options:
+        pytest.skip("one float32 run per layer (default options)")
+    rng = np.random.default_rng(2)
+    channels = 4
+    shape = (6, channels) if kind == "1d" else (3, channels, 5, 4)
+    cls, torch_cls = (nn.BatchNorm1d, torch.nn.BatchNorm1d) if kind == "1d" else (nn.BatchNorm2d, torch.nn.BatchNorm2d)
+    twin = torch_cls(channels, **options).to(torch_dtype(dtype))
+    layer = cls(channels, **options)
+    if twin.affine:  # start from a non-trivial scale and shift
+        with torch.no_grad():
+            twin.weight.copy_(torch.tensor(rng.uniform(0.5, 2.0, channels)))
+            twin.bias.copy_(torch.tensor(rng.standard_normal(channels)))
+    copy_state(layer, twin)
+    layer.train()
+    twin.train()
+    _bn_steps(layer, twin, shape, dtype, rng)
+    layer.eval()
+    twin.eval()
+    x = rng.standard_normal(shape).astype(dtype)
+    layer.zero_grad()
+    twin.zero_grad()
+    compare_layer(layer, twin, x, rng, dtype)
+    for name, buffer in twin.named_buffers():  # evaluation leaves the running statistics alone
+        assert_close(dict(layer.named_buffers())[name], buffer, dtype, what=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations and reshaping layers
+
+ELEMENTWISE = [
+    ("LeakyReLU(0.01)", lambda: nn.LeakyReLU(), lambda: torch.nn.LeakyReLU()),
+    ("LeakyReLU(0.2)", lambda: nn.LeakyReLU(0.2), lambda: torch.nn.LeakyReLU(0.2)),
+    ("ReLU", lambda: nn.ReLU(), lambda: torch.nn.ReLU()),
+    ("Sigmoid", lambda: nn.Sigmoid(), lambda: torch.nn.Sigmoid()),
+    ("Tanh", lambda: nn.Tanh(), lambda: torch.nn.Tanh()),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name,make,make_twin", ELEMENTWISE, ids=[e[0] for e in ELEMENTWISE])
+def test_elementwise_activation(name, make, make_twin, dtype):
+    rng = np.random.default_rng(3)
+    x = (4 * rng.standard_normal((5, 3, 4))).astype(dtype)
+    x.flat[:6] = [-60.0, 60.0, -20.0, 20.0, 1e-3, -1e-3]  # saturation and the neighbourhood of the kink
+    compare_layer(make(), make_twin(), x, rng, dtype)
+
+
+@pytest.mark.parametrize(
+    "make,make_twin,shape",
+    [
+        (lambda: nn.Flatten(), lambda: torch.nn.Flatten(), (2, 3, 4, 5)),
+        (lambda: nn.Flatten(0, -1), lambda: torch.nn.Flatten(0, -1), (2, 3, 4)),
+        (lambda: nn.Flatten(1, 2), lambda: torch.nn.Flatten(1, 2), (2, 3, 4, 5)),
+        (lambda: nn.Unflatten(1, (1, 4, 3)), lambda: torch.nn.Unflatten(1, (1, 4, 3)), (2, 12)),
+        (lambda: nn.Unflatten(-1, (2, 3)), lambda: torch.nn.Unflatten(-1, (2, 3)), (4, 5, 6)),
+    ],
+    ids=["Flatten", "Flatten(0,-1)", "Flatten(1,2)", "Unflatten(1)", "Unflatten(-1)"],
+)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+def test_shape_layers(make, make_twin, shape, dtype):
+    rng = np.random.default_rng(4)
+    compare_layer(make(), make_twin(), rng.standard_normal(shape).astype(dtype), rng, dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("index_shape", [(7,), (3, 4)])
+def test_embedding(index_shape, dtype):
+    rng = np.random.default_rng(5)
+    twin = torch.nn.Embedding(6, 3).to(torch_dtype(dtype))
+    layer = nn.Embedding(6, 3)
+    copy_state(layer, twin)
+    index = rng.integers(0, 6, size=index_shape)
+    index.flat[:2] = 2  # a repeated index: its gradients add up
+    yt, yg = twin(torch.tensor(index)), layer(tinygen.Tensor(index))
+    g = rng.standard_normal(tuple(yt.shape)).astype(dtype)
+    yt.backward(torch.tensor(g))
+    yg.backward(g)
+    assert_close(yg, yt, dtype, what="output")
+    assert_close(layer.weight.grad, twin.weight.grad, dtype, what="weight gradient")
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
+def test_dropout_eval_is_identity(p, dtype):
+    rng = np.random.default_rng(6)
+    compare_layer(nn.Dropout(p).eval(), torch.nn.Dropout(p).eval(), rng.standard_normal((4, 5)).astype(dtype), rng, dtype)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+def test_dropout_train_statistics(p):
+    tinygen.manual_seed(7)
+    n = 200_000
+    layer = nn.Dropout(p)
+    assert layer.training
+    x = tinygen.ones(n, requires_grad=True)
+    y = layer(x)
+    values = y.numpy()
+    zeroed = values == 0
+    # the fraction zeroed is Binomial(n, p) / n: within 5 standard deviations of p
+    assert abs(zeroed.mean() - p) < 5 * math.sqrt(p * (1 - p) / n)
+    # survivors are scaled by 1/(1-p), so the expectation is unchanged (as torch's dropout)
+    np.testing.assert_allclose(values[~zeroed], 1 / (1 - p), rtol=1e-6)
+    # the gradient goes through the same mask with the same scale
+    g = np.random.default_rng(8).standard_normal(n).astype(np.float32)
+    y.backward(g)
+    np.testing.assert_allclose(x.grad.numpy(), np.where(zeroed, 0, g / (1 - p)), rtol=1e-6)
+    # a second call draws a new mask
+    assert not np.array_equal(layer(tinygen.ones(n)).numpy() == 0, zeroed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses against torch.nn.functional, all three reductions
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def compare_loss(ours, theirs, inputs, dtype, rng, grad_of=None):
+    """inputs: arrays; grad_of: indices of the inputs whose gradients to compare (default all)."""
+    grad_of = range(len(inputs)) if grad_of is None else grad_of
+    tg_inputs = [tinygen.Tensor(a.copy(), requires_grad=a.dtype.kind == "f") for a in inputs]
+    th_inputs = [torch.tensor(a, requires_grad=a.dtype.kind == "f") for a in inputs]
+    lg, lt = ours(*tg_inputs), theirs(*th_inputs)
+    assert_close(lg, lt, dtype, scale=max(1.0, float(lt.detach().abs().max())), what="loss")
+    g = rng.standard_normal(tuple(lt.shape)).astype(dtype)
+    lg.backward(g)
+    lt.backward(torch.tensor(g))
+    for i in grad_of:
+        scale = max(1.0, float(th_inputs[i].grad.abs().max()))
+        assert_close(tg_inputs[i].grad, th_inputs[i].grad, dtype, scale, f"gradient of input {i}")
+    return tg_inputs, th_inputs
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")  # target grad at p = 0, 1
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_cross_entropy(reduction, dtype):
+    rng = np.random.default_rng(10)
+    p = rng.uniform(0.001, 0.999, (6, 5)).astype(dtype)
+    y = rng.uniform(0, 1, (6, 5)).astype(dtype)
+    y[:3] = rng.integers(0, 2, (3, 5))  # hard labels and soft targets
+    p[0, :4] = [0.0, 1.0, 0.0, 1.0]  # the -100 clamp of log 0, both ways
+    y[0, :4] = [1.0, 0.0, 0.0, 1.0]  # (a loss of 100 each for the first two, 0 for the others)
+    ours = lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction)  # noqa: E731
+    theirs = lambda a, b: TF.binary_cross_entropy(a, b, reduction=reduction)  # noqa: E731
+    tg_in, th_in = compare_loss(ours, theirs, [p, y], dtype, rng, grad_of=[])
+    # the gradient of p is gy (p - y) / max(p (1 - p), 1e-12): finite at p = 0 or 1. Torch's
+    # constant is the float 1e-12f = 9.99999996e-13 even in float64, hence rtol 1e-8 at the clamp.
+    inside = (p > 0) & (p < 1)
+    ours_gp, theirs_gp = tg_in[0].grad.numpy(), th_in[0].grad.numpy()
+    assert np.isfinite(ours_gp).all()
+    assert_close(ours_gp[inside], theirs_gp[inside], dtype, scale=10, what="gradient of p inside (0, 1)")
+    np.testing.assert_allclose(ours_gp[~inside], theirs_gp[~inside], rtol=1e-8 if dtype == np.float64 else 1e-4)
+    # torch's target gradient is -logit(p), infinite at p = 0 or 1: compare it inside (0, 1)
+    assert_close(tg_in[1].grad.numpy()[inside], th_in[1].grad.numpy()[inside], dtype, scale=10, what="target grad")
+
+
+def test_binary_cross_entropy_clamp_value():
+    p = tinygen.Tensor(np.array([0.0, 1.0, 0.0, 1.0]))
+    y = tinygen.Tensor(np.array([1.0, 0.0, 0.0, 1.0]))
+    expected = TF.binary_cross_entropy(torch.tensor(p.numpy()), torch.tensor(y.numpy()), reduction="none")
+    np.testing.assert_array_equal(F.binary_cross_entropy(p, y, reduction="none").numpy(), expected.numpy())
+    np.testing.assert_array_equal(expected.numpy(), [100.0, 100.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_cross_entropy_with_logits(reduction, dtype):
+    rng = np.random.default_rng(11)
+    z = (3 * rng.standard_normal((6, 5))).astype(dtype)
+    y = rng.uniform(0, 1, (6, 5)).astype(dtype)
+    y[:3] = rng.integers(0, 2, (3, 5))
+    z[0, :] = [100.0, -100.0, 0.0, 100.0, -100.0]  # large |z| and z exactly 0
+    y[0, :] = [0.0, 1.0, 0.3, 1.0, 0.0]
+    ours = lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction)  # noqa: E731
+    theirs = lambda a, b: TF.binary_cross_entropy_with_logits(a, b, reduction=reduction)  # noqa: E731
+    compare_loss(ours, theirs, [z, y], dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss"])
+def test_regression_losses(name, reduction, dtype):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((4, 3, 2)).astype(dtype)
+    t = rng.standard_normal((4, 3, 2)).astype(dtype)
+    ours = lambda a, b: getattr(F, name)(a, b, reduction=reduction)  # noqa: E731
+    theirs = lambda a, b: getattr(TF, name)(a, b, reduction=reduction)  # noqa: E731
+    compare_loss(ours, theirs, [x, t], dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy(reduction, dtype):
+    rng = np.random.default_rng(13)
+    logits = (5 * rng.standard_normal((8, 10))).astype(dtype)
+    logits[0, 3] = 80.0  # a confident row: the log-sum-exp must not overflow
+    labels = rng.integers(0, 10, 8)
+    ours = lambda a, b: F.cross_entropy(a, b, reduction=reduction)  # noqa: E731
+    theirs = lambda a, b: TF.cross_entropy(a, b, reduction=reduction)  # noqa: E731
+    compare_loss(ours, theirs, [logits, labels], dtype, rng, grad_of=[0])
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_gaussian_kl(reduction, dtype):
+    rng = np.random.default_rng(14)
+    mu = rng.standard_normal((7, 4)).astype(dtype)
+    logvar = rng.standard_normal((7, 4)).astype(dtype)
+
+    def theirs(m, lv):
+        normal = torch.distributions.Normal
+        kl = torch.distributions.kl_divergence(normal(m, torch.exp(0.5 * lv)), normal(torch.zeros_like(m), 1.0))
+        kl = kl.sum(-1)
+        return {"mean": kl.mean(), "sum": kl.sum(), "none": kl}[reduction]
+
+    compare_loss(lambda m, lv: F.gaussian_kl(m, lv, reduction=reduction), theirs, [mu, logvar], dtype, rng)
+
+
+# ---------------------------------------------------------------------------------------------
+# Second order: the WGAN-GP gradient penalty, differentiated with respect to the critic's weights
+
+
+def _penalty_tinygen(critic, x):
+    x = tinygen.Tensor(x, requires_grad=True)
+    (g,) = tinygen.grad(critic(x).sum(), x, create_graph=True)
+    norms = (g.flatten(1) * g.flatten(1)).sum(dim=1).sqrt()
+    return ((norms - 1) ** 2).mean()
+
+
+def _penalty_torch(critic, x):
+    x = torch.tensor(x, requires_grad=True)
+    (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("critic", ["mlp", "conv"])
+def test_wgan_gp_penalty_gradient(critic, dtype):
+    rng = np.random.default_rng(15)
+    if critic == "mlp":
+        layer = nn.Sequential(nn.Linear(6, 16), nn.LeakyReLU(0.2), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 1))
+        twin = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.LeakyReLU(0.2), torch.nn.Linear(16, 8),
+                                   torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        x = rng.standard_normal((5, 6))
+    else:
+        layer = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Flatten(),
+                              nn.Linear(4 * 3 * 3, 1))
+        twin = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.2),
+                                   torch.nn.Flatten(), torch.nn.Linear(4 * 3 * 3, 1))
+        x = rng.standard_normal((3, 2, 6, 5))
+    x = x.astype(dtype)
+    twin = twin.to(torch_dtype(dtype))
+    copy_state(layer, twin)
+    pg, pt = _penalty_tinygen(layer, x), _penalty_torch(twin, x)
+    assert_close(pg, pt, dtype, what="penalty")
+    pg.backward()
+    pt.backward()
+    for name, p in twin.named_parameters():
+        ours = dict(layer.named_parameters())[name].grad
+        # A bias before a piecewise-linear activation, or the last bias, does not change the gradient
+        # with respect to x: one side may say None where the other says zeros.
+        if p.grad is None or ours is None:
+            assert not (p.grad is not None and p.grad.abs().max() > 0), name
+            assert not (ours is not None and ours.numpy().any()), name
+            continue
+        assert_close(ours, p.grad, dtype, scale=max(1.0, float(p.grad.abs().max())), what=f"gradient of {name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimisers: the parameter trajectory over 20 steps of training a small MLP
+
+
+def _mlp_pair(dtype, seed=16):
+    torch.manual_seed(seed)
+    twin = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).to(torch_dtype(dtype))
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    copy_state(model, twin)
+    return model, twin
+
+
+OPTIMISERS = [
+    ("Adam", dict(lr=0.05)),
+    ("Adam", dict(lr=0.05, weight_decay=0.1)),
+    ("Adam", dict(lr=0.02, betas=(0.5, 0.9), eps=1e-3)),
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("SGD", dict(lr=0.1, weight_decay=0.05)),
+    ("SGD", dict(lr=0.1, momentum=0.8, dampening=0.3, weight_decay=0.01)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-4, weight_decay=0.1, momentum=0.5, centered=True)),
+]
+
+
+@pytest.mark.parametrize("name,options", OPTIMISERS, ids=[f"{n}-{o}" for n, o in OPTIMISERS])
+def test_optimiser_trajectory(name, options):
+    dtype = np.float64
+    model, twin = _mlp_pair(dtype)
+    opt = getattr(optim, name)(model.parameters(), **options)
+    opt_t = getattr(torch.optim, name)(twin.parameters(), **options)
+    rng = np.random.default_rng(17)
+    x, target = rng.standard_normal((16, 4)), rng.standard_normal((16, 2))
+    for step in range(20):
+        opt.zero_grad()
+        opt_t.zero_grad()
+        F.mse_loss(model(tinygen.Tensor(x)), tinygen.Tensor(target)).backward()
+        TF.mse_loss(twin(torch.tensor(x)), torch.tensor(target)).backward()
+        opt.step()
+        opt_t.step()
+        for (n, p), (_, q) in zip(model.named_parameters(), twin.named_parameters()):
+            np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-9, atol=1e-11,
+                                       err_msg=f"{n} after step {step + 1}")
+
+
+@pytest.mark.parametrize("name,options", [("Adam", dict(lr=0.01)), ("SGD", dict(lr=0.1, momentum=0.9)),
+                                          ("RMSprop", dict(lr=0.01, centered=True))])
+def test_optimiser_trajectory_float32(name, options):
+    model, twin = _mlp_pair(np.float32)
+    opt = getattr(optim, name)(model.parameters(), **options)
+    opt_t = getattr(torch.optim, name)(twin.parameters(), **options)
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal((16, 4)).astype(np.float32)
+    target = rng.standard_normal((16, 2)).astype(np.float32)
+    for _ in range(20):
+        opt.zero_grad()
+        opt_t.zero_grad()
+        F.mse_loss(model(tinygen.Tensor(x)), tinygen.Tensor(target)).backward()
+        TF.mse_loss(twin(torch.tensor(x)), torch.tensor(target)).backward()
+        opt.step()
+        opt_t.step()
+    for p, q in zip(model.parameters(), twin.parameters()):
+        assert p.dtype == np.float32
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,options", [("Adam", dict(lr=0.1)), ("SGD", dict(lr=0.05, momentum=0.5)),
+                                          ("RMSprop", dict(lr=0.05))])
+def test_optimiser_on_a_quadratic(name, options):
+    """f(p) = sum a (p - c)^2 with one steep and one flat direction: the gradient is exact on both sides."""
+    rng = np.random.default_rng(19)
+    a, c, start = rng.uniform(0.1, 10, 5), rng.standard_normal(5), rng.standard_normal(5)
+    p = tinygen.Tensor(start.copy(), requires_grad=True)
+    q = torch.tensor(start.copy(), requires_grad=True)
+    opt, opt_t = getattr(optim, name)([p], **options), getattr(torch.optim, name)([q], **options)
+    for _ in range(20):
+        opt.zero_grad()
+        opt_t.zero_grad()
+        (tinygen.Tensor(a) * (p - tinygen.Tensor(c)) ** 2).sum().backward()
+        (torch.tensor(a) * (q - torch.tensor(c)) ** 2).sum().backward()
+        opt.step()
+        opt_t.step()
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Default initialisation: shapes, and statistics within sampling error
+
+
+LAYERS = [  # (name, constructor given the nn module); every weight and bias is uniform but Embedding's
+    ("Linear", lambda m: m.Linear(600, 400)),
+    ("Conv2d", lambda m: m.Conv2d(48, 64, 5)),
+    ("Conv2d-rect", lambda m: m.Conv2d(16, 128, (3, 5), stride=2, padding=1)),
+    ("ConvTranspose2d", lambda m: m.ConvTranspose2d(64, 32, 4, stride=2, padding=1)),
+    # many outputs, so that the bias (bound 1/sqrt(fan_in) with fan_in from the weight's dim 1) is a large sample
+    ("Linear-wide", lambda m: m.Linear(40, 4000)),
+    ("ConvTranspose2d-wide", lambda m: m.ConvTranspose2d(8, 1500, 3)),
+    ("Embedding", lambda m: m.Embedding(300, 256)),
+    ("BatchNorm2d", lambda m: m.BatchNorm2d(64)),
+]
+
+
+def _check_same_distribution(ours, theirs, what, bounded):
+    """Compare two samples of (supposedly) one distribution: mean, spread, quantiles, and for a
+    bounded (uniform) one the range."""
+    ours, theirs = ours.ravel().astype(np.float64), theirs.ravel().astype(np.float64)
+    if theirs.std() == 0:  # constant fills (BatchNorm's ones and zeros)
+        np.testing.assert_array_equal(ours, theirs, err_msg=what)
+        return
+    n, std = ours.size, theirs.std()
+    # the std of a sample std is about std / sqrt(2n): allow 6 of those (and 1% for the other sample)
+    assert abs(ours.std() / std - 1) < 6 / math.sqrt(2 * n) + 0.01, what
+    assert abs(ours.mean() - theirs.mean()) < 6 * std / math.sqrt(n), what
+    # a sample quantile's standard error is sqrt(q (1 - q) / n) / density: < 3.7 std / sqrt(n) for
+    # these q, for a normal or a uniform; two samples, 6 standard errors
+    q = [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99]
+    tolerance = 6 * math.sqrt(2) * 3.7 * std / math.sqrt(n)
+    np.testing.assert_allclose(np.quantile(ours, q), np.quantile(theirs, q), atol=tolerance, err_msg=what)
+    if bounded:  # U(-b, b): the largest |x| of n samples falls short of b by about b / n
+        assert abs(np.abs(ours).max() / np.abs(theirs).max() - 1) < 10 / n + 0.002, what
+
+
+@pytest.mark.parametrize("name,make", LAYERS, ids=[n for n, _ in LAYERS])
+def test_default_initialisation(name, make):
+    tinygen.manual_seed(20)
+    torch.manual_seed(20)
+    layer, twin = make(nn), make(torch.nn)
+    ours, theirs = layer.state_dict(), twin.state_dict()
+    assert list(ours) == list(theirs)
+    for key, value in theirs.items():
+        assert ours[key].shape == tuple(value.shape), key
+        assert ours[key].dtype == np.float32 or key.endswith("num_batches_tracked"), key
+        _check_same_distribution(ours[key].numpy(), value.numpy(), f"{name}.{key}", bounded=name != "Embedding")
+
+
+INITS = [
+    ("xavier_uniform_", dict()),
+    ("xavier_uniform_", dict(gain=2.0)),
+    ("xavier_normal_", dict()),
+    ("xavier_normal_", dict(gain=0.5)),
+    ("kaiming_uniform_", dict()),
+    ("kaiming_uniform_", dict(a=math.sqrt(5))),
+    ("kaiming_uniform_", dict(mode="fan_out", nonlinearity="relu")),
+    ("kaiming_normal_", dict()),
+    ("kaiming_normal_", dict(a=0.2, mode="fan_out")),
+    ("kaiming_normal_", dict(nonlinearity="relu")),
+    ("uniform_", dict(a=-0.3, b=0.7)),
+    ("normal_", dict(mean=0.5, std=0.02)),
+]
+
+
+@pytest.mark.parametrize("shape", [(384, 256), (64, 48, 3, 3)], ids=["2d", "4d"])
+@pytest.mark.parametrize("name,options", INITS, ids=[f"{n}{o}" for n, o in INITS])
+def test_init_statistics(name, options, shape):
+    tinygen.manual_seed(21)
+    torch.manual_seed(21)
+    ours = getattr(nn.init, name)(tinygen.zeros(*shape), **options)
+    theirs = getattr(torch.nn.init, name)(torch.zeros(*shape), **options)
+    assert isinstance(ours, tinygen.Tensor) and ours.shape == shape
+    _check_same_distribution(ours.numpy(), theirs.numpy(), name, bounded="uniform" in name)
+
+
+@pytest.mark.parametrize("nonlinearity,param", [("linear", None), ("sigmoid", None), ("tanh", None), ("relu", None),
+                                                ("leaky_relu", None), ("leaky_relu", 0.2), ("conv2d", None)])
+def test_calculate_gain(nonlinearity, param):
+    assert nn.init.calculate_gain(nonlinearity, param) == pytest.approx(torch.nn.init.calculate_gain(nonlinearity, param))
