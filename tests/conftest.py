@@ -5,6 +5,7 @@ import pathlib
 import pytest
 
 from tinygen import backend
+from tinygen.data import MNIST
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -21,3 +22,26 @@ def devices():
 @pytest.fixture(params=devices())
 def device(request):
     return request.param
+
+
+# ---------------------------------------------------------------------------------------------
+# Real MNIST: the library's cache, or ../shared/data/mnist beside the repository or the cwd.
+
+SHARED_MNIST_FOLDERS = [
+    REPO.parent / "shared" / "data" / "mnist",
+    pathlib.Path.cwd().parent / "shared" / "data" / "mnist",
+]
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    """A folder holding the real MNIST test split (pass it as root=). Skips when there is none,
+    except on CI (CI=true), which has the data: there a missing copy is a failure."""
+    root = MNIST.find_root("test", folders=SHARED_MNIST_FOLDERS)
+    if root is None:
+        reason = ("real MNIST not found: put t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in "
+                  f"$TINYGEN_DATA/mnist (or ~/.cache/tinygen/mnist) or in {SHARED_MNIST_FOLDERS[0]}")
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return root
