@@ -305,6 +305,8 @@ def _initial_grad(output, grad, where):
     grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=output.dtype, device=output.device)
     if grad.shape != output.shape:
         raise ValueError(f"{where}: gradient of shape {grad.shape} given for an output of shape {output.shape}")
+    if grad.dtype != output.dtype:  # as PyTorch: a float64 gradient of a float32 output becomes float32
+        grad = functional.astype(grad, output.dtype)
     return grad
 
 
@@ -385,14 +387,15 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None):
     With `inputs=None` gradients are added into each leaf's `.grad`. Otherwise the gradients of
     `inputs` are returned (in order, None where there is no path) and `.grad` is left alone.
     """
-    wanted = {} if inputs is None else {id(x): i for i, x in enumerate(inputs)}
+    wanted = {}  # id of an input tensor -> its positions in `inputs` (it may be given twice)
+    for i, x in enumerate(inputs or []):
+        wanted.setdefault(id(x), []).append(i)
     found = [None] * (0 if inputs is None else len(inputs))
     pending = {}  # function -> sum of the gradients of its output seen so far
     heap = []
 
     def receive(tensor, grad):
-        if id(tensor) in wanted:
-            i = wanted[id(tensor)]
+        for i in wanted.get(id(tensor), ()):
             found[i] = grad if found[i] is None else found[i] + grad
         if tensor.creator is not None:
             fn = tensor.creator
