@@ -144,34 +144,12 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
-class Sequential(Module):
-    """Layers applied one after another; they are named "0", "1", ... as in PyTorch."""
-
-    def __init__(self, *layers):
-        for i, layer in enumerate(layers):
-            setattr(self, str(i), layer)
-
-    def __iter__(self):
-        return iter(self.children())
-
-    def __len__(self):
-        return len(self.children())
-
-    def __getitem__(self, i):
-        return self.children()[i]
-
-    def forward(self, x):
-        for layer in self:
-            x = layer(x)
-        return x
-
-
 class ModuleList(Module):
     """A list of modules whose parameters are found (named "0", "1", ...)."""
 
     def __init__(self, modules=()):
-        for i, module in enumerate(modules):
-            setattr(self, str(i), module)
+        for module in modules:
+            self.append(module)
 
     def append(self, module):
         setattr(self, str(len(self)), module)
@@ -185,3 +163,15 @@ class ModuleList(Module):
 
     def __getitem__(self, i):
         return self.children()[i]
+
+
+class Sequential(ModuleList):
+    """Layers applied one after another; they are named "0", "1", ... as in PyTorch."""
+
+    def __init__(self, *layers):
+        super().__init__(layers)
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x
