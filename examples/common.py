@@ -5,14 +5,13 @@ The training loops themselves are in the example scripts, written out in full.
 import argparse
 import itertools
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
 import tinygen
 from tinygen import backend, data, metrics, viz
+from tinygen.files import atomic_write
 
 
 def parser(description, epochs, batch_size, lr, out):
@@ -113,10 +112,8 @@ def to_unit(images):
 
 def save_array(array, path):
     """np.save, atomically."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".npy")
-    with os.fdopen(handle, "wb") as f:
+    with atomic_write(path) as f:
         np.save(f, array, allow_pickle=False)
-    os.replace(temporary, path)
 
 
 def save_samples_and_metrics(args, folder, images01):

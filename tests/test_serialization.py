@@ -14,7 +14,7 @@ DTYPES = ["float16", "float32", "float64", "int8", "int32", "int64", "uint8", "b
 
 
 def leftovers(folder):
-    return [name for name in os.listdir(folder) if name.startswith(".tmp-")]
+    return [name for name in os.listdir(folder) if name.endswith(".part")]
 
 
 def test_round_trip_of_nested_dicts(tmp_path):
@@ -183,3 +183,13 @@ def test_checkpoint_resumes_exactly(tmp_path, name, options):
     for (key, a), (_, b) in zip(model.state_dict().items(), restored.state_dict().items()):
         assert a.dtype == b.dtype, key
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=key)  # bitwise identical
+
+
+def test_saved_files_follow_the_umask_not_the_private_temporary_mode(tmp_path):
+    """mkstemp makes private (0600) files; what we publish gets the usual permissions."""
+    old = os.umask(0o022)
+    try:
+        tinygen.save({"w": np.ones(2)}, tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644

@@ -27,7 +27,7 @@ def test_pictures_are_png_files(tmp_path):
     viz.save_latent_manifold(lambda z: np.tile(z[:, :1], (1, 784)) * 0 + 0.5, tmp_path / "manifold.png", n=5)
     for name in ("grid.png", "gan.png", "curves.png", "manifold.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(tmp_path.glob(".tmp-*"))  # written atomically: no temporary left
+    assert not list(tmp_path.glob(".*.part"))  # written atomically: no temporary left
 
 
 def test_latent_grid_covers_the_gaussian_symmetrically():

@@ -26,7 +26,6 @@ import math
 import os
 import pathlib
 import struct
-import tempfile
 import urllib.request
 import zlib
 
@@ -34,6 +33,7 @@ import numpy
 
 from tinygen import backend
 from tinygen.autograd import Tensor
+from tinygen.files import atomic_write
 from tinygen.progress import progress
 
 CHUNK_BYTES = 1 << 16
@@ -136,25 +136,17 @@ def download(url, path, expected_md5):
     The bytes go to a temporary file in the same folder, which is renamed to `path` (an atomic
     os.replace) only after the checksum matched. On any error the temporary file is removed.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".part", delete=False)
-    try:
-        with temporary, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-            size = response.headers.get("Content-Length")
-            bar = progress(desc=f"downloading {path.name}", total=int(size) if size else None, unit="B")
-            with bar:
-                for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
-                    temporary.write(chunk)
-                    bar.update(len(chunk))
-        actual = md5_of(temporary.name)
-        if actual != expected_md5:
-            raise CorruptFileError(f"download of {url} refused: its MD5 is {actual}, expected {expected_md5} "
-                                   f"(the file was not kept)")
-        os.chmod(temporary.name, 0o644)  # temporary files are private (0600); a data file need not be
-        os.replace(temporary.name, path)
-    except BaseException:  # also Ctrl-C: never leave the half file behind
-        os.unlink(temporary.name)
-        raise
+    with atomic_write(path) as temporary, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
+        size = response.headers.get("Content-Length")
+        digest = hashlib.md5()
+        with progress(desc=f"downloading {path.name}", total=int(size) if size else None, unit="B") as bar:
+            for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                temporary.write(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+        if digest.hexdigest() != expected_md5:
+            raise CorruptFileError(f"download of {url} refused: its MD5 is {digest.hexdigest()}, expected "
+                                   f"{expected_md5} (the file was not kept)")
     _verified.add((str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns))
 
 

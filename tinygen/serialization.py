@@ -6,10 +6,10 @@ dicts (a checkpoint: {"G": G.state_dict(), "step": 1200, ...}); nested names are
 allow_pickle=False, so loading a checkpoint can never run code.
 """
 import os
-import tempfile
 
 from tinygen import backend
 from tinygen.autograd import Tensor
+from tinygen.files import atomic_write
 
 np = backend.host  # saving happens on the host: NumPy
 
@@ -42,20 +42,8 @@ def save(obj, path):
         raise TypeError(f"save: expected a dict (e.g. model.state_dict()), got {type(obj).__name__}")
     arrays = {}
     _flatten(obj, "", arrays)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)  # atomic on one file system
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def load(path):

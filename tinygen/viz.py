@@ -3,13 +3,12 @@
 Every function takes plain arrays or tensors and writes a PNG atomically (to a temporary file,
 then renamed), so a picture being looked at is never half written.
 """
-import os
 import statistics
-import tempfile
 
 import numpy as np
 
 from tinygen.autograd import Tensor
+from tinygen.files import atomic_write
 
 
 def _pyplot():
@@ -47,19 +46,11 @@ def image_grid(images, nrow=10, padding=2):
 
 
 def _save_figure(fig, path):
-    plt = _pyplot()
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    os.close(handle)
     try:
-        fig.savefig(temporary, format="png", dpi=fig.dpi)
-        os.replace(temporary, path)
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=fig.dpi)
     finally:
-        plt.close(fig)
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        _pyplot().close(fig)
 
 
 def save_image_grid(images, path, nrow=10, title=None, scale=1.0):
