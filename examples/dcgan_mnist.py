@@ -9,6 +9,7 @@ vanilla GAN: the two-phase loop is the same, `train_gan` in examples/vanilla_gan
 
 Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoint.npz, metrics.json.
 """
+import tinygen
 from tinygen.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
 import common
@@ -16,4 +17,5 @@ from vanilla_gan_mnist import train_gan
 
 if __name__ == "__main__":
     args = common.parser(__doc__.splitlines()[1], epochs=10, batch_size=64, lr=2e-4, out="runs/dcgan").parse_args()
+    tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     train_gan(DCGANGenerator(latent_dim=100), DCGANDiscriminator(), args, title="DCGAN")

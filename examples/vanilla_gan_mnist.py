@@ -26,7 +26,6 @@ import common
 
 def train_gan(G, D, args, title):
     """Train G and D by the two-phase GAN loop on MNIST scaled to [-1, 1] (tanh's range)."""
-    tinygen.manual_seed(args.seed)
     folder = common.out_dir(args)
     images = common.load_mnist(args, scale="symmetric")  # (N, 1, 28, 28) in [-1, 1]
     loader = DataLoader(images, args.batch_size, shuffle=True, seed=args.seed, drop_last=True, device=args.device)
@@ -91,4 +90,5 @@ def train_gan(G, D, args, title):
 
 if __name__ == "__main__":
     args = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/vanilla_gan").parse_args()
+    tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     train_gan(Generator(latent_dim=100), Discriminator(), args, title="vanilla GAN")

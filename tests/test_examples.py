@@ -38,7 +38,7 @@ def test_example_runs_and_writes_its_files(script, mnist_dir, tmp_path):
         assert "ELBO on 1000 held-out images" in stdout
 
 
-@pytest.mark.parametrize("script", ["vanilla_gan_mnist.py", "vae_mnist.py"])
+@pytest.mark.parametrize("script", EXAMPLES)
 def test_a_run_split_in_two_equals_one_run(script, mnist_dir, tmp_path):
     """Stop at step 3, resume to step 6: the same weights, curves and samples as 6 steps at once."""
     one, split = tmp_path / "one", tmp_path / "split"
