@@ -659,12 +659,12 @@ def im2col_reference(x, kh, kw, stride, padding):
     n, c, h, w = x.shape
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     oh, ow = conv_out(h, kh, stride, padding), conv_out(w, kw, stride, padding)
-    cols = np.zeros((c, kh, kw, n, oh, ow))
+    cols = np.zeros((c, kh, kw, oh, ow, n))  # cols[c, u, v, i, j, n] = x_pad[n, c, s*i + u, s*j + v]
     for u in range(kh):
         for v in range(kw):
             for i in range(oh):
                 for j in range(ow):
-                    cols[:, u, v, :, i, j] = xp[:, :, stride * i + u, stride * j + v].T
+                    cols[:, u, v, i, j, :] = xp[:, :, stride * i + u, stride * j + v].T
     return cols
 
 
@@ -684,7 +684,7 @@ def test_col2im(problem, data):
     k, s, p = (cfg["kh"], cfg["kw"]), cfg["stride"], cfg["padding"]
     hw = (cfg["h"], cfg["w"])
     oh, ow = conv_out(hw[0], k[0], s, p), conv_out(hw[1], k[1], s, p)
-    cols = data.draw(normal_arrays((cfg["c_in"],) + k + (cfg["n"], oh, ow)))
+    cols = data.draw(normal_arrays((cfg["c_in"],) + k + (oh, ow, cfg["n"])))
     (tc,) = check(lambda c: F.col2im(c, hw, s, p), cols)
     # col2im is the adjoint of im2col: <im2col(x), cols> = <x, col2im(cols)>.
     x = data.draw(normal_arrays((cfg["n"], cfg["c_in"]) + hw))

@@ -24,18 +24,27 @@ class Optimizer:
         for name, default in self.defaults.items():
             setattr(self, name, hyperparameters.get(name, default))
         self.state = [{} for _ in self.params]  # per parameter: named arrays
+        self.work = [None] * len(self.params)  # per parameter: a scratch array, never saved
 
     def zero_grad(self):
         for p in self.params:
             p.grad = None
 
     def step(self):
-        for p, state in zip(self.params, self.state):
-            if p.grad is not None:
-                self.update(p.data, p.grad.data, state)
+        for i, (p, state) in enumerate(zip(self.params, self.state)):
+            if p.grad is None:
+                continue
+            if self.work[i] is None or self.work[i].shape != p.shape or backend.device_of(self.work[i]) != p.device:
+                self.work[i] = backend.get_array_module(p.data).empty_like(p.data)
+            self.update(p.data, p.grad.data, state, self.work[i])
 
-    def update(self, param, grad, state):
-        """Change the array `param` in place, given its gradient and its state dict."""
+    def update(self, param, grad, state, work):
+        """Change the array `param` in place, given its gradient and its state dict.
+
+        `work` is a scratch array of the parameter's shape. The updates write their
+        intermediate results into it (out=...) instead of making new arrays: for arrays of this
+        size NumPy spends more time getting fresh memory than computing.
+        """
         raise NotImplementedError
 
     def state_dict(self):
@@ -84,7 +93,7 @@ class SGD(Optimizer):
 
     defaults = {"lr": 1e-2, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}
 
-    def update(self, p, g, state):
+    def update(self, p, g, state, work):
         if self.weight_decay:
             g = g + self.weight_decay * p
         if self.momentum:
@@ -96,7 +105,8 @@ class SGD(Optimizer):
                 v += (1 - self.dampening) * g
             v = state["momentum_buffer"]
             g = g + self.momentum * v if self.nesterov else v
-        p -= self.lr * g
+        backend.get_array_module(p).multiply(g, self.lr, out=work)
+        p -= work
 
 
 class Adam(Optimizer):
@@ -110,7 +120,7 @@ class Adam(Optimizer):
 
     defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
 
-    def update(self, p, g, state):
+    def update(self, p, g, state, work):
         xp = backend.get_array_module(p)
         b1, b2 = self.betas
         if self.weight_decay:
@@ -119,13 +129,19 @@ class Adam(Optimizer):
             state["step"], state["exp_avg"], state["exp_avg_sq"] = 0, xp.zeros_like(p), xp.zeros_like(p)
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * g * g
-        step_size = self.lr / (1 - b1**t)
-        denominator = xp.sqrt(v) / ((1 - b2**t) ** 0.5) + self.eps
-        p -= step_size * (m / denominator)
+        xp.multiply(m, b1, out=m)  # m = b1 m + (1 - b1) g
+        xp.multiply(g, 1 - b1, out=work)
+        xp.add(m, work, out=m)
+        xp.multiply(v, b2, out=v)  # v = b2 v + (1 - b2) g^2
+        xp.multiply(g, g, out=work)
+        work *= 1 - b2
+        xp.add(v, work, out=v)
+        xp.sqrt(v, out=work)  # denominator = sqrt(v / (1 - b2^t)) + eps
+        work *= 1 / (1 - b2**t) ** 0.5
+        work += self.eps
+        xp.divide(m, work, out=work)  # p -= lr / (1 - b1^t) * m / denominator
+        work *= self.lr / (1 - b1**t)
+        p -= work
 
 
 class RMSprop(Optimizer):
@@ -136,7 +152,7 @@ class RMSprop(Optimizer):
 
     defaults = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False}
 
-    def update(self, p, g, state):
+    def update(self, p, g, state, work):
         xp = backend.get_array_module(p)
         if self.weight_decay:
             g = g + self.weight_decay * p
@@ -148,18 +164,25 @@ class RMSprop(Optimizer):
                 state["momentum_buffer"] = xp.zeros_like(p)
         v = state["square_avg"]
         v *= self.alpha
-        v += (1 - self.alpha) * g * g
+        xp.multiply(g, g, out=work)
+        work *= 1 - self.alpha
+        v += work
         if self.centered:
             mean_g = state["grad_avg"]
             mean_g *= self.alpha
             mean_g += (1 - self.alpha) * g
-            denominator = xp.sqrt(v - mean_g * mean_g) + self.eps
+            xp.multiply(mean_g, mean_g, out=work)
+            xp.subtract(v, work, out=work)
+            xp.sqrt(work, out=work)
         else:
-            denominator = xp.sqrt(v) + self.eps
+            xp.sqrt(v, out=work)
+        work += self.eps
+        xp.divide(g, work, out=work)  # g / denominator
         if self.momentum:
             buf = state["momentum_buffer"]
             buf *= self.momentum
-            buf += g / denominator
-            p -= self.lr * buf
+            buf += work
+            xp.multiply(buf, self.lr, out=work)
         else:
-            p -= self.lr * (g / denominator)
+            work *= self.lr
+        p -= work

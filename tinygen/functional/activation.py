@@ -7,23 +7,23 @@ from tinygen.functional.reduction import max, sum
 
 
 class LeakyReLU(Function):
-    """y = x if x > 0 else a x.   gx = gy * (1 if x > 0 else a)
+    """y = x * slope,  slope = 1 where x > 0, else a.   gx = gy * slope
 
     The slope is a constant mask, so a second derivative is 0 (away from the kink at 0).
-    ReLU is the case a = 0.
+    ReLU is the case a = 0. (The mask is made with arithmetic, not xp.where, which is many
+    times slower in NumPy.)
     """
 
     def __init__(self, negative_slope):
         self.negative_slope = negative_slope
 
     def forward(self, x):
-        xp = get_array_module(x)
-        return xp.where(x > 0, x, x * x.dtype.type(self.negative_slope))
+        a = x.dtype.type(self.negative_slope)
+        self.slope = (x > 0).astype(x.dtype) * (1 - a) + a  # 1 where x > 0, a elsewhere
+        return x * self.slope
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        slope = get_array_module(x).where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
-        return gy * Tensor(slope)
+        return gy * Tensor(self.slope)
 
 
 class Sigmoid(Function):

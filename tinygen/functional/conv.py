@@ -4,17 +4,20 @@ A convolution slides a kh x kw window over the padded input with step `stride`. 
 every window out into an array `cols`, so that the convolution becomes one matrix product with
 the weight. `col2im` is its adjoint: it adds each window back onto the image where it came from.
 
-    conv2d(x, W)           = tensordot(W, im2col(x))        (N, C, H, W)      -> (N, O, OH, OW)
-    conv_transpose2d(x, W) = col2im(tensordot(W, x))        (N, C, H, W)      -> (N, O, H', W')
+    conv2d(x, W)           = tensordot(W, im2col(x))        (N, C, H, W)  ->  (N, O, OH, OW)
+    conv_transpose2d(x, W) = col2im(tensordot(W, x))        (N, C, H, W)  ->  (N, O, H', W')
 
 Since the gradient of im2col is col2im (and the other way round), the input-gradient of a
 convolution is a transposed convolution of the output gradient, and vice versa: each is the
 other's backward. Both loop only over the kh*kw window offsets, copying a strided slice of the
 whole batch at each; never over pixels or batch items.
 
-Layout of `cols`: (C, kh, kw, N, OH, OW), with
-    cols[c, u, v, n, i, j] = x_padded[n, c, stride*i + u, stride*j + v]
-so that (C*kh*kw) x (N*OH*OW) is a plain matrix for the product with the weight.
+Layout of `cols`: (C, kh, kw, OH, OW, N), with
+    cols[c, u, v, i, j, n] = x_padded[n, c, stride*i + u, stride*j + v]
+so that (C*kh*kw) x (OH*OW*N) is a plain matrix for the product with the weight. The batch
+comes last so that every slice copied by im2col and col2im runs over long contiguous rows of N
+values (a window offset's slice would otherwise be rows of only OW values, and NumPy spends
+its time starting rows). For the same reason the padded image inside is kept as (C, H, W, N).
 """
 from tinygen.autograd import Function
 from tinygen.backend import get_array_module
@@ -28,7 +31,7 @@ def output_size(size, kernel, stride, padding):
 
 
 class Im2col(Function):
-    """cols[c,u,v,n,i,j] = x_pad[n, c, s*i+u, s*j+v].   gx = col2im(gcols) (windows added back)"""
+    """cols[c,u,v,i,j,n] = x_pad[n, c, s*i+u, s*j+v].   gx = col2im(gcols) (windows added back)"""
 
     def __init__(self, kernel, stride, padding):
         self.kernel, self.stride, self.padding = kernel, stride, padding
@@ -39,12 +42,12 @@ class Im2col(Function):
         n, c, h, w = x.shape
         self.input_hw = (h, w)
         oh, ow = output_size(h, kh, s, p), output_size(w, kw, s, p)
-        x_pad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-        cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+        x_pad = xp.zeros((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)  # batch last, zero border
+        x_pad[:, p : p + h, p : p + w] = x.transpose(1, 2, 3, 0)
+        cols = xp.empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
         for u in range(kh):
             for v in range(kw):
-                window = x_pad[:, :, u : u + s * oh : s, v : v + s * ow : s]  # (N, C, OH, OW)
-                cols[:, u, v] = window.transpose(1, 0, 2, 3)
+                cols[:, u, v] = x_pad[:, u : u + s * oh : s, v : v + s * ow : s]  # (C, OH, OW, N)
         return cols
 
     def backward(self, gcols):
@@ -52,7 +55,7 @@ class Im2col(Function):
 
 
 class Col2im(Function):
-    """x_pad[n, c, s*i+u, s*j+v] += cols[c,u,v,n,i,j], then the padding is cut off.
+    """x_pad[n, c, s*i+u, s*j+v] += cols[c,u,v,i,j,n], then the padding is cut off.
 
     The adjoint of im2col: gcols = im2col(gx).
     """
@@ -62,13 +65,13 @@ class Col2im(Function):
 
     def forward(self, cols):
         xp = get_array_module(cols)
-        c, kh, kw, n, oh, ow = cols.shape
+        c, kh, kw, oh, ow, n = cols.shape
         (h, w), s, p = self.output_hw, self.stride, self.padding
-        x_pad = xp.zeros((n, c, h + 2 * p, w + 2 * p), dtype=cols.dtype)
+        x_pad = xp.zeros((c, h + 2 * p, w + 2 * p, n), dtype=cols.dtype)  # batch last, as in im2col
         for u in range(kh):
             for v in range(kw):
-                x_pad[:, :, u : u + s * oh : s, v : v + s * ow : s] += cols[:, u, v].transpose(1, 0, 2, 3)
-        return x_pad[:, :, p : p + h, p : p + w]
+                x_pad[:, u : u + s * oh : s, v : v + s * ow : s] += cols[:, u, v]
+        return x_pad[:, p : p + h, p : p + w].transpose(3, 0, 1, 2)  # (N, C, H, W)
 
     def backward(self, gx):
         kh, kw = self.inputs[0].shape[1:3]
@@ -92,9 +95,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     kernel = weight.shape[2:]
     if x.shape[2] + 2 * padding < kernel[0] or x.shape[3] + 2 * padding < kernel[1]:
         raise ValueError(f"conv2d: input {x.shape} with padding {padding} is smaller than the kernel {tuple(kernel)}")
-    cols = im2col(x, kernel, stride, padding)  # (C, kh, kw, N, OH, OW)
-    y = tensordot(weight, cols, 3)  # (O, N, OH, OW)
-    y = transpose(y, (1, 0, 2, 3))  # (N, O, OH, OW)
+    cols = im2col(x, kernel, stride, padding)  # (C, kh, kw, OH, OW, N)
+    y = tensordot(weight, cols, 3)  # (O, OH, OW, N)
+    y = transpose(y, (3, 0, 1, 2))  # (N, O, OH, OW)
     return y if bias is None else y + reshape(bias, (1, -1, 1, 1))
 
 
@@ -113,7 +116,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     out_w = (w - 1) * stride - 2 * padding + kw + output_padding
     if out_h <= 0 or out_w <= 0:
         raise ValueError(f"conv_transpose2d: input {x.shape} with padding {padding} gives an empty output")
-    cols = tensordot(weight, x, ([0], [1]))  # (O, kh, kw, N, H, W): the windows of the output
+    x_batch_last = transpose(x, (1, 2, 3, 0))  # (C, H, W, N)
+    cols = tensordot(weight, x_batch_last, ([0], [0]))  # (O, kh, kw, H, W, N): the windows of the output
     y = col2im(cols, (out_h, out_w), stride, padding)
     return y if bias is None else y + reshape(bias, (1, -1, 1, 1))
 

@@ -41,10 +41,10 @@ def l1_loss(input, target, reduction="mean"):
 
 
 def _clamped_log(a):
-    """log a, clamped below at -100 (so log 0 = -100), without a warning for a = 0."""
+    """log a, clamped below at -100 (so log 0 = -100), without computing log 0 (no warning)."""
     xp = get_array_module(a)
-    positive = a > 0
-    return xp.where(positive, xp.maximum(xp.log(xp.where(positive, a, 1)), -100), -100).astype(a.dtype, copy=False)
+    is_zero = (a == 0).astype(a.dtype)
+    return xp.maximum(xp.log(a + is_zero) - 100 * is_zero, -100)  # log 1 - 100 where a == 0
 
 
 class BinaryCrossEntropy(Function):

@@ -1,6 +1,7 @@
 """Matrix products: matmul, tensordot, and the affine map of a Linear layer."""
 from tinygen.autograd import Function
 from tinygen.backend import get_array_module
+from tinygen.functional.reduction import sum
 from tinygen.functional.shape import reshape, sum_to, swapaxes, transpose
 
 
@@ -79,14 +80,41 @@ def tensordot(a, b, axes):
     return Tensordot(tuple(axes_a), tuple(axes_b))(a, b)
 
 
+class Linear(Function):
+    """y = x W^T + b for x of shape (N, in) and W of shape (out, in).
+
+    gx = gy W,   gW = gy^T x,   gb = sum of gy over the batch
+
+    The same as matmul(x, W^T) + b, in one op: gW comes out in W's own layout, so the optimiser
+    reads it row by row like W.
+    """
+
+    def forward(self, x, weight, bias=None):
+        y = x @ weight.T
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, gy):
+        x, weight = self.inputs[:2]
+        gx = matmul(gy, weight) if self.needs_input_grad[0] else None
+        gw = matmul(transpose(gy, (1, 0)), x) if self.needs_input_grad[1] else None
+        gb = sum(gy, 0) if len(self.inputs) == 3 and self.needs_input_grad[2] else None
+        return gx, gw, gb
+
+
 def linear(x, weight, bias=None):
-    """y = x W^T + b, with W of shape (out_features, in_features), as torch.nn.functional.linear."""
+    """y = x W^T + b, with W of shape (out_features, in_features), as torch.nn.functional.linear.
+
+    x may have any number of leading axes, (..., in_features) -> (..., out_features).
+    """
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight "
             f"{weight.shape} expects {weight.shape[1]}"
         )
-    if x.ndim == 1:  # one sample of shape (in_features,) -> (out_features,)
-        return reshape(linear(reshape(x, (1, -1)), weight, bias), (weight.shape[0],))
-    y = matmul(x, transpose(weight, (1, 0)))
-    return y if bias is None else y + bias
+    if x.ndim != 2:  # flatten the leading axes into one batch axis, and back
+        y = linear(reshape(x, (-1, x.shape[-1])), weight, bias)
+        return reshape(y, x.shape[:-1] + (weight.shape[0],))
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return Linear()(*inputs)

@@ -1,7 +1,45 @@
 """Batch normalisation."""
-from tinygen.functional.reduction import mean
+from tinygen.autograd import Function, Tensor, is_grad_enabled
+from tinygen.backend import get_array_module
 from tinygen.functional.arithmetic import sqrt
+from tinygen.functional.reduction import mean
 from tinygen.functional.shape import reshape
+
+
+def _inverse_std(x, axes, eps):
+    """1 / sqrt(var + eps) of x over `axes` (biased var), written in tinygen ops."""
+    centered = x - mean(x, axes, keepdim=True)
+    return 1 / sqrt(mean(centered * centered, axes, keepdim=True) + eps)
+
+
+class BatchNormalize(Function):
+    """x_hat = (x - mean) * r,  r = 1 / sqrt(var + eps),  mean and (biased) var over `axes`.
+
+    Every x_i moves the mean and the variance, so the gradient has two correction terms:
+
+        gx = r * (g - mean(g) - x_hat * mean(g * x_hat))          (means over `axes`)
+
+    One fused op instead of the ten or so that the formula above is made of: fewer passes over
+    the activations, and a backward of a handful of ops.
+    """
+
+    def __init__(self, axes, eps):
+        self.axes, self.eps = axes, eps
+
+    def forward(self, x):
+        self.batch_mean = x.mean(axis=self.axes, keepdims=True)
+        centered = x - self.batch_mean
+        self.batch_var = (centered * centered).mean(axis=self.axes, keepdims=True)
+        self.inverse_std = 1 / get_array_module(x).sqrt(self.batch_var + x.dtype.type(self.eps))
+        return centered * self.inverse_std
+
+    def backward(self, g):
+        x_hat = self.output
+        if is_grad_enabled():  # create_graph=True: r must be a function of x inside the graph
+            r = _inverse_std(self.inputs[0], self.axes, self.eps)
+        else:  # nobody differentiates this gradient again: the number saved by forward serves
+            r = Tensor(self.inverse_std)
+        return r * (g - mean(g, self.axes, keepdim=True) - x_hat * mean(g * x_hat, self.axes, keepdim=True))
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -17,8 +55,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         running_var  = (1 - momentum) running_var  + momentum var * n / (n - 1)   (unbiased)
 
     In evaluation the running statistics are used instead. The running statistics are tensors
-    updated in place and never part of the graph. The gradient flows through mean and var as
-    they are written here: it is the composition of the ops used.
+    updated in place and never part of the graph.
     """
     if x.ndim not in (2, 4):
         raise ValueError(f"batch_norm: expected input of shape (N, C) or (N, C, H, W), got {x.shape}")
@@ -33,14 +70,12 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         n = x.numel() // channels
         if n < 2:
             raise ValueError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
-        batch_mean = mean(x, axes, keepdim=True)
-        centered = x - batch_mean
-        batch_var = mean(centered * centered, axes, keepdim=True)
+        normalize = BatchNormalize(axes, eps)
+        x_hat = normalize(x)
         if running_mean is not None:
             m = momentum
-            running_mean.data = (1 - m) * running_mean.data + m * batch_mean.data.reshape(channels)
-            running_var.data = (1 - m) * running_var.data + m * batch_var.data.reshape(channels) * (n / (n - 1))
-        x_hat = centered / sqrt(batch_var + eps)
+            running_mean.data = (1 - m) * running_mean.data + m * normalize.batch_mean.reshape(channels)
+            running_var.data = (1 - m) * running_var.data + m * normalize.batch_var.reshape(channels) * (n / (n - 1))
     else:
         if running_mean is None:
             raise ValueError("batch_norm: evaluation needs running_mean and running_var")
