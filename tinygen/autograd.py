@@ -405,6 +405,10 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None):
                 pending[fn] = grad
                 heapq.heappush(heap, (-fn.sequence, id(fn), fn))
         elif inputs is None:
+            if not create_graph and not grad.data.flags.c_contiguous:
+                # A leaf's .grad gets the leaf's own layout (a transposed or broadcast view would
+                # make the optimiser's elementwise updates crawl through memory out of order).
+                grad = Tensor(backend.get_array_module(grad.data).ascontiguousarray(grad.data))
             tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
     with set_grad_enabled(create_graph):

@@ -1,0 +1,162 @@
+"""Time one training step of the headline models, tinygen against PyTorch, in the same run.
+
+    python benchmarks/step_time.py                      # CPU, 2 threads, batches 64 and 128
+    python benchmarks/step_time.py --device cuda        # tinygen on CuPy against PyTorch CUDA
+
+A step is what the examples do: for a GAN a D step and a G step (forward, backward, Adam), for
+the VAE one step. The two libraries run the same architecture on the same batch with the same
+number of threads, each in a worker process of its own (so neither pays for the other being
+loaded), taking turns within this one run; the medians are compared.
+
+Printed per case: median step times and the ratio tinygen / PyTorch; peak memory of each (how
+much the worker's resident set grew from just after importing its library, through building the
+models, to the peak of its steps); and the floor: the time NumPy's matrix product alone needs
+for the step's own GEMM shapes, which no NumPy implementation of the step can beat. PyTorch is
+optional: without it tinygen is timed alone.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# The thread count must be fixed before NumPy (and its BLAS) is imported.
+_threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "2"
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = _threads
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import workloads  # noqa: E402
+
+CASES = [("vanilla_gan", 64), ("vanilla_gan", 128), ("dcgan", 64), ("dcgan", 128), ("vae", 64), ("vae", 128)]
+
+
+class Worker:
+    """One library's steps, run in a process of its own: each library keeps its own threads and
+    memory, and neither pays for the other being loaded. The parent sends "run N" and gets back
+    the N step times; at the end "memory" gives the peak growth of the resident set."""
+
+    def __init__(self, library, model, batch, device):
+        command = [sys.executable, os.path.abspath(__file__), "--threads", _threads, "--device", device,
+                   "--worker", library, model, str(batch)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ask("ready")
+
+    def ask(self, line):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"benchmark worker died on {line!r}")
+        return json.loads(answer)
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def serve(library, model, batch, device):
+    """(In the worker process.) Build the models, then answer the parent's requests."""
+    def status_mb(field):  # VmRSS: resident now; VmHWM: the peak ("high water mark")
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith(field + ":"))
+        return int(line.split()[1]) / 1024
+
+    workloads.import_library(library)  # importing the library is not counted in its memory
+    workloads.set_threads(library, int(_threads))
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak to what is resident now (Linux)
+    before = status_mb("VmRSS")
+    step = workloads.make_step(library, model, batch, device)
+    synchronize = workloads.synchronizer(library, device)
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "ready":
+            answer = True
+        elif command[0] == "run":
+            answer = []
+            for _ in range(int(command[1])):
+                synchronize()
+                start = time.perf_counter()
+                step()
+                synchronize()
+                answer.append(time.perf_counter() - start)
+        elif command[0] == "memory":
+            answer = status_mb("VmHWM") - before
+        print(json.dumps(answer), flush=True)
+
+
+def measure(libraries, model, batch, device, repeats, warmup, block=10, settle=5):
+    """Median step times (ms) and peak memory (MB) per library.
+
+    The libraries take turns, `repeats` turns each, so that slow drifts of the machine hit both
+    alike. A turn is `settle` steps that are not timed (the other library's threads may still be
+    spinning on the cores for a moment, and caches are cold) and then `block` timed steps.
+    """
+    workers = {lib: Worker(lib, model, batch, device) for lib in libraries}
+    try:
+        for worker in workers.values():
+            worker.ask(f"run {warmup}")
+        times = {lib: [] for lib in libraries}
+        for _ in range(repeats):
+            for lib, worker in workers.items():
+                times[lib] += worker.ask(f"run {settle + block}")[settle:]
+        memory = {lib: worker.ask("memory") for lib, worker in workers.items()}
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return {lib: 1000 * statistics.median(t) for lib, t in times.items()}, memory
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", default="2")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--repeats", type=int, default=4, help="turns per library (10 timed steps each)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--cases", nargs="*", default=None, help="e.g. dcgan:64 vae:128")
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "MODEL", "BATCH"), default=None,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        library, model, batch = args.worker
+        return serve(library, model, int(batch), args.device)
+
+    cases = CASES if not args.cases else [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases]
+    libraries = ["tinygen"] + (["torch"] if workloads.torch_available() else [])
+    print(f"device {args.device}, {args.threads} threads, {args.repeats} alternating turns of 5 settling + 10 timed steps; "
+          f"numpy {np.__version__}" + (f", torch {workloads.torch_version()}" if "torch" in libraries else ", no PyTorch"))
+    header = f"{'model':<12} {'batch':>5} {'tinygen ms':>11} {'torch ms':>9} {'ratio':>6} {'floor ms':>9} " \
+             f"{'GFLOP':>6} {'tinygen MB':>11} {'torch MB':>9} {'mem ratio':>9}"
+    print(header)
+    results = []
+    for model, batch in cases:
+        ms, memory = measure(libraries, model, batch, args.device, args.repeats, args.warmup)
+        floor_ms, gflop = (workloads.gemm_floor(model, batch) if args.device == "cpu" else (float("nan"), float("nan")))
+        row = {"model": model, "batch": batch, "tinygen_ms": ms["tinygen"], "torch_ms": ms.get("torch"),
+               "floor_ms": floor_ms, "gflop": gflop, "tinygen_mb": memory.get("tinygen"), "torch_mb": memory.get("torch")}
+        results.append(row)
+        fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
+        ratio = ms["tinygen"] / ms["torch"] if "torch" in ms else None
+        mem_ratio = memory["tinygen"] / memory["torch"] if "torch" in memory else None
+        print(f"{model:<12} {batch:>5} {fmt(ms['tinygen'], '11.1f')} {fmt(ms.get('torch'), '9.1f')} "
+              f"{fmt(ratio, '6.2f')} {fmt(floor_ms, '9.1f')} {fmt(gflop, '6.2f')} "
+              f"{fmt(memory.get('tinygen'), '11.1f')} {fmt(memory.get('torch'), '9.1f')} {fmt(mem_ratio, '9.2f')}",
+              flush=True)
+    by_case = {(r["model"], r["batch"]): r for r in results}
+    for model in sorted({m for m, _ in cases}):
+        if (model, 64) in by_case and (model, 128) in by_case:
+            growth = by_case[(model, 128)]["tinygen_ms"] / by_case[(model, 64)]["tinygen_ms"]
+            print(f"{model}: batch 128 costs {growth:.2f}x batch 64 in tinygen")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
