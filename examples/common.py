@@ -12,6 +12,7 @@ import numpy as np
 import tinygen
 from tinygen import backend, data, metrics, viz
 from tinygen.files import atomic_write
+from tinygen.progress import progress
 
 
 def parser(description, epochs, batch_size, lr, out):
@@ -45,13 +46,16 @@ def total_steps(args, steps_per_epoch):
     return steps if args.max_steps is None else min(steps, args.max_steps)
 
 
-def epoch_batches(loader, epoch, skip=0):
-    """The batches of `epoch`, leaving out the first `skip` (those done before a checkpoint).
+def epoch_bar(loader, epoch, step, epochs):
+    """The batches of `epoch` still to do at global `step`, with a progress bar.
 
-    The loader's order depends only on (seed, epoch), so a resumed run sees the same batches.
+    A run resumed from a checkpoint in the middle of an epoch leaves out the batches done before
+    it; the loader's order depends only on (seed, epoch), so it sees the same batches as one run.
     """
+    done = step - epoch * len(loader)
     loader.set_epoch(epoch)
-    return itertools.islice(iter(loader), skip, None)
+    batches = itertools.islice(iter(loader), done, None)
+    return progress(batches, desc=f"epoch {epoch + 1}/{epochs}", total=len(loader) - done)
 
 
 def fixed_noise(n, latent_dim, seed, device):

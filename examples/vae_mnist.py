@@ -20,7 +20,6 @@ import tinygen
 from tinygen import optim, viz
 from tinygen.data import MNIST, DataLoader
 from tinygen.models.vae import VAE, vae_loss
-from tinygen.progress import progress
 
 import common
 
@@ -70,8 +69,7 @@ started = time.perf_counter()
 for epoch in range(step // steps_per_epoch, args.epochs):
     if step >= last_step:
         break
-    batches = common.epoch_batches(loader, epoch, skip=step - epoch * steps_per_epoch)
-    bar = progress(batches, desc=f"epoch {epoch + 1}/{args.epochs}", total=steps_per_epoch - step % steps_per_epoch)
+    bar = common.epoch_bar(loader, epoch, step, args.epochs)
     for x in bar:
         reconstruction, mu, logvar = model(x)
         loss, bce, kl = vae_loss(reconstruction, x, mu, logvar)  # summed over the batch

@@ -18,7 +18,6 @@ import tinygen
 from tinygen import optim
 from tinygen.data import DataLoader
 from tinygen.models.vanilla_gan import Discriminator, Generator
-from tinygen.progress import progress
 import tinygen.nn.functional as F
 
 import common
@@ -50,8 +49,7 @@ def train_gan(G, D, args, title):
     for epoch in range(step // steps_per_epoch, args.epochs):
         if step >= last_step:
             break
-        batches = common.epoch_batches(loader, epoch, skip=step - epoch * steps_per_epoch)
-        bar = progress(batches, desc=f"epoch {epoch + 1}/{args.epochs}", total=steps_per_epoch - step % steps_per_epoch)
+        bar = common.epoch_bar(loader, epoch, step, args.epochs)
         for real in bar:
             z = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
             fake = G(z)
