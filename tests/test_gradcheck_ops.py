@@ -16,7 +16,6 @@ import tinygen as tg
 from tinygen import functional as F
 from tinygen.gradcheck import gradcheck
 from strategies import (
-    SAFE,
     away_from_bounds,
     away_from_zero,
     broadcast_pairs,

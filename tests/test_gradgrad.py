@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygen as tg
-from tinygen import backend, nn
+from tinygen import nn
 from tinygen import functional as F
 from tinygen.gradcheck import gradcheck, gradgradcheck
 from strategies import (
@@ -21,7 +21,6 @@ from strategies import (
     costly,
     distinct_arrays,
     floats_arrays,
-    normal_arrays,
     positive_arrays,
     reduce_dims,
     shapes,
