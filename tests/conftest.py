@@ -3,8 +3,15 @@ import os
 import pathlib
 
 import pytest
+from hypothesis import settings
 
 from tinygen import backend
+
+# Locally, hypothesis draws new examples on every run and keeps exploring. In CI (CI=true) the
+# draws are fixed, so that a red CI always means a change broke something, never an unlucky draw.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 from tinygen.data import MNIST
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
