@@ -22,9 +22,9 @@ def test_gradients_accumulate_over_two_backward_calls():
     a = np.array([1.0, -2.0, 3.0])
     x = leaf(a)
     y = (x * x).sum()
-    y.backward()
+    y.backward(retain_graph=True)
     np.testing.assert_allclose(x.grad.numpy(), 2 * a)
-    y.backward()  # the graph is still there; the gradient adds up, as in PyTorch
+    y.backward()  # the graph was retained; the gradient adds up, as in PyTorch
     np.testing.assert_allclose(x.grad.numpy(), 4 * a)
     (x * 3.0).sum().backward()  # a second graph adds too
     np.testing.assert_allclose(x.grad.numpy(), 4 * a + 3)
@@ -78,7 +78,7 @@ def test_each_function_runs_backward_once_with_its_complete_gradient():
     deep = y
     for _ in range(5):
         deep = F.tanh(deep) * 1.5
-    (y * 2.0 + deep + y * y).sum().backward()
+    (y * 2.0 + deep + y * y).sum().backward(retain_graph=True)  # deep is used again below
     assert CountingIdentity.calls == 1
     d = x.numpy()
     for _ in range(5):
@@ -188,7 +188,7 @@ def test_grad_of_a_non_leaf_input():
     x = leaf(a)
     z = x * 3.0
     y = (z * z).sum()
-    (gz,) = tg.grad(y, z)
+    (gz,) = tg.grad(y, z, retain_graph=True)
     np.testing.assert_allclose(gz.numpy(), 2 * 3 * a)
     assert x.grad is None
     gz2, gx = tg.grad(y, [z, x])  # both at once
@@ -226,7 +226,7 @@ def test_a_20000_op_chain_backpropagates_without_recursion_error():
         y = y * 1.0001
         y = y + 0.0
     assert y.creator is not None
-    y.sum().backward()
+    y.sum().backward(retain_graph=True)
     np.testing.assert_allclose(x.grad.numpy(), np.full(2, 1.0001**10000), rtol=1e-9)
     (g,) = tg.grad(y.sum(), x)
     np.testing.assert_allclose(g.numpy(), np.full(2, 1.0001**10000), rtol=1e-9)
@@ -406,10 +406,10 @@ def test_a_given_gradient_takes_the_dtype_of_the_output():
     """A float64 gradient passed for a float32 output still gives float32 leaf gradients."""
     x = tg.Tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
     y = x * 2.0
-    y.backward(tg.Tensor(np.array([1.0, 0.5, -1.0])))  # float64
+    y.backward(tg.Tensor(np.array([1.0, 0.5, -1.0])), retain_graph=True)  # float64
     assert x.grad.dtype == np.float32
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 1.0, -2.0])
-    y.backward(np.ones(3))  # a float64 NumPy array
+    y.backward(np.ones(3), retain_graph=True)  # a float64 NumPy array
     assert x.grad.dtype == np.float32
     (g,) = tg.grad(y, x, grad_outputs=tg.Tensor(np.ones(3)))
     assert g.dtype == np.float32
@@ -446,3 +446,27 @@ def test_grad_of_the_same_input_given_twice():
     gx1, gx2 = tg.grad((x * x).sum(), [x, x])
     np.testing.assert_array_equal(gx1.numpy(), [2.0, 4.0])
     np.testing.assert_array_equal(gx2.numpy(), [2.0, 4.0])
+
+
+def test_a_second_backward_through_a_freed_graph_is_a_clear_error():
+    x = leaf(np.array([1.0, 2.0]))
+    y = (x.exp() * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        y.backward()
+
+
+def test_backward_frees_what_the_graph_saved():
+    """As PyTorch: after backward the intermediate tensors go, though the loss is still held."""
+    import weakref
+
+    x = leaf(np.ones((3, 3)))
+    hidden = x * 2.0
+    alive = weakref.ref(hidden)
+    loss = (hidden.exp()).sum()
+    del hidden
+    assert alive() is not None  # the graph holds it
+    loss.backward()
+    gc.collect()
+    assert alive() is None
+    assert loss.item() == pytest.approx(9 * np.exp(2.0))

@@ -151,16 +151,18 @@ class Tensor:
         return functional.astype(self, "float64")
 
     # --- the gradient ---------------------------------------------------------------------------
-    def backward(self, grad=None, create_graph=False):
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
         """Add d(self)/d(leaf) * grad to the `.grad` of every leaf that requires a gradient.
 
         For a scalar `grad` defaults to 1. With `create_graph=True` the gradients are themselves
-        part of a graph and can be differentiated again.
+        part of a graph and can be differentiated again. As in PyTorch, the values the graph
+        saved for backward are freed afterwards unless `retain_graph=True` (the default is
+        create_graph): a second backward through the same graph needs it.
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph")
         grad = _initial_grad(self, grad, "backward()")
-        run_backward([self], [grad], create_graph=create_graph)
+        run_backward([self], [grad], create_graph=create_graph, retain_graph=retain_graph)
 
     def zero_grad(self):
         self.grad = None
@@ -351,6 +353,13 @@ class Function:
     def backward(self, grad_output):
         raise NotImplementedError
 
+    def release(self):
+        """Forget the inputs and whatever forward saved: after a backward (without retain_graph)
+        the graph's memory is given back at once, not when the last tensor of it is dropped."""
+        sequence = self.sequence
+        vars(self).clear()
+        self.sequence, self.released = sequence, True
+
 
 def _as_tensors(values, op_name):
     """Inputs as tensors on one device; a Python number takes the dtype and device of the others."""
@@ -377,7 +386,7 @@ def _as_tensors(values, op_name):
 # The backward pass
 
 
-def run_backward(outputs, output_grads, create_graph=False, inputs=None):
+def run_backward(outputs, output_grads, create_graph=False, inputs=None, retain_graph=None):
     """The chain rule over the whole graph, iteratively (no recursion limit on deep graphs).
 
     Functions are visited newest first. A function's inputs were all made before it, so when we
@@ -386,13 +395,17 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None):
 
     With `inputs=None` gradients are added into each leaf's `.grad`. Otherwise the gradients of
     `inputs` are returned (in order, None where there is no path) and `.grad` is left alone.
+    Each function visited is released afterwards unless `retain_graph` (default: create_graph).
     """
+    if retain_graph is None:
+        retain_graph = create_graph
     wanted = {}  # id of an input tensor -> its positions in `inputs` (it may be given twice)
     for i, x in enumerate(inputs or []):
         wanted.setdefault(id(x), []).append(i)
     found = [None] * (0 if inputs is None else len(inputs))
     pending = {}  # function -> sum of the gradients of its output seen so far
     heap = []
+    visited = []
 
     def receive(tensor, grad):
         for i in wanted.get(id(tensor), ()):
@@ -416,6 +429,11 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None):
             receive(output, grad)
         while heap:
             fn = heapq.heappop(heap)[2]
+            if getattr(fn, "released", False):
+                raise RuntimeError(
+                    f"backward through {type(fn).__name__} a second time: the first backward freed what it "
+                    f"saved; pass retain_graph=True to the first one to go through the graph again"
+                )
             input_grads = fn.backward(pending.pop(fn))
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -424,14 +442,19 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None):
                     if grad.shape != x.shape:  # a bug in an op's backward, never the user's
                         raise RuntimeError(f"{type(fn).__name__}.backward gave shape {grad.shape} for input {x.shape}")
                     receive(x, grad)
+            visited.append(fn)
+    if not retain_graph:  # after the whole pass: a function's backward may use tensors others hold
+        for fn in visited:
+            fn.release()
     return found
 
 
-def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
     """The gradients of `outputs` with respect to `inputs`, as `torch.autograd.grad`.
 
     Returns a tuple with one gradient per input; `.grad` of the leaves is not touched. With
-    `create_graph=True` the returned gradients can be differentiated again (gradient penalties).
+    `create_graph=True` the returned gradients can be differentiated again (gradient penalties);
+    the graph is then kept, as it is with `retain_graph=True`.
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single_input = isinstance(inputs, Tensor)
@@ -444,7 +467,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
         if not x.requires_grad:
             raise RuntimeError(f"grad(): an input of shape {x.shape} does not require grad")
     grads = [_initial_grad(y, g, "grad()") for y, g in zip(outputs, grad_outputs)]
-    found = run_backward(outputs, grads, create_graph=create_graph, inputs=inputs)
+    found = run_backward(outputs, grads, create_graph=create_graph, inputs=inputs, retain_graph=retain_graph)
     for x, g in zip(inputs, found):
         if g is None and not allow_unused:
             raise RuntimeError(f"grad(): an input of shape {x.shape} was not used to compute the outputs")
