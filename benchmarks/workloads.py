@@ -82,13 +82,18 @@ def _tinygen_step(model, batch, device):
 
     G, D = (models.Generator(), models.Discriminator()) if model == "vanilla_gan" else \
         (models.DCGANGenerator(), models.DCGANDiscriminator())
-    G.to(device), D.to(device)
+    return _gan_step(tinygen, F, optim, G.to(device), D.to(device), x, LATENT[model], device)
+
+
+def _gan_step(lib, F, optim, G, D, x, latent, device):
+    """The examples' GAN step, written once for both: `lib` is tinygen or torch, whose names agree."""
+    batch = x.shape[0]
     opt_G = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    ones, zeros = tinygen.ones(batch, 1, device=device), tinygen.zeros(batch, 1, device=device)
+    ones, zeros = lib.ones(batch, 1, device=device), lib.zeros(batch, 1, device=device)
 
     def step():
-        fake = G(tinygen.randn(batch, LATENT[model], device=device))
+        fake = G(lib.randn(batch, latent, device=device))
         d_loss = F.binary_cross_entropy(D(x), ones) + F.binary_cross_entropy(D(fake.detach()), zeros)
         opt_D.zero_grad()
         d_loss.backward()
@@ -173,24 +178,7 @@ def _torch_step(model, batch, device):
         return step
 
     G, D = (m.to(device) for m in _torch_models(model))
-    opt_G = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    ones, zeros = torch.ones(batch, 1, device=device), torch.zeros(batch, 1, device=device)
-
-    def step():
-        fake = G(torch.randn(batch, LATENT[model], device=device))
-        d_loss = F.binary_cross_entropy(D(x), ones) + F.binary_cross_entropy(D(fake.detach()), zeros)
-        opt_D.zero_grad()
-        d_loss.backward()
-        opt_D.step()
-        D.requires_grad_(False)
-        g_loss = F.binary_cross_entropy(D(fake), ones)
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        D.requires_grad_(True)
-
-    return step
+    return _gan_step(torch, F, torch.optim, G, D, x, LATENT[model], device)
 
 
 # ---------------------------------------------------------------------------------------------
