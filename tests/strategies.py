@@ -25,6 +25,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import tinygen as tg
+
 # --- settings --------------------------------------------------------------------------------
 # TINYGEN_EXAMPLES_SCALE=10 multiplies every max_examples for a deeper (slower) search.
 _scale = float(os.environ.get("TINYGEN_EXAMPLES_SCALE", "1"))
@@ -201,3 +203,8 @@ def conv_problems(draw, transposed=False, **kwargs):
     weight = draw(normal_arrays(conv_weight_shape(cfg, transposed), scale=0.5))
     bias = draw(normal_arrays((cfg["c_out"],))) if cfg["bias"] else None
     return cfg, x, weight, bias
+
+
+def leaf(values, dtype=np.float64):
+    """A leaf tensor that requires a gradient, float64 by default (a copy: gradcheck nudges it in place)."""
+    return tg.Tensor(np.array(values, dtype=dtype), requires_grad=True)

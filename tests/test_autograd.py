@@ -8,10 +8,7 @@ import pytest
 import tinygen as tg
 from tinygen import functional as F
 from tinygen import nn
-
-
-def leaf(values, dtype=np.float64):
-    return tg.Tensor(np.array(values, dtype=dtype), requires_grad=True)
+from strategies import leaf
 
 
 # =============================================================================================

@@ -13,6 +13,7 @@ import tinygen as tg
 from tinygen import backend, nn
 from tinygen.gradcheck import gradcheck
 from strategies import (
+    leaf,
     away_from_zero,
     conv_problems,
     conv_transpose_out,
@@ -30,10 +31,6 @@ def to_float64(module):
         if backend.is_floating(t.dtype):
             t.data = t.data.astype(np.float64)
     return module
-
-
-def leaf(array):
-    return tg.Tensor(np.array(array, dtype=np.float64), requires_grad=True)
 
 
 def check_layer(layer, x, input_grad=True):

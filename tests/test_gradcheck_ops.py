@@ -16,6 +16,7 @@ import tinygen as tg
 from tinygen import functional as F
 from tinygen.gradcheck import gradcheck
 from strategies import (
+    leaf,
     away_from_bounds,
     away_from_zero,
     broadcast_pairs,
@@ -34,11 +35,6 @@ from strategies import (
     shape_and_reduced,
     shapes,
 )
-
-
-def leaf(array):
-    """A float64 leaf tensor that requires a gradient (a copy: gradcheck nudges it in place)."""
-    return tg.Tensor(np.array(array, dtype=np.float64), requires_grad=True)
 
 
 def check(f, *arrays, **tolerances):

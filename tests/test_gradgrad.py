@@ -16,6 +16,7 @@ from tinygen import nn
 from tinygen import functional as F
 from tinygen.gradcheck import gradcheck, gradgradcheck
 from strategies import (
+    leaf,
     away_from_zero,
     broadcast_pairs,
     costly,
@@ -25,10 +26,6 @@ from strategies import (
     reduce_dims,
     shapes,
 )
-
-
-def leaf(array):
-    return tg.Tensor(np.array(array, dtype=np.float64), requires_grad=True)
 
 
 def check2(f, *arrays, **tolerances):

@@ -491,21 +491,27 @@ OPTIMISERS = [
 ]
 
 
-@pytest.mark.parametrize("name,options", OPTIMISERS, ids=[f"{n}-{o}" for n, o in OPTIMISERS])
-def test_optimiser_trajectory(name, options):
-    dtype = np.float64
+def _train_side_by_side(name, options, dtype, seed, steps=20):
+    """The same MLP trained by our optimiser and by torch's; yields both models after each step."""
     model, twin = _mlp_pair(dtype)
     opt = getattr(optim, name)(model.parameters(), **options)
     opt_t = getattr(torch.optim, name)(twin.parameters(), **options)
-    rng = np.random.default_rng(17)
-    x, target = rng.standard_normal((16, 4)), rng.standard_normal((16, 2))
-    for step in range(20):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((16, 4)).astype(dtype)
+    target = rng.standard_normal((16, 2)).astype(dtype)
+    for _ in range(steps):
         opt.zero_grad()
         opt_t.zero_grad()
         F.mse_loss(model(tinygen.Tensor(x)), tinygen.Tensor(target)).backward()
         TF.mse_loss(twin(torch.tensor(x)), torch.tensor(target)).backward()
         opt.step()
         opt_t.step()
+        yield model, twin
+
+
+@pytest.mark.parametrize("name,options", OPTIMISERS, ids=[f"{n}-{o}" for n, o in OPTIMISERS])
+def test_optimiser_trajectory(name, options):
+    for step, (model, twin) in enumerate(_train_side_by_side(name, options, np.float64, seed=17)):
         for (n, p), (_, q) in zip(model.named_parameters(), twin.named_parameters()):
             np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-9, atol=1e-11,
                                        err_msg=f"{n} after step {step + 1}")
@@ -514,19 +520,7 @@ def test_optimiser_trajectory(name, options):
 @pytest.mark.parametrize("name,options", [("Adam", dict(lr=0.01)), ("SGD", dict(lr=0.1, momentum=0.9)),
                                           ("RMSprop", dict(lr=0.01, centered=True))])
 def test_optimiser_trajectory_float32(name, options):
-    model, twin = _mlp_pair(np.float32)
-    opt = getattr(optim, name)(model.parameters(), **options)
-    opt_t = getattr(torch.optim, name)(twin.parameters(), **options)
-    rng = np.random.default_rng(18)
-    x = rng.standard_normal((16, 4)).astype(np.float32)
-    target = rng.standard_normal((16, 2)).astype(np.float32)
-    for _ in range(20):
-        opt.zero_grad()
-        opt_t.zero_grad()
-        F.mse_loss(model(tinygen.Tensor(x)), tinygen.Tensor(target)).backward()
-        TF.mse_loss(twin(torch.tensor(x)), torch.tensor(target)).backward()
-        opt.step()
-        opt_t.step()
+    *_, (model, twin) = _train_side_by_side(name, options, np.float32, seed=18)
     for p, q in zip(model.parameters(), twin.parameters()):
         assert p.dtype == np.float32
         np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-5)
