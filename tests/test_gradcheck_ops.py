@@ -613,6 +613,10 @@ CONV_CORNERS = [
     (2, 1, 1, 4, 6, 3, 3, 1, 2, 0),
     (1, 3, 3, 5, 3, 1, 1, 3, 0, 2),
     (2, 2, 1, 7, 4, 4, 2, 2, 0, 1),
+    # one window covers the whole (padded) image; the transposed conv starts from 1x1 (DCGAN's ends)
+    (2, 3, 2, 7, 7, 7, 7, 1, 0, 0),
+    (2, 3, 2, 4, 5, 4, 5, 1, 0, 0),
+    (2, 3, 2, 1, 1, 3, 3, 2, 1, 1),
 ]
 
 

@@ -44,6 +44,8 @@ class Im2col(Function):
         oh, ow = output_size(h, kh, s, p), output_size(w, kw, s, p)
         x_pad = xp.zeros((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)  # batch last, zero border
         x_pad[:, p : p + h, p : p + w] = x.transpose(1, 2, 3, 0)
+        if oh == ow == 1:  # one window (a kernel as large as the image): it is the image itself
+            return x_pad[:, :kh, :kw, None, None]
         cols = xp.empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
         for u in range(kh):
             for v in range(kw):
@@ -68,9 +70,12 @@ class Col2im(Function):
         c, kh, kw, oh, ow, n = cols.shape
         (h, w), s, p = self.output_hw, self.stride, self.padding
         x_pad = xp.zeros((c, h + 2 * p, w + 2 * p, n), dtype=cols.dtype)  # batch last, as in im2col
-        for u in range(kh):
-            for v in range(kw):
-                x_pad[:, u : u + s * oh : s, v : v + s * ow : s] += cols[:, u, v]
+        if oh == ow == 1:  # one window: nothing overlaps, it is put in place whole
+            x_pad[:, :kh, :kw] = cols[:, :, :, 0, 0]
+        else:
+            for u in range(kh):
+                for v in range(kw):
+                    x_pad[:, u : u + s * oh : s, v : v + s * ow : s] += cols[:, u, v]
         return x_pad[:, p : p + h, p : p + w].transpose(3, 0, 1, 2)  # (N, C, H, W)
 
     def backward(self, gx):
