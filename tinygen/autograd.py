@@ -64,9 +64,12 @@ class Tensor:
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
-        if device is None:
-            device = backend.device_of(data)
-        self.data = backend.as_array(data, dtype=dtype, device=device)
+        if dtype is None and device is None and backend.is_array(data):
+            self.data = data  # an op's result: it stays as it is, where it is
+        else:
+            if device is None:
+                device = backend.device_of(data)
+            self.data = backend.as_array(data, dtype=dtype, device=device)
         if requires_grad and not backend.is_floating(self.data.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
         self.requires_grad = requires_grad
@@ -331,8 +334,8 @@ class Function:
 
     def __call__(self, *inputs):
         inputs = _as_tensors(inputs, type(self).__name__)
-        output = Tensor(self.forward(*(x.data for x in inputs)))
-        if is_grad_enabled() and any(x.requires_grad for x in inputs):
+        output = Tensor(self.forward(*[x.data for x in inputs]))
+        if _GradMode.enabled and any(x.requires_grad for x in inputs):
             self.inputs = inputs
             self.needs_input_grad = tuple(x.requires_grad for x in inputs)
             self.sequence = next(Function._sequence)
@@ -363,6 +366,10 @@ class Function:
 
 def _as_tensors(values, op_name):
     """Inputs as tensors on one device; a Python number takes the dtype and device of the others."""
+    if all(isinstance(v, Tensor) for v in values):
+        if len(values) > 1 and backend.gpu_available():  # without a GPU every tensor is on the CPU
+            _check_one_device(values, op_name)
+        return values
     first = next((v for v in values if isinstance(v, Tensor)), None)
     if first is None:
         first = Tensor(values[0])
@@ -375,11 +382,14 @@ def _as_tensors(values, op_name):
         else:  # a Python number: it follows the tensor it meets (float32 stays float32)
             dtype = first.dtype if backend.is_floating(first.dtype) or isinstance(value, int) else None
             tensors.append(Tensor(value, dtype=dtype, device=first.device))
-    devices = {x.device for x in tensors}
-    if len(devices) > 1:
+    _check_one_device(tensors, op_name)
+    return tensors
+
+
+def _check_one_device(tensors, op_name):
+    if len({x.device for x in tensors}) > 1:
         shapes = ", ".join(f"{x.shape} on {x.device}" for x in tensors)
         raise RuntimeError(f"{op_name}: inputs are on different devices ({shapes}); move them with .to(device)")
-    return tensors
 
 
 # ---------------------------------------------------------------------------------------------
