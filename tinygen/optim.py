@@ -131,16 +131,19 @@ class Adam(Optimizer):
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         xp.multiply(m, b1, out=m)  # m = b1 m + (1 - b1) g
         xp.multiply(g, 1 - b1, out=work)
-        xp.add(m, work, out=m)
+        m += work
         xp.multiply(v, b2, out=v)  # v = b2 v + (1 - b2) g^2
         xp.multiply(g, g, out=work)
         work *= 1 - b2
-        xp.add(v, work, out=v)
-        xp.sqrt(v, out=work)  # denominator = sqrt(v / (1 - b2^t)) + eps
-        work *= 1 / (1 - b2**t) ** 0.5
-        work += self.eps
-        xp.divide(m, work, out=work)  # p -= lr / (1 - b1^t) * m / denominator
-        work *= self.lr / (1 - b1**t)
+        v += work
+        # p -= lr m_hat / (sqrt(v_hat) + eps), with m_hat = m / (1 - b1^t) and v_hat = v / (1 - b2^t);
+        # multiplied through by sqrt(1 - b2^t), which saves a pass over v:
+        #   p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps sqrt(1 - b2^t))
+        root_of_correction2 = (1 - b2**t) ** 0.5
+        xp.sqrt(v, out=work)
+        work += self.eps * root_of_correction2
+        xp.divide(m, work, out=work)
+        work *= self.lr * root_of_correction2 / (1 - b1**t)
         p -= work
 
 
