@@ -6,13 +6,14 @@
 A step is what the examples do: for a GAN a D step and a G step (forward, backward, Adam), for
 the VAE one step. The two libraries run the same architecture on the same batch with the same
 number of threads, each in a worker process of its own (so neither pays for the other being
-loaded), taking turns within this one run; the medians are compared.
+loaded), taking turns within this one run.
 
-Printed per case: median step times and the ratio tinygen / PyTorch; peak memory of each (how
-much the worker's resident set grew from just after importing its library, through building the
-models, to the peak of its steps); and the floor: the time NumPy's matrix product alone needs
-for the step's own GEMM shapes, which no NumPy implementation of the step can beat. PyTorch is
-optional: without it tinygen is timed alone.
+Printed per case: median step times and the ratio tinygen / PyTorch (the median of the
+turn-by-turn ratios, see `measure`); peak memory of each (how much the worker's resident set
+grew from just after importing its library, through building the models, to the peak of its
+steps); and the floor: the time NumPy's matrix product alone needs for the step's own GEMM
+shapes, which no NumPy implementation of the step can beat. PyTorch is optional: without it
+tinygen is timed alone.
 """
 import argparse
 import json
@@ -91,32 +92,41 @@ def serve(library, model, batch, device):
 
 
 def measure(libraries, model, batch, device, repeats, warmup, block=10, settle=5):
-    """Median step times (ms) and peak memory (MB) per library.
+    """Median step times (ms), the ratio tinygen / PyTorch, and peak memory (MB) per library.
 
     The libraries take turns, `repeats` turns each, so that slow drifts of the machine hit both
     alike. A turn is `settle` steps that are not timed (the other library's threads may still be
-    spinning on the cores for a moment, and caches are cold) and then `block` timed steps.
+    spinning on the cores for a moment, and caches are cold) and then `block` timed steps. The
+    ratio is taken turn by turn (each library's median in its turn, against the other's in the
+    same turn) and the median of those is reported: the machine's speed changes by tens of
+    percent over minutes here, and a pair of neighbouring turns sees the same machine.
     """
     workers = {lib: Worker(lib, model, batch, device) for lib in libraries}
     try:
         for worker in workers.values():
             worker.ask(f"run {warmup}")
         times = {lib: [] for lib in libraries}
+        turn_ratios = []
         for _ in range(repeats):
-            for lib, worker in workers.items():
-                times[lib] += worker.ask(f"run {settle + block}")[settle:]
+            turn = {lib: worker.ask(f"run {settle + block}")[settle:] for lib, worker in workers.items()}
+            for lib in libraries:
+                times[lib] += turn[lib]
+            if "torch" in turn:
+                turn_ratios.append(statistics.median(turn["tinygen"]) / statistics.median(turn["torch"]))
         memory = {lib: worker.ask("memory") for lib, worker in workers.items()}
     finally:
         for worker in workers.values():
             worker.close()
-    return {lib: 1000 * statistics.median(t) for lib, t in times.items()}, memory
+    ms = {lib: 1000 * statistics.median(t) for lib, t in times.items()}
+    ratio = statistics.median(turn_ratios) if turn_ratios else None
+    return ms, ratio, memory
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="2")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--repeats", type=int, default=4, help="turns per library (10 timed steps each)")
+    parser.add_argument("--repeats", type=int, default=8, help="turns per library (10 timed steps each)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--cases", nargs="*", default=None, help="e.g. dcgan:64 vae:128")
     parser.add_argument("--json", default=None, help="also write the results to this file")
@@ -136,13 +146,12 @@ def main():
     print(header)
     results = []
     for model, batch in cases:
-        ms, memory = measure(libraries, model, batch, args.device, args.repeats, args.warmup)
+        ms, ratio, memory = measure(libraries, model, batch, args.device, args.repeats, args.warmup)
         floor_ms, gflop = (workloads.gemm_floor(model, batch) if args.device == "cpu" else (float("nan"), float("nan")))
         row = {"model": model, "batch": batch, "tinygen_ms": ms["tinygen"], "torch_ms": ms.get("torch"),
-               "floor_ms": floor_ms, "gflop": gflop, "tinygen_mb": memory.get("tinygen"), "torch_mb": memory.get("torch")}
+               "ratio": ratio, "floor_ms": floor_ms, "gflop": gflop, "tinygen_mb": memory.get("tinygen"), "torch_mb": memory.get("torch")}
         results.append(row)
         fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
-        ratio = ms["tinygen"] / ms["torch"] if "torch" in ms else None
         mem_ratio = memory["tinygen"] / memory["torch"] if "torch" in memory else None
         print(f"{model:<12} {batch:>5} {fmt(ms['tinygen'], '11.1f')} {fmt(ms.get('torch'), '9.1f')} "
               f"{fmt(ratio, '6.2f')} {fmt(floor_ms, '9.1f')} {fmt(gflop, '6.2f')} "
