@@ -91,42 +91,59 @@ def serve(library, model, batch, device):
         print(json.dumps(answer), flush=True)
 
 
-def measure(libraries, model, batch, device, repeats, warmup, block=10, settle=5):
-    """Median step times (ms), the ratio tinygen / PyTorch, and peak memory (MB) per library.
+def measure(libraries, model, batches, device, repeats, warmup, block=10, settle=5):
+    """Step times of one model at each batch size in each library, taken turn by turn.
 
-    The libraries take turns, `repeats` turns each, so that slow drifts of the machine hit both
-    alike. A turn is `settle` steps that are not timed (the other library's threads may still be
-    spinning on the cores for a moment, and caches are cold) and then `block` timed steps. The
-    ratio is taken turn by turn (each library's median in its turn, against the other's in the
-    same turn) and the median of those is reported: the machine's speed changes by tens of
-    percent over minutes here, and a pair of neighbouring turns sees the same machine.
+    Every (library, batch) has a worker, and the workers take turns, `repeats` turns each, so
+    that slow drifts of the machine hit all alike. A turn is `settle` steps that are not timed
+    (the previous worker's threads may still be spinning on the cores for a moment, and caches
+    are cold) and then `block` timed steps. The machine's speed changes by tens of percent over
+    minutes here, so comparisons are made turn by turn, between neighbouring turns that saw the
+    same machine, and the median of those is reported:
+
+        ratio[batch]   = median over turns of  tinygen's median / PyTorch's median
+        growth[lib]    = median over turns of  (largest batch's median) / (smallest batch's median)
+
+    Returns {batch: {"ms": {lib: median ms}, "ratio": ..., "memory": {lib: MB}}} and growth.
     """
-    workers = {lib: Worker(lib, model, batch, device) for lib in libraries}
+    keys = [(lib, batch) for batch in batches for lib in libraries]
+    workers = {key: Worker(key[0], model, key[1], device) for key in keys}
     try:
         for worker in workers.values():
             worker.ask(f"run {warmup}")
-        times = {lib: [] for lib in libraries}
-        turn_ratios = []
+        turns = []  # per turn: {(lib, batch): median seconds of its block}
+        times = {key: [] for key in keys}
         for _ in range(repeats):
-            turn = {lib: worker.ask(f"run {settle + block}")[settle:] for lib, worker in workers.items()}
-            for lib in libraries:
-                times[lib] += turn[lib]
-            if "torch" in turn:
-                turn_ratios.append(statistics.median(turn["tinygen"]) / statistics.median(turn["torch"]))
-        memory = {lib: worker.ask("memory") for lib, worker in workers.items()}
+            turn = {}
+            for key, worker in workers.items():
+                block_times = worker.ask(f"run {settle + block}")[settle:]
+                times[key] += block_times
+                turn[key] = statistics.median(block_times)
+            turns.append(turn)
+        memory = {key: worker.ask("memory") for key, worker in workers.items()}
     finally:
         for worker in workers.values():
             worker.close()
-    ms = {lib: 1000 * statistics.median(t) for lib, t in times.items()}
-    ratio = statistics.median(turn_ratios) if turn_ratios else None
-    return ms, ratio, memory
+
+    def paired(a, b):  # median over turns of a's time / b's time
+        return statistics.median(turn[a] / turn[b] for turn in turns)
+
+    results = {}
+    for batch in batches:
+        results[batch] = {
+            "ms": {lib: 1000 * statistics.median(times[(lib, batch)]) for lib in libraries},
+            "ratio": paired(("tinygen", batch), ("torch", batch)) if "torch" in libraries else None,
+            "memory": {lib: memory[(lib, batch)] for lib in libraries},
+        }
+    growth = {lib: paired((lib, max(batches)), (lib, min(batches))) for lib in libraries} if len(batches) > 1 else {}
+    return results, growth
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="2")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--repeats", type=int, default=8, help="turns per library (10 timed steps each)")
+    parser.add_argument("--repeats", type=int, default=8, help="turns per worker (10 timed steps each)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--cases", nargs="*", default=None, help="e.g. dcgan:64 vae:128")
     parser.add_argument("--json", default=None, help="also write the results to this file")
@@ -138,33 +155,39 @@ def main():
         return serve(library, model, int(batch), args.device)
 
     cases = CASES if not args.cases else [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases]
+    models = {}  # model -> its batch sizes, in the order given
+    for model, batch in cases:
+        models.setdefault(model, []).append(batch)
     libraries = ["tinygen"] + (["torch"] if workloads.torch_available() else [])
     print(f"device {args.device}, {args.threads} threads, {args.repeats} alternating turns of 5 settling + 10 timed steps; "
           f"numpy {np.__version__}" + (f", torch {workloads.torch_version()}" if "torch" in libraries else ", no PyTorch"))
     header = f"{'model':<12} {'batch':>5} {'tinygen ms':>11} {'torch ms':>9} {'ratio':>6} {'floor ms':>9} " \
              f"{'GFLOP':>6} {'tinygen MB':>11} {'torch MB':>9} {'mem ratio':>9}"
     print(header)
-    results = []
-    for model, batch in cases:
-        ms, ratio, memory = measure(libraries, model, batch, args.device, args.repeats, args.warmup)
-        floor_ms, gflop = (workloads.gemm_floor(model, batch) if args.device == "cpu" else (float("nan"), float("nan")))
-        row = {"model": model, "batch": batch, "tinygen_ms": ms["tinygen"], "torch_ms": ms.get("torch"),
-               "ratio": ratio, "floor_ms": floor_ms, "gflop": gflop, "tinygen_mb": memory.get("tinygen"), "torch_mb": memory.get("torch")}
-        results.append(row)
-        fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
-        mem_ratio = memory["tinygen"] / memory["torch"] if "torch" in memory else None
-        print(f"{model:<12} {batch:>5} {fmt(ms['tinygen'], '11.1f')} {fmt(ms.get('torch'), '9.1f')} "
-              f"{fmt(ratio, '6.2f')} {fmt(floor_ms, '9.1f')} {fmt(gflop, '6.2f')} "
-              f"{fmt(memory.get('tinygen'), '11.1f')} {fmt(memory.get('torch'), '9.1f')} {fmt(mem_ratio, '9.2f')}",
-              flush=True)
-    by_case = {(r["model"], r["batch"]): r for r in results}
-    for model in sorted({m for m, _ in cases}):
-        if (model, 64) in by_case and (model, 128) in by_case:
-            growth = by_case[(model, 128)]["tinygen_ms"] / by_case[(model, 64)]["tinygen_ms"]
-            print(f"{model}: batch 128 costs {growth:.2f}x batch 64 in tinygen")
+    fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
+    rows, growths = [], []
+    for model, batches in models.items():
+        results, growth = measure(libraries, model, batches, args.device, args.repeats, args.warmup)
+        for batch in batches:
+            ms, ratio, memory = results[batch]["ms"], results[batch]["ratio"], results[batch]["memory"]
+            floor_ms, gflop = workloads.gemm_floor(model, batch) if args.device == "cpu" else (None, None)
+            mem_ratio = memory["tinygen"] / memory["torch"] if "torch" in memory else None
+            rows.append({"model": model, "batch": batch, "tinygen_ms": ms["tinygen"], "torch_ms": ms.get("torch"),
+                         "ratio": ratio, "floor_ms": floor_ms, "gflop": gflop, "tinygen_mb": memory["tinygen"],
+                         "torch_mb": memory.get("torch")})
+            print(f"{model:<12} {batch:>5} {fmt(ms['tinygen'], '11.1f')} {fmt(ms.get('torch'), '9.1f')} "
+                  f"{fmt(ratio, '6.2f')} {fmt(floor_ms, '9.1f')} {fmt(gflop, '6.2f')} "
+                  f"{fmt(memory['tinygen'], '11.1f')} {fmt(memory.get('torch'), '9.1f')} {fmt(mem_ratio, '9.2f')}",
+                  flush=True)
+        if growth:
+            growths.append({"model": model, "batches": [min(batches), max(batches)], **growth})
+    for g in growths:
+        small, large = g["batches"]
+        costs = ", ".join(f"{lib} {g[lib]:.2f}x" for lib in libraries)
+        print(f"{g['model']}: batch {large} costs {costs} of batch {small} (turn by turn)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"cases": rows, "batch_growth": growths}, f, indent=1)
 
 
 if __name__ == "__main__":
