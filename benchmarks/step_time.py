@@ -164,7 +164,7 @@ def main():
     header = f"{'model':<12} {'batch':>5} {'tinygen ms':>11} {'torch ms':>9} {'ratio':>6} {'floor ms':>9} " \
              f"{'GFLOP':>6} {'tinygen MB':>11} {'torch MB':>9} {'mem ratio':>9}"
     print(header)
-    fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
+    fmt = lambda v, spec: format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))  # noqa: E731
     rows, growths = [], []
     for model, batches in models.items():
         results, growth = measure(libraries, model, batches, args.device, args.repeats, args.warmup)
