@@ -37,7 +37,7 @@ class BatchNorm(Function):
         centered = x - self.batch_mean
         self.batch_var = (centered * centered).mean(axis=self.axes, keepdims=True)
         self.inverse_std = 1 / get_array_module(x).sqrt(self.batch_var + x.dtype.type(self.eps))
-        centered *= self.inverse_std
+        centered *= self.inverse_std  # in place: the centred values become x_hat
         self.x_hat = centered
         y = self.x_hat * weight.reshape(per_channel)
         y += bias.reshape(per_channel)
