@@ -22,7 +22,6 @@ TINYGEN_KEEP_FREED_MEMORY=0 to keep glibc's defaults.
 """
 import ctypes
 import os
-import platform
 
 M_TRIM_THRESHOLD = -1  # the parameter numbers of glibc's mallopt, from <malloc.h>
 M_MMAP_THRESHOLD = -3
@@ -35,10 +34,17 @@ def keep_freed_memory():
         return False
     if any(name.startswith("MALLOC_") or name == "GLIBC_TUNABLES" for name in os.environ):
         return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not _runs_on_glibc():
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))
+
+
+def _runs_on_glibc():
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system, or a C library without the name
+        return False
