@@ -16,9 +16,11 @@ up to 1 GiB of freed memory there:
 
 Both are needed: glibc normally raises its mmap threshold by itself as it sees large blocks
 freed, and setting either value turns that off (the trim threshold alone, measured here: 74,000
-faults a step, every large array mmapped afresh). The DCGAN step then faults about 30 times a step. The process keeps its peak memory resident
-between steps rather than returning and re-faulting it, which is what PyTorch's caching
-allocators do on the GPU. Nothing changes on other C libraries, and nothing is done when the
+faults a step, every large array mmapped afresh).
+
+With both, the DCGAN step faults about 30 times a step. The process keeps its peak memory
+resident between steps rather than returning and re-faulting it, which is what PyTorch's
+caching allocators do on the GPU. Nothing changes on other C libraries, and nothing is done when the
 user set glibc's own MALLOC_*_ variables or GLIBC_TUNABLES (their choice stands); set
 TINYGEN_KEEP_FREED_MEMORY=0 to keep glibc's defaults.
 """
