@@ -6,14 +6,14 @@ from the operating system every time pays a page fault for every 4 KiB it writes
 """
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="the setting is made for glibc's malloc only")
+from tinygen.allocator import _runs_on_glibc
+
+glibc_only = pytest.mark.skipif(not _runs_on_glibc(), reason="the setting is made for glibc's malloc only")
 
 STEP_FAULTS = """
 import json, resource

@@ -20,9 +20,9 @@ faults a step, every large array mmapped afresh).
 
 With both, the DCGAN step faults about 30 times a step. The process keeps its peak memory
 resident between steps rather than returning and re-faulting it, which is what PyTorch's
-caching allocators do on the GPU. Nothing changes on other C libraries, and nothing is done when the
-user set glibc's own MALLOC_*_ variables or GLIBC_TUNABLES (their choice stands); set
-TINYGEN_KEEP_FREED_MEMORY=0 to keep glibc's defaults.
+caching allocators do on the GPU. Nothing changes on other C libraries, and nothing is done
+when the user set glibc's own MALLOC_*_ variables or GLIBC_TUNABLES (their choice stands);
+set TINYGEN_KEEP_FREED_MEMORY=0 to keep glibc's defaults.
 """
 import ctypes
 import os
@@ -48,6 +48,7 @@ def keep_freed_memory():
 
 
 def _runs_on_glibc():
+    """True when this process's C library is glibc (the only one whose mallopt is set here)."""
     try:
         return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
     except (AttributeError, ValueError, OSError):  # not a POSIX system, or a C library without the name
