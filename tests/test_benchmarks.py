@@ -25,3 +25,22 @@ def test_step_time_benchmark_runs_and_reports(tmp_path):
     assert rows[1]["gflop"] > 1.9 * rows[0]["gflop"]  # twice the batch, twice the products
     (growth,) = result["batch_growth"]
     assert growth["model"] == "vae" and growth["batches"] == [64, 128] and growth["tinygen"] > 0
+
+
+def test_profile_accounts_for_the_whole_step():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "profile_step.py"), "vae", "16", "--steps", "3", "--warmup", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    profiled_ms = float(lines[0].split("profiled step ")[1].split()[0])
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    calls = {name: float(row[1]) for name, row in rows.items() if name != "engine"}
+    # The VAE's five Linear layers run once each; their backwards make 9 matrix products (the
+    # first layer's input, the images, needs no gradient), which are MatMul's own calls.
+    assert calls["Linear"] == 5 and calls["MatMul"] == 9 and calls["Adam.step"] == 1
+    # Own times only: a backward is not charged for the ops it calls, so nothing is counted twice
+    # and the ops leave a non-negative remainder (the engine) of the step.
+    engine_ms = float(rows["engine"][-2])
+    assert 0 <= engine_ms < profiled_ms
