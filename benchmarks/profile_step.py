@@ -117,7 +117,7 @@ def main():
     by_name = collections.defaultdict(lambda: {"forward": 0.0, "backward": 0.0, "step": 0.0, "calls": 0.0})
     for (name, phase), (ms, calls) in rows.items():
         by_name[name][phase] += ms
-        if phase != "backward":  # an op is called once and backed once: count the calls
+        if phase != "backward":  # count the calls, not the backwards of those calls
             by_name[name]["calls"] += calls
     claimed = sum(ms for ms, _ in rows.values())
     print(f"{args.model}, batch {args.batch}, {args.threads} threads: plain step {plain_ms:.2f} ms, "
