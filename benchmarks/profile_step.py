@@ -18,13 +18,12 @@ import sys
 import time
 
 # The thread count must be fixed before NumPy (and its BLAS) is imported.
-_threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "2"
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = _threads
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blas_threads  # noqa: E402
+
+blas_threads.from_command_line()
 
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import workloads  # noqa: E402
 
 
