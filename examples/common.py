@@ -12,7 +12,6 @@ import numpy as np
 import tinygen
 from tinygen import backend, data, metrics, viz
 from tinygen.files import atomic_write
-from tinygen.progress import progress
 
 
 def parser(description, epochs, batch_size, lr, out):
@@ -55,7 +54,7 @@ def epoch_bar(loader, epoch, step, epochs):
     done = step - epoch * len(loader)
     loader.set_epoch(epoch)
     batches = itertools.islice(iter(loader), done, None)
-    return progress(batches, desc=f"epoch {epoch + 1}/{epochs}", total=len(loader) - done)
+    return data.progress_bar(batches, desc=f"epoch {epoch + 1}/{epochs}", total=len(loader) - done)
 
 
 def fixed_noise(n, latent_dim, seed, device):

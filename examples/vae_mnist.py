@@ -82,7 +82,8 @@ for epoch in range(step // steps_per_epoch, args.epochs):
         history["loss"].append(loss.item() / n)
         history["reconstruction"].append(bce.item() / n)
         history["kl"].append(kl.item() / n)
-        bar.set_postfix(loss=history["loss"][-1], bce=history["reconstruction"][-1], kl=history["kl"][-1])
+        bar.set_postfix(loss=history["loss"][-1], bce=history["reconstruction"][-1], kl=history["kl"][-1],
+                        refresh=False)  # shown at the bar's next redraw, not written every step
         if step >= last_step:
             break
 

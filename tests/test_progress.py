@@ -1,10 +1,16 @@
-"""tinygen.progress: a bar on a terminal, plain occasional lines in a log."""
+"""Progress bars: tqdm's, quiet in a log; the examples' epoch bar resumes in the middle of an epoch."""
+import ast
 import io
+import sys
 
-import pytest
+import numpy as np
 
-from tinygen import progress as progress_module
-from tinygen.progress import progress
+from tinygen import data
+from tinygen.data import DataLoader, progress_bar
+from test_examples import REPO
+
+sys.path.insert(0, str(REPO / "examples"))
+import common  # noqa: E402  (examples/common.py)
 
 
 class Terminal(io.StringIO):
@@ -14,117 +20,50 @@ class Terminal(io.StringIO):
         return True
 
 
-class Clock:
-    """A fake time.monotonic that advances only when told."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    fake = Clock()
-    monkeypatch.setattr(progress_module.time, "monotonic", fake)
-    return fake
-
-
-def test_items_pass_through_unchanged():
-    assert list(progress(range(5), file=io.StringIO())) == [0, 1, 2, 3, 4]
-
-
-def test_log_gets_plain_lines_and_a_final_one(clock):
+def test_in_a_log_the_bar_writes_rarely_and_ends_with_the_losses():
     log = io.StringIO()
-    bar = progress(range(40), desc="epoch 1", file=log, log_interval=10)
+    bar = progress_bar(range(2000), desc="epoch 1/1", file=log)
+    assert bar.mininterval == data.LOG_INTERVAL_SECONDS
     for i in bar:
-        clock.now += 1.0  # one second a step: a line every 10 steps
-        bar.set_postfix(loss=1 / (i + 1))
-    lines = log.getvalue().splitlines()
-    assert "\r" not in log.getvalue()
-    assert len(lines) == 5  # at steps 10, 20, 30, 40, and the final line
-    assert lines[0].startswith("epoch 1:  25%|") and " 10/40 " in lines[0]
-    assert lines[-1].startswith("epoch 1: 100%|" + "#" * 25 + "| 40/40 [00:40<00:00, 1.0it/s]")
-    assert lines[-1].endswith("loss=0.025")
+        bar.set_postfix(loss=1 / (i + 1), refresh=False)  # as the examples do
+    states = [s for s in log.getvalue().split("\r") if s.strip()]
+    assert len(states) <= 3  # the first, the last (and at most one in between): not one per step
+    assert states[-1].startswith("epoch 1/1: 100%|") and "2000/2000" in states[-1]
+    assert "loss=0.0005" in states[-1]
 
 
-def test_log_stays_quiet_between_intervals(clock):
+def test_on_a_terminal_the_bar_redraws_often():
+    assert progress_bar(range(3), file=Terminal()).mininterval == 0.1  # tqdm's own default
+    assert progress_bar(range(3), file=io.StringIO(), mininterval=1).mininterval == 1  # asked for: kept
+
+
+def test_download_bar_counts_bytes_in_readable_units():
     log = io.StringIO()
-    for _ in progress(range(1000), file=log, log_interval=10):
-        clock.now += 0.001  # a fast loop: one second in all
-    assert len(log.getvalue().splitlines()) == 1  # only the final line
-
-
-def test_terminal_redraws_in_place_throttled(clock):
-    screen = Terminal()
-    bar = progress(total=100, desc="work", file=screen, min_interval=0.1)
-    for _ in range(100):
-        clock.now += 0.01
-        bar.update()
-    bar.close()
-    text = screen.getvalue()
-    redraws = text.count("\r")
-    assert 9 <= redraws <= 11  # every 0.1 s over 1 s, plus the final one; not 100
-    assert text.endswith("\n") and text.count("\n") == 1
-    assert "work: 100%" in text.split("\r")[-1]
-
-
-def test_terminal_line_is_blanked_when_it_gets_shorter(clock):
-    screen = Terminal()
-    bar = progress(total=10, file=screen, min_interval=0)
-    bar.set_postfix(note="a long note here")
-    clock.now += 1
-    bar.update()
-    bar.set_postfix()
-    bar.close()
-    previous, last = screen.getvalue().split("\r")[1:]
-    assert len(last.rstrip("\n")) >= len(previous)
-
-
-def test_without_total_shows_count_and_rate(clock):
-    log = io.StringIO()
-    bar = progress(iter(range(7)), file=log)  # an iterator has no len()
-    for _ in bar:
-        clock.now += 0.5
-    assert log.getvalue() == "7 [00:03, 2.0it/s]\n"
-
-
-def test_bytes_are_shown_in_readable_units(clock):
-    log = io.StringIO()
-    with progress(total=9_912_422, desc="downloading x.gz", unit="B", file=log) as bar:
-        clock.now += 2
+    with progress_bar(total=9_912_422, desc="downloading x.gz", unit="B", unit_scale=True, file=log) as bar:
         bar.update(4_000_000)
-    line = log.getvalue().strip()
-    assert line.startswith("downloading x.gz:  40%|")
-    assert "4.0MB/9.9MB" in line and "2.0MB/s" in line
+    assert "downloading x.gz" in log.getvalue() and "4.00M/9.91M" in log.getvalue()
 
 
-def test_close_happens_once_and_disable_shows_nothing(clock):
-    log = io.StringIO()
-    bar = progress(range(3), file=log)
-    list(bar)
-    bar.close()
-    assert len(log.getvalue().splitlines()) == 1
-    quiet = io.StringIO()
-    bar = progress(range(3), file=quiet, disable=True)
-    assert list(bar) == [0, 1, 2] and bar.n == 3
-    assert quiet.getvalue() == ""
+def test_a_resumed_epoch_yields_the_remaining_batches_and_the_bar_counts_them():
+    images = np.arange(10, dtype=np.float32).reshape(10, 1)
+    loader = DataLoader(images, batch_size=3, shuffle=True, seed=0)  # 4 batches an epoch
+    loader.set_epoch(1)
+    whole_epoch = [batch.numpy() for batch in loader]
+    step = 1 * len(loader) + 2  # stopped after two batches of the second epoch
+    bar = common.epoch_bar(loader, epoch=1, step=step, epochs=3)
+    bar.fp = io.StringIO()
+    rest = [batch.numpy() for batch in bar]
+    assert len(rest) == 2
+    for got, expected in zip(rest, whole_epoch[2:]):
+        np.testing.assert_array_equal(got, expected)
+    assert bar.total == 2 and bar.n == 2 and bar.desc.startswith("epoch 2/3")
 
 
-def test_formatting_helpers():
-    assert progress_module._format_time(65) == "01:05"
-    assert progress_module._format_time(3725) == "1:02:05"
-    assert progress_module._format_time(None) == "?"
-    assert progress_module._format_bytes(512) == "512B"
-    assert progress_module._format_bytes(1_500) == "1.5kB"
-    assert progress_module._format_bytes(47_000_000_000) == "47.0GB"
-    assert progress_module._format_value(0.123456) == "0.1235"
-    assert progress_module._format_value(3) == "3"
-
-
-def test_default_stream_is_stderr(capsys):
-    for _ in progress(range(2), desc="to stderr"):
-        pass
-    captured = capsys.readouterr()
-    assert captured.out == "" and "to stderr" in captured.err
+def test_the_examples_leave_redrawing_to_the_bar():
+    """set_postfix redraws at once unless told refresh=False: every step, flooding a log."""
+    calls = [node for path in sorted((REPO / "examples").glob("*.py")) for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "set_postfix"]
+    assert calls, "no set_postfix found in examples/"
+    for call in calls:
+        refresh = [k.value for k in call.keywords if k.arg == "refresh"]
+        assert refresh and isinstance(refresh[0], ast.Constant) and refresh[0].value is False, ast.unparse(call)

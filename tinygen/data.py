@@ -26,15 +26,16 @@ import math
 import os
 import pathlib
 import struct
+import sys
 import urllib.request
 import zlib
 
 import numpy
+from tqdm.auto import tqdm
 
 from tinygen import backend
 from tinygen.autograd import Tensor
 from tinygen.files import atomic_write
-from tinygen.progress import progress
 
 CHUNK_BYTES = 1 << 16
 DOWNLOAD_TIMEOUT_SECONDS = 30
@@ -102,6 +103,33 @@ def read_file_bytes(path):
 
 
 # ---------------------------------------------------------------------------------------------
+# Progress bars
+
+LOG_INTERVAL_SECONDS = 10
+
+
+def progress_bar(iterable=None, **options):
+    """tqdm's bar (`tqdm.auto`: a line redrawn in place on a terminal, a widget in a Jupyter notebook).
+
+    Where the bar's stream (stderr by default) is a log file (a CI log, `python train.py 2> log`),
+    tqdm would append a new state ten times a second; there it writes one every
+    LOG_INTERVAL_SECONDS, and the last one at the end.
+    (A Jupyter kernel's stderr is no terminal either, but there tqdm.auto draws a widget.)
+    The options are tqdm's: desc, total, unit, unit_scale, mininterval, file, disable, ...
+    """
+    if not _is_terminal(options.get("file") or sys.stderr) and "ipykernel" not in sys.modules:
+        options.setdefault("mininterval", LOG_INTERVAL_SECONDS)
+    return tqdm(iterable, **options)
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
 # Checksums and downloads
 
 
@@ -139,7 +167,8 @@ def download(url, path, expected_md5):
     with atomic_write(path) as temporary, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
         size = response.headers.get("Content-Length")
         digest = hashlib.md5()
-        with progress(desc=f"downloading {path.name}", total=int(size) if size else None, unit="B") as bar:
+        with progress_bar(desc=f"downloading {path.name}", total=int(size) if size else None, unit="B",
+                          unit_scale=True) as bar:
             for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                 temporary.write(chunk)
                 digest.update(chunk)
