@@ -24,7 +24,7 @@ def parser(description, epochs, batch_size, lr, out):
     p.add_argument("--batch-size", type=int, default=batch_size)
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default="cpu", choices=backend.DEVICE_NAMES, help="where to train ('cuda:0' is 'cuda')")
     p.add_argument("--out", default=out, help="folder for samples, curves, checkpoint and metrics")
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue from this checkpoint")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in all")

@@ -135,8 +135,8 @@ class Tensor:
         return self
 
     def to(self, device):
-        """This tensor on `device` ('cpu' or 'cuda'); gradients flow back to the original device."""
-        backend.check_device(device)
+        """This tensor on `device` ('cpu', 'cuda' or 'cuda:0'); gradients flow back to the original device."""
+        device = backend.check_device(device)
         if device == self.device:
             return self
         return functional.to_device(self, device)

@@ -16,6 +16,9 @@ except Exception:  # ImportError, or CUDA not usable: then we are CPU-only
     cupy = None
 
 DEVICES = ("cpu", "cuda")
+# The names a device may be given by, as PyTorch users write them. tinygen uses one GPU, the first:
+# 'cuda:0' is the same device as 'cuda'.
+DEVICE_NAMES = ("cpu", "cuda", "cuda:0")
 
 
 def gpu_available():
@@ -36,18 +39,28 @@ def get_array_module(*arrays):
 
 
 def module_for(device):
-    """The array module of a device name: 'cpu' -> numpy, 'cuda' -> cupy."""
-    check_device(device)
-    if device == "cpu":
+    """The array module of a device name: 'cpu' -> numpy, 'cuda' (or 'cuda:0') -> cupy."""
+    if check_device(device) == "cpu":
         return numpy
     if cupy is None:
-        raise RuntimeError("device 'cuda' asked for, but CuPy with a CUDA GPU is not available")
+        raise RuntimeError(f"device {device!r} asked for, but CuPy with a CUDA GPU is not available")
     return cupy
 
 
 def check_device(device):
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")
+    """The device's own name, 'cpu' or 'cuda', for any name it may be given by ('cuda:0' -> 'cuda').
+
+    Every function that takes a device asks this first, so that 'cuda' and 'cuda:0' are one device
+    (one random generator, no copy between them). Anything else is a ValueError naming the accepted forms.
+    """
+    if device in DEVICES:  # the common case first: the names themselves
+        return device
+    if device == "cuda:0":
+        return "cuda"
+    accepted = ", ".join(repr(name) for name in DEVICE_NAMES)
+    if isinstance(device, str) and device.startswith("cuda:"):
+        raise ValueError(f"device {device!r}: tinygen uses one GPU, the first; expected one of {accepted}")
+    raise ValueError(f"unknown device {device!r}: expected one of {accepted}")
 
 
 def device_of(array):
@@ -59,6 +72,7 @@ def device_of(array):
 
 def to_device(array, device):
     """The same values on `device`, copied only when they are not there already."""
+    device = check_device(device)
     if device_of(array) == device:
         return array
     if device == "cpu":
@@ -109,6 +123,7 @@ def manual_seed(seed):
 
 def generator(device="cpu"):
     """The random generator of a device: `.random`, `.standard_normal`, `.integers`, `.permutation`."""
+    device = check_device(device)
     if device not in _generators:
         _generators[device] = module_for(device).random.default_rng()
     return _generators[device]

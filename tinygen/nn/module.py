@@ -93,8 +93,8 @@ class Module:
         return self
 
     def to(self, device):
-        """Move every parameter and buffer to `device`, in place."""
-        backend.check_device(device)
+        """Move every parameter and buffer to `device` ('cpu', 'cuda' or 'cuda:0'), in place."""
+        device = backend.check_device(device)
         for t in self.parameters() + self.buffers():
             t.data = backend.to_device(t.data, device)
             if t.grad is not None:
