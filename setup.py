@@ -10,5 +10,7 @@ setup(
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6", "matplotlib>=3.5", "scipy>=1.8"],
         "gpu": ["cupy-cuda12x>=13"],
+        # PyTorch, the tests' oracle (the parity tests skip without it); never part of the dev install.
+        "torch": ["torch==2.13.0"],
     },
 )
