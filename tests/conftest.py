@@ -16,6 +16,10 @@ from tinygen.data import MNIST
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
+# The examples, benchmarks and scripts that tests run in a subprocess import tinygen from this
+# checkout too, not from wherever `pip install -e` pointed last (another clone or worktree).
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+
 
 def devices():
     """Every test that takes `device` runs on the CPU, and on CUDA where a GPU is present."""

@@ -163,3 +163,12 @@ def test_setup_py_is_read_without_running_it(tmp_path):
                         '      extras_require={"dev": ["pytest>=7", "Typing_Extensions"]})\n')
     assert declared_requirements(setup_py) == {"install_requires": {"numpy", "tqdm"},
                                                "dev": {"pytest", "typing-extensions"}}
+
+
+def test_the_scripts_the_tests_start_import_this_checkout(tmp_path):
+    """conftest.py puts this checkout first on PYTHONPATH: an example run by a test tests this code."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", "import tinygen; print(tinygen.__file__)"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert pathlib.Path(done.stdout.strip()) == REPO / "tinygen" / "__init__.py", done.stderr
