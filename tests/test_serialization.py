@@ -343,3 +343,61 @@ def test_save_where_a_file_blocks_the_folder(tmp_path):
                                                      f"'{tmp_path / 'runs' / 'deeper'}'")):
         tinygen.save({"step": 1}, tmp_path / "runs" / "deeper" / "c.npz")
     assert (tmp_path / "runs").read_text() == "a file, not a folder"
+
+
+# ---------------------------------------------------------------------------------------------
+# Module.load_state_dict checks every value before it copies any: no half-loaded model
+
+
+def snapshot(model):
+    return {name: t.numpy().copy() for name, t in model.state_dict().items()}
+
+
+def assert_unchanged(model, before):
+    for name, array in model.state_dict().items():
+        np.testing.assert_array_equal(array.numpy(), before[name], err_msg=name)
+
+
+@pytest.mark.parametrize("argument", [[("0.weight", np.zeros((3, 1, 3, 3)))], "checkpoint.npz", None, 3],
+                         ids=["list", "str", "None", "int"])
+def test_load_state_dict_wants_a_dict(argument):
+    with pytest.raises(TypeError, match=esc("load_state_dict for Sequential: expected a dict of tensors "
+                                            f"(model.state_dict(), or a part of tinygen.load's result), got {type(argument)}")):
+        make_model(0).load_state_dict(argument)
+
+
+not_arrays = st.one_of(st.lists(st.floats(-1, 1), max_size=3), st.floats(allow_nan=False), st.integers(), st.none(),
+                       st.text(max_size=5), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+
+
+@settings(deadline=None, max_examples=50)
+@given(bad=not_arrays, which=st.integers(0, 6))
+def test_load_state_dict_refuses_values_that_are_not_arrays(bad, which):
+    model = make_model(0)
+    before = snapshot(model)
+    state = make_model(1).state_dict()
+    name = sorted(state)[which]
+    state[name] = bad
+    with pytest.raises(TypeError, match=esc(f"load_state_dict for Sequential: while copying {name!r}, expected a "
+                                            f"Tensor or an array from the checkpoint but received {type(bad)}")):
+        model.load_state_dict(state)
+    assert_unchanged(model, before)
+
+
+def test_load_state_dict_refuses_strings_from_a_checkpoint(tmp_path):
+    model = make_model(0)
+    state = {**make_model(1).state_dict(), "4.bias": np.array(["0.5"])}
+    with pytest.raises(TypeError, match=esc("'4.bias' holds values of dtype <U3, expected numbers (for the model's float32)")):
+        model.load_state_dict(state)
+
+
+def test_load_state_dict_refuses_before_copying_anything():
+    """The first entries fit, the last has the wrong shape: nothing may have been copied."""
+    model = make_model(0)
+    before = snapshot(model)
+    state = make_model(1).state_dict()
+    last = list(state)[-1]
+    state[last] = np.zeros((2, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match=esc(f"'{last}' has shape (2, 2) in the state dict but (1,) in the model")):
+        model.load_state_dict(state)
+    assert_unchanged(model, before)
