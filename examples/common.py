@@ -21,7 +21,7 @@ import numpy as np
 import tinygen
 from tinygen import backend, cli, data, metrics, viz
 from tinygen.cli import UsageError
-from tinygen.files import atomic_write
+from tinygen.files import atomic_write, check_replaceable
 from tinygen.progress import progress
 from tinygen.serialization import CheckpointError
 
@@ -116,6 +116,13 @@ def check_resume_and_out(args):
         resume = f"continue it with --resume {checkpoint}, " if checkpoint.exists() else ""
         raise UsageError(f"--out {out} already holds a run ({', '.join(found)}); {resume}choose another --out, "
                          f"or pass --overwrite to replace it")
+    for name in found:  # the run will replace them: find out now, not after hours of training
+        try:
+            check_replaceable(out / name)
+        except OSError as error:
+            raise UsageError(f"--out {out}: {error.strerror} ({name}); make it writable, or choose another --out") from None
+    if out.is_dir() and not os.access(out, os.W_OK):
+        raise UsageError(f"--out {out}: no permission to write in this folder; choose another --out")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +132,8 @@ def check_resume_and_out(args):
 def mnist(args, split):
     """The MNIST split as a dataset; a missing or damaged copy is a UsageError saying where to look."""
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        raise UsageError(f"--data-dir {args.data_dir}: no such folder; give the folder holding the MNIST files")
+        what = "is a file, not a folder" if os.path.exists(args.data_dir) else "no such folder"
+        raise UsageError(f"--data-dir {args.data_dir}: {what}; give the folder holding the MNIST files")
     root = None if args.data_dir is None else pathlib.Path(args.data_dir)
     if root is not None:
         missing = [name for name in data.MNIST.files[split] if data.MNIST.find_file(name, root) is None]
@@ -138,7 +146,8 @@ def mnist(args, split):
     try:
         return data.MNIST(root=root, split=split)
     except (FileNotFoundError, data.CorruptFileError) as error:  # a failed download, or a damaged file
-        raise UsageError(f"{str(error).splitlines()[0]} Pass --data-dir DIR, a folder holding the MNIST files") from None
+        raise UsageError(f"{str(error).splitlines()[0]}{metrics.downloading_failed(error)} Pass --data-dir DIR, "
+                         f"a folder holding the MNIST files") from None
 
 
 def load_mnist(args, scale):
@@ -147,6 +156,15 @@ def load_mnist(args, scale):
     images, _ = dataset.arrays(scale=scale)
     print(dataset)
     return images
+
+
+def check_finite(history, step, args):
+    """Stop at the first loss that is NaN or infinite: training has diverged, and every step after it
+    would be garbage. The checkpoint in --out is still the last one written before it."""
+    bad = [key for key, values in history.items() if not math.isfinite(values[-1])]
+    if bad:
+        raise UsageError(f"step {step}: {bad[0]} is {history[bad[0]][-1]}, training diverged; try a smaller --lr "
+                         f"than {args.lr:g}")
 
 
 def check_batch_size(args, n_images):

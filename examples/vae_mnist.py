@@ -85,6 +85,7 @@ def main():
             history["loss"].append(loss.item() / n)
             history["reconstruction"].append(bce.item() / n)
             history["kl"].append(kl.item() / n)
+            common.check_finite(history, step, args)  # a NaN loss: stop, saying so
             bar.set_postfix(loss=history["loss"][-1], bce=history["reconstruction"][-1], kl=history["kl"][-1])
             if step >= last_step:
                 break

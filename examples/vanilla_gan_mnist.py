@@ -74,6 +74,7 @@ def train_gan(G, D, args, title):
             step += 1
             for key, value in (("d_loss", d_loss), ("g_loss", g_loss), ("d_real", d_real.mean()), ("d_fake", d_fake.mean())):
                 history[key].append(value.item())
+            common.check_finite(history, step, args)  # a NaN loss: stop, saying so
             bar.set_postfix(d_loss=history["d_loss"][-1], g_loss=history["g_loss"][-1],
                             D_x=history["d_real"][-1], D_G_z=history["d_fake"][-1])
             if step >= last_step:

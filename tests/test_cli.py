@@ -6,6 +6,7 @@ found before any data is read, so those runs take a fraction of a second; the fe
 trained run's folder share one, trained for 2 steps.
 """
 import argparse
+import re
 import os
 import pathlib
 import subprocess
@@ -23,6 +24,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
 import common  # noqa: E402  (examples/common.py)
 
+esc = re.escape
 EXAMPLES = ["vanilla_gan_mnist.py", "dcgan_mnist.py", "vae_mnist.py"]
 
 
@@ -280,3 +282,59 @@ def test_continuing_the_run_in_out_is_allowed(tmp_path):
     for name in common.RUN_FILES:
         (tmp_path / "run" / name).write_bytes(b"results")
     common.check_resume_and_out(options(tmp_path, resume=str(tmp_path / "run" / "checkpoint.npz")))
+
+
+def test_a_read_only_result_in_out_is_found_before_training(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "samples.npy").write_bytes(b"results")
+    (tmp_path / "run" / "samples.npy").chmod(0o444)
+    with pytest.raises(UsageError, match=esc(f"--out {tmp_path / 'run'}: the file is read-only; not replacing it "
+                                             "(samples.npy); make it writable, or choose another --out")):
+        common.check_resume_and_out(options(tmp_path, overwrite=True))
+
+
+def test_data_dir_that_is_a_file(tmp_path):
+    (tmp_path / "mnist.gz").write_bytes(b"")
+    status, _, stderr = run_script("vanilla_gan_mnist.py", "--data-dir", tmp_path / "mnist.gz", "--out", tmp_path / "r")
+    assert_refused("vanilla_gan_mnist.py", status, stderr, f"--data-dir {tmp_path / 'mnist.gz'}: is a file, not a "
+                   "folder; give the folder holding the MNIST files")
+
+
+def test_mnist_neither_on_disk_nor_downloadable(tmp_path, monkeypatch):
+    """Without --data-dir the examples look in the cache and download; a failure is one line too."""
+    monkeypatch.setattr(tinygen.data.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # nothing listens on port 9
+    args = argparse.Namespace(data_dir=None, split="test")
+    monkeypatch.setenv("TINYGEN_DATA", str(tmp_path))
+    with pytest.raises(UsageError, match=esc("MNIST (test split): missing t10k-images-idx3-ubyte.gz, "
+                                             "t10k-labels-idx1-ubyte.gz. Downloading it failed (offline?). Pass "
+                                             "--data-dir DIR, a folder holding the MNIST files")):
+        common.mnist(args, "test")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_loss_that_is_not_finite_stops_training(bad):
+    history = {"d_loss": [0.7, 0.6], "g_loss": [0.7, bad]}
+    with pytest.raises(UsageError, match=esc(f"step 2: g_loss is {bad}, training diverged; try a smaller --lr than 0.5")):
+        common.check_finite(history, 2, argparse.Namespace(lr=0.5))
+    common.check_finite({"loss": [1e30]}, 1, argparse.Namespace(lr=0.5))  # large is fine
+
+
+def test_ctrl_c_is_one_line(tmp_path):
+    from tinygen import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(interrupted, "demo.py")
+    assert exit_.value.code == 130
+
+
+def test_a_bug_keeps_its_traceback():
+    from tinygen import cli
+
+    def buggy():
+        raise ZeroDivisionError("a bug")
+
+    with pytest.raises(ZeroDivisionError, match="a bug"):
+        cli.run(buggy, "demo.py")

@@ -179,3 +179,10 @@ def test_help_names_what_is_accepted():
     status, stdout, _ = command_line("--help")
     assert status == 0
     assert "(N, 1, 28, 28) or (N, 784), values in [0, 1]" in " ".join(stdout.split())
+
+
+def test_a_tensor_of_samples_is_accepted():
+    import tinygen
+
+    out = metrics.check_samples(tinygen.Tensor(np.full((N, 1, 28, 28), 0.25, dtype=np.float32)))
+    assert out.shape == (N, 28, 28) and out[0, 0, 0] == 0.25

@@ -5,6 +5,7 @@ import pathlib
 
 import re
 import stat
+import tempfile
 import zipfile
 
 import numpy as np
@@ -401,3 +402,13 @@ def test_load_state_dict_refuses_before_copying_anything():
     with pytest.raises(ValueError, match=esc(f"'{last}' has shape (2, 2) in the state dict but (1,) in the model")):
         model.load_state_dict(state)
     assert_unchanged(model, before)
+
+
+def test_save_into_a_folder_without_write_permission_names_the_folder(tmp_path, monkeypatch):
+    """(Run as root, a folder is always writable, so the refusal is simulated where it happens.)"""
+    def refused(**kwargs):
+        raise PermissionError(13, "Permission denied", os.path.join(kwargs["dir"], ".c.npz.x.part"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(PermissionError, match=esc(f"cannot write in this folder: permission denied: '{tmp_path}'")):
+        tinygen.save({"step": 1}, tmp_path / "c.npz")

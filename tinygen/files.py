@@ -57,7 +57,10 @@ def atomic_write(path):
     folder = os.path.dirname(os.path.abspath(path))
     check_replaceable(path)
     make_folder(folder)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
+    except PermissionError:  # the error would name the temporary file, which the user never asked for
+        raise PermissionError(errno.EACCES, "cannot write in this folder: permission denied", folder) from None
     try:
         with os.fdopen(handle, "wb") as f:
             yield f

@@ -178,7 +178,7 @@ def check_samples(samples):
     last, other sizes, a single image without N), fewer than MIN_SAMPLES images, values that are
     not numbers, NaN or infinite, or outside [0, 1] (with a hint for [0, 255] and [-1, 1]).
     """
-    samples = np.asarray(samples)
+    samples = samples.numpy() if isinstance(samples, tinygen.Tensor) else np.asarray(samples)
     if samples.dtype.kind not in "biuf":
         raise ValueError(f"metrics: samples must be numbers, got an array of dtype {samples.dtype}")
     if samples.shape[1:] not in IMAGE_SHAPES:
@@ -234,8 +234,11 @@ def read_samples(path):
         raise UsageError(f"{path} is a folder{hint}")
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such file; give the samples.npy that an example wrote (in its --out folder)")
-    with open(path, "rb") as file:
-        start = file.read(len(NPY_MAGIC))
+    try:
+        with open(path, "rb") as file:
+            start = file.read(len(NPY_MAGIC))
+    except OSError as error:  # e.g. no permission to read it
+        raise UsageError(f"{path} cannot be read ({error.strerror})") from None
     if start != NPY_MAGIC:
         what = "it is an .npz archive of several arrays" if start.startswith(b"PK") else f"it begins with {start!r}"
         raise UsageError(f"{path} is not an .npy file ({what}); give a file written by np.save, such as samples.npy")
@@ -257,6 +260,11 @@ def check_mnist_folder(data_dir):
                          f"give the folder holding the MNIST test split")
 
 
+def downloading_failed(error):
+    """A note for a one-line message, when MNIST was missing and downloading it failed too."""
+    return " Downloading it failed (offline?)." if "Download failed" in str(error) else ""
+
+
 def main(argv=None):
     parser = ArgumentParser(prog=PROG, description="Sample quality of generated MNIST-like images: the classifier "
                             "score (10 at best), the Frechet distance to held-out real digits (0 at best) and how "
@@ -274,7 +282,8 @@ def main(argv=None):
     try:
         result = evaluate(samples, args.data_dir, verbose=False)
     except (FileNotFoundError, data.CorruptFileError) as error:  # MNIST missing, or a damaged copy
-        raise UsageError(f"{str(error).splitlines()[0]} Pass --data-dir DIR, a folder holding the MNIST files") from None
+        raise UsageError(f"{str(error).splitlines()[0]}{downloading_failed(error)} Pass --data-dir DIR, a folder "
+                         f"holding the MNIST files") from None
     print(json.dumps(result))
     return result
 
