@@ -131,23 +131,11 @@ def check_resume_and_out(args):
 
 def mnist(args, split):
     """The MNIST split as a dataset; a missing or damaged copy is a UsageError saying where to look."""
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        what = "is a file, not a folder" if os.path.exists(args.data_dir) else "no such folder"
-        raise UsageError(f"--data-dir {args.data_dir}: {what}; give the folder holding the MNIST files")
-    root = None if args.data_dir is None else pathlib.Path(args.data_dir)
-    if root is not None:
-        missing = [name for name in data.MNIST.files[split] if data.MNIST.find_file(name, root) is None]
-        if missing:
-            other = "test" if split == "train" else "train"
-            hint = (f"; it holds the {other} split: pass --split {other}" if data.MNIST.find_root(other, [root]) == root
-                    else "; give the folder holding them")
-            raise UsageError(f"--data-dir {root} holds no MNIST {split} split (no {' or '.join(missing)} in it "
-                             f"or in its mnist/ folder){hint}")
+    cli.check_data_dir(args.data_dir, split)
     try:
-        return data.MNIST(root=root, split=split)
+        return data.MNIST(root=args.data_dir, split=split)
     except (FileNotFoundError, data.CorruptFileError) as error:  # a failed download, or a damaged file
-        raise UsageError(f"{str(error).splitlines()[0]}{metrics.downloading_failed(error)} Pass --data-dir DIR, "
-                         f"a folder holding the MNIST files") from None
+        raise cli.data_error(error) from None
 
 
 def load_mnist(args, scale):

@@ -159,7 +159,8 @@ def test_command_line_folder_suggests_its_samples(tmp_path):
 def test_command_line_data_dir_without_mnist(tmp_path):
     np.save(tmp_path / "samples.npy", np.zeros((N, 28, 28)))
     assert_one_line_error(*command_line(tmp_path / "samples.npy", "--data-dir", tmp_path)[::2],
-                          f"--data-dir {tmp_path} holds no t10k-images-idx3-ubyte.gz or t10k-labels-idx1-ubyte.gz")
+                          f"--data-dir {tmp_path} holds no MNIST test split (no t10k-images-idx3-ubyte.gz or "
+                          "t10k-labels-idx1-ubyte.gz in it or in its mnist/ folder); give the folder holding them")
     assert_one_line_error(*command_line(tmp_path / "samples.npy", "--data-dir", tmp_path / "nope")[::2],
                           f"--data-dir {tmp_path / 'nope'}: no such folder")
 
@@ -186,3 +187,15 @@ def test_a_tensor_of_samples_is_accepted():
 
     out = metrics.check_samples(tinygen.Tensor(np.full((N, 1, 28, 28), 0.25, dtype=np.float32)))
     assert out.shape == (N, 28, 28) and out[0, 0, 0] == 0.25
+
+
+def test_command_line_data_dir_with_only_the_train_split_does_not_suggest_split(tmp_path, mnist_dir):
+    """The metrics compare with held-out test images, and have no --split to suggest."""
+    from tinygen.data import write_idx
+
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((2, 28, 28)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(2))
+    np.save(tmp_path / "samples.npy", np.zeros((N, 28, 28)))
+    status, _, stderr = command_line(tmp_path / "samples.npy", "--data-dir", tmp_path)
+    assert_one_line_error(status, stderr, "holds no MNIST test split")
+    assert "--split" not in stderr

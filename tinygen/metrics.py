@@ -19,13 +19,12 @@ Command line:  python -m tinygen.metrics samples.npy [--data-dir DIR]  prints th
 """
 import json
 import os
-import pathlib
 
 import numpy as np
 
 import tinygen
 from tinygen import data, nn, optim
-from tinygen.cli import ArgumentParser, UsageError, run
+from tinygen.cli import ArgumentParser, UsageError, check_data_dir, data_error, run
 from tinygen.serialization import CheckpointError
 import tinygen.nn.functional as F
 
@@ -248,23 +247,6 @@ def read_samples(path):
         raise UsageError(f"{path} cannot be read as an array of numbers ({error})") from None
 
 
-def check_mnist_folder(data_dir):
-    """A UsageError unless `data_dir` (when given) holds the MNIST test split the metrics need."""
-    if data_dir is None:
-        return
-    if not os.path.isdir(data_dir):
-        raise UsageError(f"--data-dir {data_dir}: no such folder; give the folder holding the MNIST files")
-    missing = [name for name in data.MNIST.files["test"] if data.MNIST.find_file(name, pathlib.Path(data_dir)) is None]
-    if missing:
-        raise UsageError(f"--data-dir {data_dir} holds no {' or '.join(missing)} (in it or in its mnist/ folder); "
-                         f"give the folder holding the MNIST test split")
-
-
-def downloading_failed(error):
-    """A note for a one-line message, when MNIST was missing and downloading it failed too."""
-    return " Downloading it failed (offline?)." if "Download failed" in str(error) else ""
-
-
 def main(argv=None):
     parser = ArgumentParser(prog=PROG, description="Sample quality of generated MNIST-like images: the classifier "
                             "score (10 at best), the Frechet distance to held-out real digits (0 at best) and how "
@@ -278,12 +260,11 @@ def main(argv=None):
         samples = check_samples(read_samples(args.samples))
     except ValueError as error:
         raise UsageError(f"{args.samples}: {str(error).removeprefix('metrics: ')}") from None
-    check_mnist_folder(args.data_dir)
+    check_data_dir(args.data_dir, "test", suggest_split=False)
     try:
         result = evaluate(samples, args.data_dir, verbose=False)
     except (FileNotFoundError, data.CorruptFileError) as error:  # MNIST missing, or a damaged copy
-        raise UsageError(f"{str(error).splitlines()[0]}{downloading_failed(error)} Pass --data-dir DIR, a folder "
-                         f"holding the MNIST files") from None
+        raise data_error(error) from None
     print(json.dumps(result))
     return result
 
