@@ -54,6 +54,12 @@ def files_in(folder):
 
 
 @pytest.mark.parametrize("script", EXAMPLES)
+def test_every_example_checks_its_options(tmp_path, script):
+    status, _, stderr = run_script(script, "--lr", "-0.01", "--out", tmp_path / "run")
+    assert_refused(script, status, stderr, f"argument --lr: must be a positive number, got -0.01; see {script} --help")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("option,value,message", [
     ("--lr", "-0.01", "argument --lr: must be a positive number, got -0.01"),
     ("--lr", "0", "argument --lr: must be a positive number, got 0"),
@@ -65,7 +71,8 @@ def files_in(folder):
     ("--max-steps", "-3", "argument --max-steps: must be at least 1, got -3"),
     ("--seed", "-1", "argument --seed: must be at least 0, got -1"),
 ])
-def test_options_out_of_range(tmp_path, script, option, value, message):
+def test_options_out_of_range(tmp_path, option, value, message):
+    script = "vanilla_gan_mnist.py"  # the examples share these options (common.parser)
     status, _, stderr = run_script(script, option, value, "--out", tmp_path / "run")
     assert_refused(script, status, stderr, f"{message}; see {script} --help")
     assert not (tmp_path / "run").exists()
