@@ -15,7 +15,13 @@ from tinygen.models.dcgan import DCGANDiscriminator, DCGANGenerator
 import common
 from vanilla_gan_mnist import train_gan
 
-if __name__ == "__main__":
-    args = common.parser(__doc__.splitlines()[1], epochs=10, batch_size=64, lr=2e-4, out="runs/dcgan").parse_args()
+
+def main():
+    parser = common.parser(__doc__.splitlines()[1], epochs=10, batch_size=64, lr=2e-4, out="runs/dcgan")
+    args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     train_gan(DCGANGenerator(latent_dim=100), DCGANDiscriminator(), args, title="DCGAN")
+
+
+if __name__ == "__main__":
+    common.run(main)

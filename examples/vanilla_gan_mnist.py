@@ -25,8 +25,8 @@ import common
 
 def train_gan(G, D, args, title):
     """Train G and D by the two-phase GAN loop on MNIST scaled to [-1, 1] (tanh's range)."""
-    folder = common.out_dir(args)
     images = common.load_mnist(args, scale="symmetric")  # (N, 1, 28, 28) in [-1, 1]
+    common.check_batch_size(args, len(images))
     loader = DataLoader(images, args.batch_size, shuffle=True, seed=args.seed, drop_last=True, device=args.device)
 
     G.to(args.device), D.to(args.device)
@@ -37,7 +37,8 @@ def train_gan(G, D, args, title):
     history = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
     step = 0
     if args.resume:
-        step = common.load_checkpoint(args.resume, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history)
+        step = common.load_checkpoint(args.resume, args, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history)
+    folder = common.out_dir(args)  # only now, with the options, data and checkpoint checked, is --out written
 
     steps_per_epoch = len(loader)
     last_step = common.total_steps(args, steps_per_epoch)
@@ -73,6 +74,7 @@ def train_gan(G, D, args, title):
             step += 1
             for key, value in (("d_loss", d_loss), ("g_loss", g_loss), ("d_real", d_real.mean()), ("d_fake", d_fake.mean())):
                 history[key].append(value.item())
+            common.check_finite(history, step, args)  # a NaN loss: stop, saying so
             bar.set_postfix(d_loss=history["d_loss"][-1], g_loss=history["g_loss"][-1],
                             D_x=history["d_real"][-1], D_G_z=history["d_fake"][-1],
                             refresh=False)  # shown at the bar's next redraw, not written every step
@@ -82,12 +84,17 @@ def train_gan(G, D, args, title):
         # End of an epoch (or of the run): a grid from the fixed noise, and a checkpoint.
         common.save_grid(common.generate(G, fixed_z), folder / f"samples_epoch_{epoch + 1:03d}.png",
                          f"{title}, epoch {epoch + 1}, step {step}")
-        common.save_checkpoint(folder / "checkpoint.npz", step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history)
+        common.save_checkpoint(folder / "checkpoint.npz", args, step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history)
 
     common.finish_gan(args, folder, G, history, time.perf_counter() - started)
 
 
-if __name__ == "__main__":
-    args = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/vanilla_gan").parse_args()
+def main():
+    parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/vanilla_gan")
+    args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     train_gan(Generator(latent_dim=100), Discriminator(), args, title="vanilla GAN")
+
+
+if __name__ == "__main__":
+    common.run(main)

@@ -1,5 +1,6 @@
 """Each headline example runs end to end on real MNIST for a few steps, and resuming equals one run."""
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -15,7 +16,8 @@ EXAMPLES = ["vanilla_gan_mnist.py", "dcgan_mnist.py", "vae_mnist.py"]
 def run_example(script, mnist_dir, out, *extra):
     command = [sys.executable, str(REPO / "examples" / script), "--data-dir", str(mnist_dir), "--split", "test",
                "--out", str(out), "--batch-size", "32", *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's tinygen, not an installed one
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 
@@ -54,3 +56,25 @@ def test_a_run_split_in_two_equals_one_run(script, mnist_dir, tmp_path):
         if name != "rng":
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     np.testing.assert_array_equal(np.load(one / "samples.npy"), np.load(split / "samples.npy"))
+
+
+def test_overwrite_replaces_a_run_on_purpose(mnist_dir, tmp_path):
+    run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
+    first = np.load(tmp_path / "checkpoint.npz")["history/d_loss"]
+    run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path, "--max-steps", "1", "--no-metrics", "--seed", "1",
+                "--overwrite")
+    assert len(first) == 2 and len(np.load(tmp_path / "checkpoint.npz")["history/d_loss"]) == 1
+
+
+def test_a_checkpoint_from_before_options_were_saved_still_resumes(mnist_dir, tmp_path):
+    """Checkpoints written before 'options' and 'model_types' were saved resume as they did."""
+    import tinygen
+
+    run_example("vae_mnist.py", mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
+    saved = tinygen.load(tmp_path / "checkpoint.npz")
+    assert saved["options"]["batch_size"].item() == 32 and saved["model_types"] == {"vae": "VAE"}
+    del saved["options"], saved["model_types"]
+    tinygen.save(saved, tmp_path / "checkpoint.npz")
+    stdout = run_example("vae_mnist.py", mnist_dir, tmp_path, "--max-steps", "3", "--no-metrics",
+                         "--resume", str(tmp_path / "checkpoint.npz"))
+    assert "at step 2" in stdout

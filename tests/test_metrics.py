@@ -72,4 +72,14 @@ def test_command_line_prints_json(classifier, mnist_dir, tmp_path):
 
 def test_samples_outside_unit_range_are_refused(mnist_dir):
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
-        metrics.evaluate(np.full((10, 28, 28), 2.0), mnist_dir, verbose=False)
+        metrics.evaluate(np.full((200, 28, 28), 2.0), mnist_dir, verbose=False)
+
+
+def test_a_damaged_classifier_cache_is_trained_again(mnist_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYGEN_DATA", str(tmp_path))
+    (tmp_path / metrics.CLASSIFIER_FILE).write_bytes(b"PK\x03\x04 cut short")
+    trained = []
+    monkeypatch.setattr(metrics, "train_classifier", lambda *a, **k: trained.append(1) or metrics.MnistClassifier().eval())
+    model, _, _ = metrics.load_classifier(mnist_dir, verbose=False)
+    assert trained == [1] and isinstance(model, metrics.MnistClassifier)
+    assert metrics.tinygen.load(tmp_path / metrics.CLASSIFIER_FILE)["trained_on"].startswith("MNIST")

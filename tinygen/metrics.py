@@ -12,19 +12,29 @@ For generated images x (N, 28, 28) in [0, 1], with the classifier's p(y|x) and f
 The classifier (two strided convolutions and two linear layers) is trained on first use and its
 weights cached next to the MNIST files it was trained on, so later calls load it.
 
+What they accept: grey 28x28 images, (N, 28, 28), (N, 1, 28, 28) or (N, 784), with values in
+[0, 1], as the examples write them, and at least MIN_SAMPLES of them (see `check_samples`).
+
 Command line:  python -m tinygen.metrics samples.npy [--data-dir DIR]  prints the metrics as JSON.
 """
-import argparse
 import json
+import os
 
 import numpy as np
 
 import tinygen
 from tinygen import data, nn, optim
+from tinygen.cli import ArgumentParser, UsageError, check_data_dir, data_error, run
+from tinygen.serialization import CheckpointError
 import tinygen.nn.functional as F
 
 CLASSIFIER_FILE = "mnist_classifier.npz"
 HELD_OUT = 2000  # when only the test split is at hand, its last 2000 images are kept for validation
+FEATURES = 128  # the classifier's feature size, in which the Frechet distance is measured
+# The Frechet distance fits a FEATURES x FEATURES covariance to the samples' features; with fewer
+# than FEATURES + 1 images it is singular (rank N - 1), and one image has none at all (N - 1 = 0).
+MIN_SAMPLES = FEATURES + 1
+IMAGE_SHAPES = {(28, 28): "(N, 28, 28)", (1, 28, 28): "(N, 1, 28, 28)", (784,): "(N, 784)"}  # after N
 
 
 class MnistClassifier(nn.Module):
@@ -34,9 +44,9 @@ class MnistClassifier(nn.Module):
         self.body = nn.Sequential(
             nn.Conv2d(1, 16, 4, stride=2, padding=1), nn.LeakyReLU(0.1),  # 28 -> 14
             nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.LeakyReLU(0.1),  # 14 -> 7
-            nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.LeakyReLU(0.1),
+            nn.Flatten(), nn.Linear(32 * 7 * 7, FEATURES), nn.LeakyReLU(0.1),
         )
-        self.head = nn.Linear(128, 10)
+        self.head = nn.Linear(FEATURES, 10)
 
     def features(self, images):
         return self.body(images.reshape(images.shape[0], 1, 28, 28))
@@ -145,10 +155,14 @@ def load_classifier(data_dir=None, verbose=True):
     model = MnistClassifier()
     cache = data.default_root() / CLASSIFIER_FILE
     if cache.exists():
-        saved = tinygen.load(cache)
-        if saved.get("trained_on") == description:
-            model.load_state_dict(saved["model"])
-            return model.eval(), reference, description
+        try:
+            saved = tinygen.load(cache)
+            if saved.get("trained_on") == description:
+                model.load_state_dict(saved["model"])
+                return model.eval(), reference, description
+        except (CheckpointError, KeyError, TypeError, ValueError) as error:  # a damaged cache: train again
+            if verbose:
+                print(f"metrics: the cached classifier cannot be used ({error})")
     if verbose:
         print(f"metrics: training the MNIST classifier once ({description}); it is cached in {cache}")
     model = train_classifier(train_images, train_labels, verbose=verbose)
@@ -156,11 +170,39 @@ def load_classifier(data_dir=None, verbose=True):
     return model, reference, description
 
 
+def check_samples(samples):
+    """Generated images as float32 (N, 28, 28), once they are what the metrics measure.
+
+    ValueError, saying what is wrong and what is accepted, for: other shapes (colour, channels
+    last, other sizes, a single image without N), fewer than MIN_SAMPLES images, values that are
+    not numbers, NaN or infinite, or outside [0, 1] (with a hint for [0, 255] and [-1, 1]).
+    """
+    samples = samples.numpy() if isinstance(samples, tinygen.Tensor) else np.asarray(samples)
+    if samples.dtype.kind not in "biuf":
+        raise ValueError(f"metrics: samples must be numbers, got an array of dtype {samples.dtype}")
+    if samples.shape[1:] not in IMAGE_SHAPES:
+        *others, last = IMAGE_SHAPES.values()
+        raise ValueError(f"metrics: samples of shape {samples.shape}; expected grey 28x28 images of shape "
+                         f"{', '.join(others)} or {last}")
+    if len(samples) < MIN_SAMPLES:
+        raise ValueError(f"metrics: {len(samples)} images are too few; the Frechet distance fits a {FEATURES}x{FEATURES} "
+                         f"covariance to their features, which needs at least {MIN_SAMPLES} images (1000 give "
+                         f"stable numbers)")
+    samples = samples.astype(np.float32).reshape(len(samples), 28, 28)
+    bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if bad:
+        raise ValueError(f"metrics: {bad} of the samples' values are NaN or infinite")
+    low, high = float(samples.min()), float(samples.max())
+    if low < 0 or high > 1:
+        hint = ("; pixels of 0..255? divide them by 255" if low >= 0 else
+                "; tanh output in [-1, 1]? map it to [0, 1] with (x + 1) / 2" if low >= -1 and high <= 1 else "")
+        raise ValueError(f"metrics: samples must be in [0, 1], got values in [{low:g}, {high:g}]{hint}")
+    return samples
+
+
 def evaluate(samples, data_dir=None, verbose=True):
-    """All metrics of generated images (N, 28, 28) or (N, 784) in [0, 1], as a dict."""
-    samples = np.asarray(samples, dtype=np.float32).reshape(-1, 28, 28)
-    if samples.min() < 0 or samples.max() > 1 or not np.isfinite(samples).all():
-        raise ValueError(f"metrics: samples must be finite and in [0, 1], got range [{samples.min()}, {samples.max()}]")
+    """All metrics of generated images (N, 28, 28), (N, 1, 28, 28) or (N, 784) in [0, 1], as a dict."""
+    samples = check_samples(samples)
     model, reference, description = load_classifier(data_dir, verbose)
     p_fake, f_fake = predict(model, samples)
     p_real, f_real = predict(model, reference)
@@ -176,15 +218,56 @@ def evaluate(samples, data_dir=None, verbose=True):
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# The command line: a mistake in what it is given is one line on stderr and exit status 2
+
+PROG = "python -m tinygen.metrics"
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
+
+
+def read_samples(path):
+    """The array in the .npy file `path`, or a UsageError saying what the file is instead."""
+    if os.path.isdir(path):
+        inside = os.path.join(path, "samples.npy")
+        hint = f"; did you mean {inside}?" if os.path.isfile(inside) else "; give the .npy file of samples"
+        raise UsageError(f"{path} is a folder{hint}")
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file; give the samples.npy that an example wrote (in its --out folder)")
+    try:
+        with open(path, "rb") as file:
+            start = file.read(len(NPY_MAGIC))
+    except OSError as error:  # e.g. no permission to read it
+        raise UsageError(f"{path} cannot be read ({error.strerror})") from None
+    if start != NPY_MAGIC:
+        what = "it is an .npz archive of several arrays" if start.startswith(b"PK") else f"it begins with {start!r}"
+        raise UsageError(f"{path} is not an .npy file ({what}); give a file written by np.save, such as samples.npy")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as error:
+        raise UsageError(f"{path} cannot be read as an array of numbers ({error})") from None
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Sample quality of generated MNIST-like images.")
-    parser.add_argument("samples", help=".npy file of images (N, 28, 28) in [0, 1]")
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST files")
+    parser = ArgumentParser(prog=PROG, description="Sample quality of generated MNIST-like images: the classifier "
+                            "score (10 at best), the Frechet distance to held-out real digits (0 at best) and how "
+                            "many of the ten digits appear, printed as one line of JSON.")
+    parser.add_argument("samples", help=f".npy file of at least {MIN_SAMPLES} grey 28x28 images, shape (N, 28, 28), "
+                        "(N, 1, 28, 28) or (N, 784), values in [0, 1] (the examples write samples.npy)")
+    parser.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $TINYGEN_DATA or "
+                        "~/.cache/tinygen, downloading them if missing)")
     args = parser.parse_args(argv)
-    result = evaluate(np.load(args.samples, allow_pickle=False), args.data_dir, verbose=False)
+    try:
+        samples = check_samples(read_samples(args.samples))
+    except ValueError as error:
+        raise UsageError(f"{args.samples}: {str(error).removeprefix('metrics: ')}") from None
+    check_data_dir(args.data_dir, "test", suggest_split=False)
+    try:
+        result = evaluate(samples, args.data_dir, verbose=False)
+    except (FileNotFoundError, data.CorruptFileError) as error:  # MNIST missing, or a damaged copy
+        raise data_error(error) from None
     print(json.dumps(result))
     return result
 
 
 if __name__ == "__main__":
-    main()
+    run(main, PROG)

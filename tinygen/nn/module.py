@@ -5,8 +5,12 @@ optimiser, a `Buffer` (running statistics of BatchNorm) is saved with the model 
 and a sub-`Module` is searched the same way. Names join with dots, as in PyTorch
 ("0.weight", "encoder.fc.bias"), so state dicts line up with PyTorch's.
 """
+from collections.abc import Mapping
+
 from tinygen import backend
 from tinygen.autograd import Tensor
+
+NUMBER_KINDS = "biuf"  # numpy dtype kinds a parameter or buffer can be copied from: bool, int, uint, float
 
 
 class Parameter(Tensor):
@@ -110,23 +114,23 @@ class Module:
         return dict(self._named_tensors((Parameter, Buffer), remove_duplicate=False))
 
     def load_state_dict(self, state_dict):
-        """Copy values into the parameters and buffers, checking names, shapes and dtypes-kinds.
+        """Copy values into the parameters and buffers, checking names, types and shapes.
 
-        The arrays are copied in place, so an optimiser holding these parameters keeps them.
+        Everything is checked before anything is copied, so a refused state dict leaves the model
+        as it was. The arrays are copied in place, so an optimiser holding these parameters keeps them.
         """
+        where = f"load_state_dict for {type(self).__name__}"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{where}: expected a dict of tensors (model.state_dict(), or a part of tinygen.load's "
+                            f"result), got {type(state_dict)}")
         own = self.state_dict()
         missing = sorted(set(own) - set(state_dict))
         unexpected = sorted(set(state_dict) - set(own))
         if missing or unexpected:
-            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}")
+            raise KeyError(f"{where}: missing keys {missing}, unexpected keys {unexpected}")
+        values = {name: _checked_value(where, name, state_dict[name], target) for name, target in own.items()}
         for name, target in own.items():
-            value = state_dict[name]
-            value = value.data if isinstance(value, Tensor) else value
-            if tuple(value.shape) != tuple(target.shape):
-                raise ValueError(
-                    f"load_state_dict for {type(self).__name__}: '{name}' has shape {tuple(value.shape)} "
-                    f"in the state dict but {tuple(target.shape)} in the model"
-                )
+            value = values[name]
             target.data[...] = backend.to_device(value, target.device).astype(target.dtype, copy=False)
         return self
 
@@ -142,6 +146,21 @@ class Module:
         for name, child in children:
             lines.append("  (" + name + "): " + repr(child).replace("\n", "\n  "))
         return "\n".join(lines) + "\n)"
+
+
+def _checked_value(where, name, value, target):
+    """The array of one state-dict entry, once its type, dtype and shape fit `target`."""
+    array = value.data if isinstance(value, Tensor) else value
+    if not backend.is_array(array):
+        raise TypeError(f"{where}: while copying {name!r}, expected a Tensor or an array from the checkpoint "
+                        f"but received {type(value)}")
+    if array.dtype.kind not in NUMBER_KINDS:
+        raise TypeError(f"{where}: {name!r} holds values of dtype {array.dtype}, expected numbers "
+                        f"(for the model's {target.dtype})")
+    if tuple(array.shape) != tuple(target.shape):
+        raise ValueError(f"{where}: '{name}' has shape {tuple(array.shape)} in the state dict but "
+                         f"{tuple(target.shape)} in the model")
+    return array
 
 
 class ModuleList(Module):
