@@ -101,7 +101,7 @@ class Tensor:
         return self.data.size
 
     def size(self, dim=None):
-        return self.shape if dim is None else self.shape[dim]
+        return self.shape if dim is None else self.shape[normalize_dim(dim, self.ndim, "size")]
 
     def __len__(self):
         return len(self.data)
@@ -281,8 +281,17 @@ class Tensor:
     def relu(self):
         return functional.relu(self)
 
-    def argmax(self, dim=None):
-        return Tensor(self.data.argmax(axis=dim))
+    def unsqueeze(self, dim):
+        return functional.unsqueeze(self, dim)
+
+    def argmax(self, dim=None, keepdim=False):
+        """The index of the largest value over `dim`, or in the flattened tensor (dim=None)."""
+        if self.data.size == 0:
+            raise RuntimeError(f"argmax: the tensor is empty (shape {self.shape})")
+        if dim is None or self.ndim == 0:
+            axis = None if dim is None else normalize_dim(dim, 0, "argmax")
+            return Tensor(self.data.argmax(axis=axis, keepdims=keepdim and dim is not None))
+        return Tensor(self.data.argmax(axis=normalize_dim(dim, self.ndim, "argmax"), keepdims=keepdim))
 
 
 def _shape_args(args):
@@ -486,3 +495,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # The operators above call the ops; the ops need Tensor and Function: import them last.
 from tinygen import functional  # noqa: E402
+from tinygen.functional.checks import normalize_dim  # noqa: E402

@@ -7,6 +7,7 @@ derivative of a step is zero almost everywhere, so second derivatives stay right
 from tinygen import backend
 from tinygen.autograd import Function, Tensor
 from tinygen.backend import get_array_module
+from tinygen.functional.checks import not_a_tensor
 from tinygen.functional.shape import sum_to
 
 
@@ -198,16 +199,24 @@ def pow(x, exponent):
     return Pow(exponent)(x)
 
 
+def float_input(x, op):
+    """The input of a function of real numbers (exp, log, sqrt, sigmoid, tanh): a Tensor, and an
+    integer or bool one becomes float32 first, as in PyTorch (sigmoid of 1 is 0.73, not 0)."""
+    if not isinstance(x, Tensor):
+        raise not_a_tensor(op, "input", x)
+    return x if x.dtype.kind == "f" else astype(x, "float32")
+
+
 def exp(x):
-    return Exp()(x)
+    return Exp()(float_input(x, "exp"))
 
 
 def log(x):
-    return Log()(x)
+    return Log()(float_input(x, "log"))
 
 
 def sqrt(x):
-    return Sqrt()(x)
+    return Sqrt()(float_input(x, "sqrt"))
 
 
 def abs(x):

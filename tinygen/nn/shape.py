@@ -1,5 +1,6 @@
 """Layers that only reshape: Flatten and Unflatten."""
 from tinygen import functional as F
+from tinygen.functional.checks import normalize_dim
 from tinygen.nn.module import Module
 
 
@@ -20,7 +21,7 @@ class Unflatten(Module):
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, x):
-        dim = self.dim % x.ndim
+        dim = normalize_dim(self.dim, x.ndim, "Unflatten")
         size = 1
         for n in self.unflattened_size:
             size *= n
