@@ -69,18 +69,34 @@ def check_same_dtype(op, x, weight, bias=None, weight_name="weight"):
         raise RuntimeError(f"{op}: bias dtype {bias.dtype} does not match the {weight_name} dtype {weight.dtype}")
 
 
+def check_layer_input(layer, x, weight, bias=None):
+    """A layer's input: a Tensor of the layer's weight dtype. The message names the layer (its
+    repr is only made when something is wrong: this runs on every forward)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{layer}: expected a Tensor input, got {type(x).__name__}; make one with tinygen.tensor(...)")
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+        check_same_dtype(str(layer), x, weight, bias)
+
+
 def check_floating(op, x):
     """Ops that have no meaning on integers (a slope of 0.2, a softmax) refuse them."""
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}; convert it with x.float()")
 
 
-def check_int(where, name, value, minimum):
-    """A size or count given to a layer or op: an int (not 3.5, not True) of at least `minimum`."""
+def check_int(where, name, value, minimum=None):
+    """A size or count given to a layer or op: an int (not 3.5, not True) of at least `minimum`.
+
+    A pair of equal ints, (2, 2), is that int (PyTorch's layers take pairs; tinygen's ops take one
+    value for both axes)."""
+    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] == value[1]:
+        value = value[0]
+    if isinstance(value, (tuple, list)):
+        raise ValueError(f"{where}: {name} must be one int for both axes, got {value!r}")
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
     value = operator.index(value)
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise ValueError(f"{where}: {name} must be >= {minimum}, got {value}")
     return value
 
