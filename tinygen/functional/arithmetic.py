@@ -50,7 +50,10 @@ class Div(Function):
     """y = a / b.   ga = gy / b, gb = -gy * a / b^2"""
 
     def forward(self, a, b):
-        return a / b
+        y = a / b
+        if a.dtype.kind != "f" and b.dtype.kind != "f":  # integer / integer is float32, as in PyTorch
+            y = y.astype("float32")
+        return y
 
     def backward(self, gy):
         a, b = self.inputs
@@ -196,6 +199,10 @@ def neg(x):
 def pow(x, exponent):
     if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float)):
         raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("pow", "input", x)
+    if isinstance(exponent, float) and x.dtype.kind != "f":  # an integer to a float power: float32, as PyTorch
+        x = astype(x, "float32")
     return Pow(exponent)(x)
 
 
