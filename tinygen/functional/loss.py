@@ -1,7 +1,7 @@
 """Loss functions, each with reduction='mean' | 'sum' | 'none' as in PyTorch.
 
-The input is a floating-point Tensor; the target a Tensor, a NumPy/CuPy array or a number of the
-input's shape (never broadcast: an (N, 1) input against an (N,) target would broadcast to (N, N)
+The input is a floating-point Tensor; the target a Tensor or a NumPy/CuPy array of the input's
+shape (never broadcast: an (N, 1) input against an (N,) target would broadcast to (N, N)
 and give a wrong loss without a word). A target that needs no gradient is a constant: it takes the
 input's dtype, so a float64 target cannot make float64 gradients in a float32 model.
 """
@@ -40,7 +40,7 @@ def _input_and_target(op, input, target):
                 check_same_dtype(op, target, input, weight_name="input")
             target = astype(target, input.dtype)
         return input, target
-    if not backend.is_array(target) and not isinstance(target, (int, float)) or isinstance(target, bool):
+    if not backend.is_array(target):
         raise not_a_tensor(op, "target", target)
     return input, Tensor(target, dtype=input.dtype, device=input.device)
 
