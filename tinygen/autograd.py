@@ -385,29 +385,32 @@ def _as_tensors(values, op_name):
         if len(values) > 1 and backend.gpu_available():  # without a GPU every tensor is on the CPU
             _check_one_device(values, op_name)
         return values
-    for value in values:
-        if not isinstance(value, (Tensor, numbers.Number)) and not hasattr(value, "dtype"):
-            raise TypeError(f"{op_name}: expected Tensors or numbers, got {type(value).__name__}; "
-                            f"make a tensor with tinygen.tensor(...)")
     first = next((v for v in values if isinstance(v, Tensor)), None)
-    if first is None:
-        first = Tensor(values[0])
     tensors, float_met_ints = [], False
     for value in values:
         if isinstance(value, Tensor):
             tensors.append(value)
-        elif backend.is_array(value):
+            continue
+        if type(value) not in _PLAIN_NUMBERS and not isinstance(value, numbers.Number) and not hasattr(value, "dtype"):
+            raise TypeError(f"{op_name}: expected Tensors or numbers, got {type(value).__name__}; "
+                            f"make a tensor with tinygen.tensor(...)")
+        if first is None:
+            first = Tensor(value)
+        if backend.is_array(value):
             backend.check_numeric(value.dtype, value)
             tensors.append(Tensor(value))
-        elif backend.is_floating(first.dtype) or isinstance(value, int):  # follows the tensor it meets
+        elif first.data.dtype.kind == "f" or isinstance(value, int):  # follows the tensor it meets
             tensors.append(Tensor(value, dtype=first.dtype, device=first.device))
         else:  # a float meeting an integer tensor
             tensors.append(Tensor(value, device=first.device))
             float_met_ints = isinstance(value, float)
     if float_met_ints:
-        tensors = [t if backend.is_floating(t.dtype) else Tensor(t.data.astype("float32")) for t in tensors]
+        tensors = [t if t.data.dtype.kind == "f" else Tensor(t.data.astype("float32")) for t in tensors]
     _check_one_device(tensors, op_name)
     return tensors
+
+
+_PLAIN_NUMBERS = (int, float)  # checked by type first: an isinstance of numbers.Number is slower
 
 
 def _check_one_device(tensors, op_name):

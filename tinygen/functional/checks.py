@@ -74,7 +74,7 @@ def check_layer_input(layer, x, weight, bias=None):
     repr is only made when something is wrong: this runs on every forward)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{layer}: expected a Tensor input, got {type(x).__name__}; make one with tinygen.tensor(...)")
-    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+    if x.data.dtype != weight.data.dtype or (bias is not None and bias.data.dtype != weight.data.dtype):
         check_same_dtype(str(layer), x, weight, bias)
 
 

@@ -33,9 +33,10 @@ def _input_and_target(op, input, target):
     """The input (a floating-point Tensor) and the target as a Tensor of the input's dtype."""
     if not isinstance(input, Tensor):
         raise not_a_tensor(op, "input", input)
-    check_floating(op, input)
+    if input.data.dtype.kind != "f":
+        check_floating(op, input)
     if isinstance(target, Tensor):
-        if target.dtype != input.dtype:
+        if target.data.dtype != input.data.dtype:
             if target.requires_grad:  # a target in the graph: its gradient must keep its dtype
                 check_same_dtype(op, target, input, weight_name="input")
             target = astype(target, input.dtype)

@@ -129,14 +129,13 @@ def linear(x, weight, bias=None):
 
     x may have any number of leading axes, (..., in_features) -> (..., out_features).
     """
-    if not isinstance(x, Tensor):
-        raise not_a_tensor("linear", "input", x)
-    if not isinstance(weight, Tensor):
-        raise not_a_tensor("linear", "weight", weight)
-    if bias is not None and not isinstance(bias, Tensor):
-        raise not_a_tensor("linear", "bias", bias)
-    check_same_dtype("linear", x, weight, bias)
-    if x.ndim == 0 or weight.ndim != 2:
+    if not isinstance(x, Tensor) or not isinstance(weight, Tensor) or bias is not None and not isinstance(bias, Tensor):
+        name, value = ("input", x) if not isinstance(x, Tensor) else \
+            ("weight", weight) if not isinstance(weight, Tensor) else ("bias", bias)
+        raise not_a_tensor("linear", name, value)
+    if x.data.dtype != weight.data.dtype or bias is not None and bias.data.dtype != weight.data.dtype:
+        check_same_dtype("linear", x, weight, bias)
+    if x.data.ndim == 0 or weight.data.ndim != 2:
         raise ValueError(f"linear: expected an input of shape (..., in_features) and a weight (out_features, "
                          f"in_features), got {x.shape} and {weight.shape}")
     if x.shape[-1] != weight.shape[1]:

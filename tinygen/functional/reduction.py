@@ -33,7 +33,7 @@ def _count(shape, axes):
 
 
 def _scale(n, op, what):
-    """1 / n as the factor of a mean; nan, with a warning, when n <= 0 (PyTorch's nan)."""
+    """1 / n as the factor of a mean; nan, with a warning, when n <= 0 (PyTorch's nan, made loud)."""
     if n > 0:
         return 1.0 / n
     warnings.warn(f"{op}: {what}; the result is nan", RuntimeWarning, stacklevel=3)
@@ -89,7 +89,8 @@ def mean(x, dim=None, keepdim=False):
     """mean = sum / n, where n is the number of elements reduced (nan for n = 0, as PyTorch)."""
     axes = _axes(x, dim, "mean")
     n = _count(x.shape, axes)
-    return Sum(axes, keepdim)(x) * _scale(n, "mean", f"mean of 0 elements (shape {x.shape}, dims {axes})")
+    scale = 1.0 / n if n > 0 else _scale(n, "mean", f"mean of 0 elements (shape {x.shape}, dims {axes})")
+    return Sum(axes, keepdim)(x) * scale
 
 
 def var(x, dim=None, keepdim=False, unbiased=True):
