@@ -236,3 +236,11 @@ def test_max_of_nothing_is_an_error():
 def test_logsumexp_and_softmax_over_an_empty_dim():
     assert np.all(F.logsumexp(tinygen.zeros(0, 3), 0).numpy() == -np.inf)  # the log of an empty sum, as PyTorch
     assert F.softmax(tinygen.zeros(0, 3), dim=0).shape == (0, 3)
+
+
+def test_reshape_to_another_size_names_both_shapes():
+    with pytest.raises(RuntimeError, match=esc("reshape: cannot reshape a tensor of shape (2, 3) (6 elements) into "
+                                               "(4,)")):
+        tinygen.zeros(2, 3).reshape(4)
+    with pytest.raises(TypeError, match=esc("reshape(): argument 'input' must be Tensor, not list")):
+        F.reshape([1.0, 2.0], (2, 1))

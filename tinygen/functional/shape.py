@@ -23,9 +23,15 @@ class Reshape(Function):
 
 
 def reshape(x, shape):
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("reshape", "input", x)
     if tuple(x.shape) == tuple(shape):
         return x
-    return Reshape(tuple(shape))(x)
+    try:
+        return Reshape(tuple(shape))(x)
+    except ValueError as error:  # NumPy's "cannot reshape array of size 6 into shape (4,)"; PyTorch's type
+        raise RuntimeError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into "
+                           f"{tuple(shape)}: {error}") from None
 
 
 def flatten(x, start_dim=0, end_dim=-1):
