@@ -42,11 +42,6 @@ def not_a_tensor(op, name, value):
     return TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(value).__name__}{hint}")
 
 
-def check_tensor(op, name, value):
-    if not isinstance(value, Tensor):
-        raise not_a_tensor(op, name, value)
-
-
 def dtype_fix(input_dtype, wanted_dtype):
     """How to make an input of `input_dtype` fit weights of `wanted_dtype`: the hint of a dtype error."""
     if input_dtype == "uint8":

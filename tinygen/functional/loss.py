@@ -10,7 +10,7 @@ from tinygen.autograd import Function, Tensor
 from tinygen.backend import get_array_module
 from tinygen.functional.activation import log_softmax, sigmoid
 from tinygen.functional.arithmetic import abs, astype, clip, exp, log
-from tinygen.functional.checks import check_floating, check_same_dtype, not_a_tensor
+from tinygen.functional.checks import check_floating, not_a_tensor
 from tinygen.functional.reduction import mean, sum
 
 
@@ -38,7 +38,9 @@ def _input_and_target(op, input, target):
     if isinstance(target, Tensor):
         if target.data.dtype != input.data.dtype:
             if target.requires_grad:  # a target in the graph: its gradient must keep its dtype
-                check_same_dtype(op, target, input, weight_name="input")
+                raise RuntimeError(f"{op}: target dtype {target.dtype} does not match the input dtype {input.dtype} "
+                                   f"(a target that requires grad is not converted); convert one with .float() "
+                                   f"or .double()")
             target = astype(target, input.dtype)
         return input, target
     if not backend.is_array(target):
@@ -146,6 +148,7 @@ def cross_entropy(input, target, reduction="mean"):
     if not backend.is_array(labels):
         raise not_a_tensor("cross_entropy", "target", target)
     xp = get_array_module(input.data)
+    labels = xp.asarray(labels)  # on the logits' device
     if input.ndim != 2 or labels.shape != (input.shape[0],):
         raise ValueError(f"cross_entropy: expected logits (N, C) and labels (N,), got {input.shape} and {labels.shape}")
     if labels.dtype.kind not in "iu":

@@ -29,7 +29,7 @@ def _check_operands(op, a, b):
         raise not_a_tensor(op, "input", a)
     if not isinstance(b, Tensor):
         raise not_a_tensor(op, "other", b)
-    if a.dtype != b.dtype:
+    if a.data.dtype != b.data.dtype:
         raise RuntimeError(f"{op}: operands have different dtypes, {a.dtype} and {b.dtype}; convert one with "
                            f".float() or .double()")
 
