@@ -244,3 +244,16 @@ def test_reshape_to_another_size_names_both_shapes():
         tinygen.zeros(2, 3).reshape(4)
     with pytest.raises(TypeError, match=esc("reshape(): argument 'input' must be Tensor, not list")):
         F.reshape([1.0, 2.0], (2, 1))
+
+
+def test_unflatten_sizes():
+    assert nn.Unflatten(1, (2, -1))(tinygen.zeros(3, 6)).shape == (3, 2, 3)  # one -1, as PyTorch
+    with pytest.raises(ValueError, match=esc("Unflatten: dimension 1 of (3, 6) has size 6, which cannot be split into "
+                                             "(4, -1)")):
+        nn.Unflatten(1, (4, -1))(tinygen.zeros(3, 6))
+    with pytest.raises(ValueError, match=esc("Unflatten(1, (-1, -1)): only one size can be -1")):
+        nn.Unflatten(1, (-1, -1))
+    with pytest.raises(TypeError, match=esc("Unflatten(1, (2.5, 2)): each size must be an int, got float 2.5")):
+        nn.Unflatten(1, (2.5, 2))
+    with pytest.raises(TypeError, match=esc("Unflatten(1, 6): unflattened_size must be a tuple of ints, got int")):
+        nn.Unflatten(1, 6)
