@@ -59,9 +59,10 @@ def test_relu_keeps_integers_and_refuses_bool():
 
 @pytest.mark.parametrize("slope", ["0.2", None, [0.2], True])
 def test_leaky_relu_slope_must_be_a_real_number(slope):
-    with pytest.raises(TypeError, match=f"leaky_relu: negative_slope must be a real number, got {type(slope).__name__}"):
+    kind = type(slope).__name__
+    with pytest.raises(TypeError, match=f"leaky_relu: negative_slope must be a real number, got {kind}"):
         F.leaky_relu(tinygen.ones(2), slope)
-    with pytest.raises(TypeError, match=f"LeakyReLU: negative_slope must be a real number, got {type(slope).__name__}"):
+    with pytest.raises(TypeError, match=f"LeakyReLU: negative_slope must be a real number, got {kind}"):
         nn.LeakyReLU(slope)
 
 
@@ -114,7 +115,8 @@ def test_functional_products_refuse_mixed_dtypes(dtype):
     w = tinygen.ones(1, 1, 3, 3)
     for op, call in [("conv2d", lambda: F.conv2d(x, w)), ("conv_transpose2d", lambda: F.conv_transpose2d(x, w)),
                      ("linear", lambda: F.linear(x, tinygen.ones(2, 4)))]:
-        with pytest.raises(RuntimeError, match=esc(f"{op}: input dtype {dtype} does not match the weight dtype float32")):
+        with pytest.raises(RuntimeError, match=esc(f"{op}: input dtype {dtype} does not match the weight dtype "
+                                                   f"float32")):
             call()
     a = tinygen.tensor(np.ones((2, 2), dtype=dtype))
     for op, call in [("matmul", lambda: a @ tinygen.ones(2, 2)), ("tensordot", lambda: F.tensordot(a, w, 0))]:

@@ -99,7 +99,8 @@ def as_array(value, dtype=None, device="cpu"):
 def check_numeric(dtype, value):
     """Tensors hold numbers: floats, ints or bools. Anything else is a TypeError (as in PyTorch)."""
     if dtype.kind not in "fiub":
-        source = f"an array of dtype {dtype}" if is_array(value) else f"a {type(value).__name__} (read as dtype {dtype})"
+        source = (f"an array of dtype {dtype}" if is_array(value)
+                  else f"a {type(value).__name__} (read as dtype {dtype})")
         hint = " (None, strings or other objects among the values?)" if dtype.kind == "O" else ""
         raise TypeError(f"tensor: cannot make a tensor of {source}{hint}; tinygen tensors hold numbers: "
                         f"float, int or bool")
