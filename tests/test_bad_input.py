@@ -426,3 +426,19 @@ def test_tensordot_axes_out_of_range():
         F.tensordot(tinygen.zeros(2, 3), tinygen.zeros(3, 2), ([2], [0]))
     with pytest.raises(ValueError, match=esc("tensordot: cannot pair 3 axes of shapes (2, 3) and (3, 2)")):
         F.tensordot(tinygen.zeros(2, 3), tinygen.zeros(3, 2), 3)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(eps=0.0), ValueError, "batch_norm: eps must be > 0, got 0.0"),
+    (dict(momentum=None), TypeError, "batch_norm: momentum must be a real number, got NoneType"),
+    (dict(momentum=2.0), ValueError, "batch_norm: momentum must be in [0, 1], got 2.0"),
+])
+def test_batch_norm_functional_arguments(kwargs, error, message):
+    with pytest.raises(error, match=esc(message)):
+        F.batch_norm(tinygen.randn(4, 2), tinygen.zeros(2), tinygen.ones(2), training=True, **kwargs)
+
+
+def test_linear_weight_must_be_a_matrix():
+    with pytest.raises(ValueError, match=esc("linear: expected an input of shape (..., in_features) and a weight "
+                                             "(out_features, in_features), got (2, 3) and (3,)")):
+        F.linear(tinygen.zeros(2, 3), tinygen.zeros(3))
