@@ -442,3 +442,13 @@ def test_linear_weight_must_be_a_matrix():
     with pytest.raises(ValueError, match=esc("linear: expected an input of shape (..., in_features) and a weight "
                                              "(out_features, in_features), got (2, 3) and (3,)")):
         F.linear(tinygen.zeros(2, 3), tinygen.zeros(3))
+
+
+def test_only_strides_and_paddings_take_pairs():
+    with pytest.raises(TypeError, match=esc("Linear(in_features=(3, 3), out_features=2): in_features must be an int, "
+                                            "got tuple (3, 3)")):
+        nn.Linear((3, 3), 2)
+    with pytest.raises(TypeError, match=esc("in_channels must be an int, got tuple (3, 3)")):
+        nn.Conv2d((3, 3), 2, 3)
+    assert F.conv2d(tinygen.zeros(1, 1, 4, 4), tinygen.zeros(1, 1, 3, 3), stride=(1, 1), padding=[1, 1]).shape == \
+        (1, 1, 4, 4)

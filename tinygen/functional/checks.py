@@ -79,15 +79,15 @@ def check_floating(op, x):
         raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}; convert it with x.float()")
 
 
-def check_int(where, name, value, minimum=None):
+def check_int(where, name, value, minimum=None, pair=False):
     """A size or count given to a layer or op: an int (not 3.5, not True) of at least `minimum`.
 
-    A pair of equal ints, (2, 2), is that int (PyTorch's layers take pairs; tinygen's ops take one
-    value for both axes)."""
-    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] == value[1]:
+    With pair=True (a convolution's stride and padding) a pair of equal ints, (2, 2), is that int:
+    PyTorch's layers take pairs, tinygen's convolutions one value for both axes."""
+    if pair and isinstance(value, (tuple, list)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(f"{where}: {name} must be one int for both axes, got {value!r}")
         value = value[0]
-    if isinstance(value, (tuple, list)):
-        raise ValueError(f"{where}: {name} must be one int for both axes, got {value!r}")
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
     value = operator.index(value)

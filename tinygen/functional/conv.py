@@ -116,7 +116,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     """
     _check_conv_input("conv_transpose2d", x, weight, bias, channel_axis_of_weight=0)
     stride, padding = _check_stride_padding("conv_transpose2d", stride, padding)
-    output_padding = check_int("conv_transpose2d", "output_padding", output_padding)
+    output_padding = check_int("conv_transpose2d", "output_padding", output_padding, pair=True)
     if not 0 <= output_padding < stride:
         raise ValueError(f"conv_transpose2d: output_padding must be in [0, stride={stride}), got {output_padding}")
     kh, kw = weight.shape[2:]
@@ -134,7 +134,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 def _check_stride_padding(op, stride, padding):
     """One int stride >= 1 and one int padding >= 0 for both axes (NumPy would take stride 0 or a
     negative padding and fail inside, or make nonsense)."""
-    return check_int(op, "stride", stride, minimum=1), check_int(op, "padding", padding, minimum=0)
+    stride = check_int(op, "stride", stride, minimum=1, pair=True)
+    return stride, check_int(op, "padding", padding, minimum=0, pair=True)
 
 
 def _check_conv_input(op, x, weight, bias, channel_axis_of_weight):

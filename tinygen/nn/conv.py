@@ -20,8 +20,8 @@ def _check_conv_args(where, in_channels, out_channels, kernel_size, stride, padd
     in_channels = check_int(where, "in_channels", in_channels, minimum=1)
     out_channels = check_int(where, "out_channels", out_channels, minimum=1)
     kernel_size = _kernel_pair(where, kernel_size)
-    stride = check_int(where, "stride", stride, minimum=1)
-    padding = check_int(where, "padding", padding, minimum=0)
+    stride = check_int(where, "stride", stride, minimum=1, pair=True)
+    padding = check_int(where, "padding", padding, minimum=0, pair=True)
     return in_channels, out_channels, kernel_size, stride, padding
 
 
@@ -64,7 +64,7 @@ class ConvTranspose2d(Module):
                  f"padding={padding}, output_padding={output_padding})")
         in_channels, out_channels, kernel_size, stride, padding = _check_conv_args(
             where, in_channels, out_channels, kernel_size, stride, padding)
-        output_padding = check_int(where, "output_padding", output_padding)
+        output_padding = check_int(where, "output_padding", output_padding, pair=True)
         if not 0 <= output_padding < stride:
             raise ValueError(f"{where}: output_padding must be in [0, stride={stride}), got {output_padding}")
         self.in_channels, self.out_channels = in_channels, out_channels
