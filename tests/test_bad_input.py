@@ -452,3 +452,24 @@ def test_only_strides_and_paddings_take_pairs():
         nn.Conv2d((3, 3), 2, 3)
     assert F.conv2d(tinygen.zeros(1, 1, 4, 4), tinygen.zeros(1, 1, 3, 3), stride=(1, 1), padding=[1, 1]).shape == \
         (1, 1, 4, 4)
+
+
+@cheap
+@given(int_dtype=st.sampled_from(INT_DTYPES), float_dtype=st.sampled_from(["float16", "float32", "float64"]),
+       op=st.sampled_from(["add", "sub", "mul", "div"]), int_first=st.booleans())
+def test_an_integer_tensor_meeting_a_float_tensor_gives_the_floats_dtype(int_dtype, float_dtype, op, int_first):
+    i = tinygen.tensor(np.array([1, 2, 3]).astype(int_dtype))  # no zeros: they may divide
+    f = tinygen.tensor(np.array([0.5, 1.5, 2.0]).astype(float_dtype), requires_grad=True)
+    a, b = (i, f) if int_first else (f, i)
+    y = getattr(F, op)(a, b)
+    assert y.dtype == float_dtype  # PyTorch's rule: NumPy would give float64 for int64 with float32
+    y.sum().backward()
+    assert f.grad.dtype == float_dtype  # so no float64 gradient reaches a float32 tensor
+
+
+def test_pytorch_agrees_on_integer_with_float_dtypes():
+    torch = pytest.importorskip("torch")
+    for int_dtype in ["int32", "int64", "uint8"]:
+        expected = (torch.ones(2, dtype=getattr(torch, int_dtype)) * torch.ones(2)).dtype
+        ours = (tinygen.tensor(np.ones(2, int_dtype)) * tinygen.ones(2)).dtype
+        assert str(expected) == f"torch.{ours}"

@@ -378,15 +378,14 @@ def _as_tensors(values, op_name):
     """Inputs as tensors on one device; a Python number takes the dtype and device of the others.
 
     Besides tensors an op takes numbers (x * 2) and NumPy/CuPy arrays of numbers; anything else
-    (a list, a string, None) is a TypeError. A float meeting integer tensors makes them float32,
-    as in PyTorch (an int tensor * 0.5 is float32, not NumPy's float64).
+    (a list, a string, None) is a TypeError.
     """
     if all(isinstance(v, Tensor) for v in values):
         if len(values) > 1 and backend.gpu_available():  # without a GPU every tensor is on the CPU
             _check_one_device(values, op_name)
         return values
     first = next((v for v in values if isinstance(v, Tensor)), None)
-    tensors, float_met_ints = [], False
+    tensors = []
     for value in values:
         if isinstance(value, Tensor):
             tensors.append(value)
@@ -399,13 +398,9 @@ def _as_tensors(values, op_name):
         if backend.is_array(value):
             backend.check_numeric(value.dtype, value)
             tensors.append(Tensor(value))
-        elif first.data.dtype.kind == "f" or isinstance(value, int):  # follows the tensor it meets
-            tensors.append(Tensor(value, dtype=first.dtype, device=first.device))
-        else:  # a float meeting an integer tensor
-            tensors.append(Tensor(value, device=first.device))
-            float_met_ints = isinstance(value, float)
-    if float_met_ints:
-        tensors = [t if t.data.dtype.kind == "f" else Tensor(t.data.astype("float32")) for t in tensors]
+        else:  # a Python number: it follows the tensor it meets (float32 stays float32)
+            dtype = first.dtype if first.data.dtype.kind == "f" or isinstance(value, int) else None
+            tensors.append(Tensor(value, dtype=dtype, device=first.device))
     _check_one_device(tensors, op_name)
     return tensors
 

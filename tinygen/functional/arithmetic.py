@@ -3,6 +3,10 @@
 Binary ops broadcast like NumPy; the gradient of an input that was broadcast is summed back to
 that input's shape (`sum_to`). Gradients that need a mask (abs, clip) use it as a constant: the
 derivative of a step is zero almost everywhere, so second derivatives stay right.
+
+Result dtypes follow PyTorch: an integer tensor meeting a float tensor gives the float's dtype
+(NumPy would make int64 with float32 float64, and a float32 model would get float64 gradients),
+and integer / integer is float32.
 """
 from tinygen import backend
 from tinygen.autograd import Function, Tensor
@@ -11,11 +15,21 @@ from tinygen.functional.checks import not_a_tensor
 from tinygen.functional.shape import sum_to
 
 
+def _result_dtype(y, a, b):
+    """y in PyTorch's dtype when a and b differ in dtype: the float one's when only one is a float."""
+    if a.dtype.kind == "f" and b.dtype.kind != "f":
+        return y.astype(a.dtype, copy=False)
+    if b.dtype.kind == "f" and a.dtype.kind != "f":
+        return y.astype(b.dtype, copy=False)
+    return y  # two floats, or two integers: NumPy promotes as PyTorch does
+
+
 class Add(Function):
     """y = a + b.   ga = gy, gb = gy (each summed to its input's shape)"""
 
     def forward(self, a, b):
-        return a + b
+        y = a + b
+        return y if a.dtype is b.dtype else _result_dtype(y, a, b)  # `is`: one pointer compare per op
 
     def backward(self, gy):
         a, b = self.inputs
@@ -26,7 +40,8 @@ class Sub(Function):
     """y = a - b.   ga = gy, gb = -gy"""
 
     def forward(self, a, b):
-        return a - b
+        y = a - b
+        return y if a.dtype is b.dtype else _result_dtype(y, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -37,7 +52,8 @@ class Mul(Function):
     """y = a * b.   ga = gy * b, gb = gy * a"""
 
     def forward(self, a, b):
-        return a * b
+        y = a * b
+        return y if a.dtype is b.dtype else _result_dtype(y, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -52,8 +68,8 @@ class Div(Function):
     def forward(self, a, b):
         y = a / b
         if a.dtype.kind != "f" and b.dtype.kind != "f":  # integer / integer is float32, as in PyTorch
-            y = y.astype("float32")
-        return y
+            return y.astype("float32")
+        return y if a.dtype is b.dtype else _result_dtype(y, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
