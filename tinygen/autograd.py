@@ -13,6 +13,7 @@ again: that is how gradient penalties (WGAN-GP, R1) train.
 import contextlib
 import heapq
 import itertools
+import numbers
 import weakref
 
 from tinygen import backend
@@ -101,7 +102,7 @@ class Tensor:
         return self.data.size
 
     def size(self, dim=None):
-        return self.shape if dim is None else self.shape[dim]
+        return self.shape if dim is None else self.shape[normalize_dim(dim, self.ndim, "size")]
 
     def __len__(self):
         return len(self.data)
@@ -281,8 +282,17 @@ class Tensor:
     def relu(self):
         return functional.relu(self)
 
-    def argmax(self, dim=None):
-        return Tensor(self.data.argmax(axis=dim))
+    def unsqueeze(self, dim):
+        return functional.unsqueeze(self, dim)
+
+    def argmax(self, dim=None, keepdim=False):
+        """The index of the largest value over `dim`, or in the flattened tensor (dim=None)."""
+        if self.data.size == 0:
+            raise RuntimeError(f"argmax: the tensor is empty (shape {self.shape})")
+        if dim is None or self.ndim == 0:
+            axis = None if dim is None else normalize_dim(dim, 0, "argmax")
+            return Tensor(self.data.argmax(axis=axis, keepdims=keepdim and dim is not None))
+        return Tensor(self.data.argmax(axis=normalize_dim(dim, self.ndim, "argmax"), keepdims=keepdim))
 
 
 def _shape_args(args):
@@ -365,25 +375,37 @@ class Function:
 
 
 def _as_tensors(values, op_name):
-    """Inputs as tensors on one device; a Python number takes the dtype and device of the others."""
+    """Inputs as tensors on one device; a Python number takes the dtype and device of the others.
+
+    Besides tensors an op takes numbers (x * 2) and NumPy/CuPy arrays of numbers; anything else
+    (a list, a string, None) is a TypeError.
+    """
     if all(isinstance(v, Tensor) for v in values):
         if len(values) > 1 and backend.gpu_available():  # without a GPU every tensor is on the CPU
             _check_one_device(values, op_name)
         return values
     first = next((v for v in values if isinstance(v, Tensor)), None)
-    if first is None:
-        first = Tensor(values[0])
     tensors = []
     for value in values:
         if isinstance(value, Tensor):
             tensors.append(value)
-        elif backend.is_array(value):
+            continue
+        if type(value) not in _PLAIN_NUMBERS and not isinstance(value, numbers.Number) and not hasattr(value, "dtype"):
+            raise TypeError(f"{op_name}: expected Tensors or numbers, got {type(value).__name__}; "
+                            f"make a tensor with tinygen.tensor(...)")
+        if first is None:
+            first = Tensor(value)
+        if backend.is_array(value):
+            backend.check_numeric(value.dtype, value)
             tensors.append(Tensor(value))
         else:  # a Python number: it follows the tensor it meets (float32 stays float32)
-            dtype = first.dtype if backend.is_floating(first.dtype) or isinstance(value, int) else None
+            dtype = first.dtype if first.data.dtype.kind == "f" or isinstance(value, int) else None
             tensors.append(Tensor(value, dtype=dtype, device=first.device))
     _check_one_device(tensors, op_name)
     return tensors
+
+
+_PLAIN_NUMBERS = (int, float)  # checked by type first: an isinstance of numbers.Number is slower
 
 
 def _check_one_device(tensors, op_name):
@@ -486,3 +508,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # The operators above call the ops; the ops need Tensor and Function: import them last.
 from tinygen import functional  # noqa: E402
+from tinygen.functional.checks import normalize_dim  # noqa: E402

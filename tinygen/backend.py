@@ -89,19 +89,35 @@ def as_array(value, dtype=None, device="cpu"):
     """Turn a Python number, list or array into an array of `device`.
 
     Python floats become float32 (the library's default), as in PyTorch; arrays keep their dtype
-    unless one is given.
+    unless one is given. Only numbers make tensors: strings, None, objects, complex numbers and
+    ragged lists (rows of different lengths) are refused here, where user data comes in.
     """
     if isinstance(value, numpy.generic):  # a NumPy scalar (what an op on 0-d arrays returns) keeps its dtype
         value = numpy.asarray(value)
     if is_array(value):
+        check_numeric(value.dtype, value)
         array = to_device(value, device)
     else:
-        array = module_for(device).asarray(value)
+        try:
+            array = module_for(device).asarray(value)
+        except ValueError as error:  # NumPy's words for a ragged list: "inhomogeneous shape after 1 dimensions"
+            raise ValueError(f"tensor: cannot make a tensor of this {type(value).__name__}: {error}") from None
+        check_numeric(array.dtype, value)
         if dtype is None and array.dtype == numpy.float64:
             array = array.astype(numpy.float32)
     if dtype is not None and array.dtype != dtype:
         array = array.astype(dtype)
     return array
+
+
+def check_numeric(dtype, value):
+    """Tensors hold numbers: floats, ints or bools. Anything else is a TypeError (as in PyTorch)."""
+    if dtype.kind not in "fiub":
+        source = (f"an array of dtype {dtype}" if is_array(value)
+                  else f"a {type(value).__name__} (read as dtype {dtype})")
+        hint = " (None, strings or other objects among the values?)" if dtype.kind == "O" else ""
+        raise TypeError(f"tensor: cannot make a tensor of {source}{hint}; tinygen tensors hold numbers: "
+                        f"float, int or bool")
 
 
 def is_floating(dtype):

@@ -3,18 +3,33 @@
 Binary ops broadcast like NumPy; the gradient of an input that was broadcast is summed back to
 that input's shape (`sum_to`). Gradients that need a mask (abs, clip) use it as a constant: the
 derivative of a step is zero almost everywhere, so second derivatives stay right.
+
+Result dtypes follow PyTorch: an integer tensor meeting a float tensor gives the float's dtype
+(NumPy would make int64 with float32 float64, and a float32 model would get float64 gradients),
+and integer / integer is float32.
 """
 from tinygen import backend
 from tinygen.autograd import Function, Tensor
 from tinygen.backend import get_array_module
+from tinygen.functional.checks import not_a_tensor
 from tinygen.functional.shape import sum_to
+
+
+def _result_dtype(y, a, b):
+    """y in PyTorch's dtype when a and b differ in dtype: the float one's when only one is a float."""
+    if a.dtype.kind == "f" and b.dtype.kind != "f":
+        return y.astype(a.dtype, copy=False)
+    if b.dtype.kind == "f" and a.dtype.kind != "f":
+        return y.astype(b.dtype, copy=False)
+    return y  # two floats, or two integers: NumPy promotes as PyTorch does
 
 
 class Add(Function):
     """y = a + b.   ga = gy, gb = gy (each summed to its input's shape)"""
 
     def forward(self, a, b):
-        return a + b
+        y = a + b
+        return y if a.dtype is b.dtype else _result_dtype(y, a, b)  # `is`: one pointer compare per op
 
     def backward(self, gy):
         a, b = self.inputs
@@ -25,7 +40,8 @@ class Sub(Function):
     """y = a - b.   ga = gy, gb = -gy"""
 
     def forward(self, a, b):
-        return a - b
+        y = a - b
+        return y if a.dtype is b.dtype else _result_dtype(y, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -36,7 +52,8 @@ class Mul(Function):
     """y = a * b.   ga = gy * b, gb = gy * a"""
 
     def forward(self, a, b):
-        return a * b
+        y = a * b
+        return y if a.dtype is b.dtype else _result_dtype(y, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -49,7 +66,10 @@ class Div(Function):
     """y = a / b.   ga = gy / b, gb = -gy * a / b^2"""
 
     def forward(self, a, b):
-        return a / b
+        y = a / b
+        if a.dtype.kind != "f" and b.dtype.kind != "f":  # integer / integer is float32, as in PyTorch
+            return y.astype("float32")
+        return y if a.dtype is b.dtype else _result_dtype(y, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -195,19 +215,31 @@ def neg(x):
 def pow(x, exponent):
     if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float)):
         raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("pow", "input", x)
+    if isinstance(exponent, float) and x.dtype.kind != "f":  # an integer to a float power: float32, as PyTorch
+        x = astype(x, "float32")
     return Pow(exponent)(x)
 
 
+def float_input(x, op):
+    """The input of a function of real numbers (exp, log, sqrt, sigmoid, tanh): a Tensor, and an
+    integer or bool one becomes float32 first, as in PyTorch (sigmoid of 1 is 0.73, not 0)."""
+    if not isinstance(x, Tensor):
+        raise not_a_tensor(op, "input", x)
+    return x if x.dtype.kind == "f" else astype(x, "float32")
+
+
 def exp(x):
-    return Exp()(x)
+    return Exp()(float_input(x, "exp"))
 
 
 def log(x):
-    return Log()(x)
+    return Log()(float_input(x, "log"))
 
 
 def sqrt(x):
-    return Sqrt()(x)
+    return Sqrt()(float_input(x, "sqrt"))
 
 
 def abs(x):

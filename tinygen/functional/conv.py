@@ -19,8 +19,9 @@ comes last so that every slice copied by im2col and col2im runs over long contig
 values (a window offset's slice would otherwise be rows of only OW values, and NumPy spends
 its time starting rows). For the same reason the padded image inside is kept as (C, H, W, N).
 """
-from tinygen.autograd import Function
+from tinygen.autograd import Function, Tensor
 from tinygen.backend import get_array_module
+from tinygen.functional.checks import check_int, check_same_dtype, not_a_tensor
 from tinygen.functional.matmul import tensordot
 from tinygen.functional.shape import reshape, transpose
 
@@ -96,7 +97,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
     x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,)  ->  y: (N, O, OH, OW)
     """
-    _check_conv_input("conv2d", x, weight, channel_axis_of_weight=1)
+    _check_conv_input("conv2d", x, weight, bias, channel_axis_of_weight=1)
+    stride, padding = _check_stride_padding("conv2d", stride, padding)
     kernel = weight.shape[2:]
     if x.shape[2] + 2 * padding < kernel[0] or x.shape[3] + 2 * padding < kernel[1]:
         raise ValueError(f"conv2d: input {x.shape} with padding {padding} is smaller than the kernel {tuple(kernel)}")
@@ -112,7 +114,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     x: (N, C, H, W), weight: (C, O, kh, kw)  ->  y: (N, O, H', W') with
     H' = (H - 1) stride - 2 padding + kh + output_padding   (as torch.nn.ConvTranspose2d).
     """
-    _check_conv_input("conv_transpose2d", x, weight, channel_axis_of_weight=0)
+    _check_conv_input("conv_transpose2d", x, weight, bias, channel_axis_of_weight=0)
+    stride, padding = _check_stride_padding("conv_transpose2d", stride, padding)
+    output_padding = check_int("conv_transpose2d", "output_padding", output_padding, pair=True)
     if not 0 <= output_padding < stride:
         raise ValueError(f"conv_transpose2d: output_padding must be in [0, stride={stride}), got {output_padding}")
     kh, kw = weight.shape[2:]
@@ -127,11 +131,26 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return y if bias is None else y + reshape(bias, (1, -1, 1, 1))
 
 
-def _check_conv_input(op, x, weight, channel_axis_of_weight):
+def _check_stride_padding(op, stride, padding):
+    """One int stride >= 1 and one int padding >= 0 for both axes (NumPy would take stride 0 or a
+    negative padding and fail inside, or make nonsense)."""
+    stride = check_int(op, "stride", stride, minimum=1, pair=True)
+    return stride, check_int(op, "padding", padding, minimum=0, pair=True)
+
+
+def _check_conv_input(op, x, weight, bias, channel_axis_of_weight):
+    for name, value in (("input", x), ("weight", weight)):
+        if not isinstance(value, Tensor):
+            raise not_a_tensor(op, name, value)
+    if bias is not None and not isinstance(bias, Tensor):
+        raise not_a_tensor(op, "bias", bias)
+    check_same_dtype(op, x, weight, bias)
     if x.ndim != 4:
         raise ValueError(f"{op}: expected input of shape (N, C, H, W), got {x.shape}")
     if weight.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D weight, got {weight.shape}")
+    if weight.shape[2] < 1 or weight.shape[3] < 1:
+        raise ValueError(f"{op}: the kernel must be at least 1 x 1, got a weight of shape {weight.shape}")
     channels = weight.shape[channel_axis_of_weight]
     if x.shape[1] != channels:
         raise ValueError(

@@ -1,8 +1,16 @@
-"""Loss functions, each with reduction='mean' | 'sum' | 'none' as in PyTorch."""
+"""Loss functions, each with reduction='mean' | 'sum' | 'none' as in PyTorch.
+
+The input is a floating-point Tensor; the target a Tensor or a NumPy/CuPy array of the input's
+shape (never broadcast: an (N, 1) input against an (N,) target would broadcast to (N, N)
+and give a wrong loss without a word). A target that needs no gradient is a constant: it takes the
+input's dtype, so a float64 target cannot make float64 gradients in a float32 model.
+"""
+from tinygen import backend
 from tinygen.autograd import Function, Tensor
 from tinygen.backend import get_array_module
 from tinygen.functional.activation import log_softmax, sigmoid
-from tinygen.functional.arithmetic import abs, clip, exp, log
+from tinygen.functional.arithmetic import abs, astype, clip, exp, log
+from tinygen.functional.checks import check_floating, not_a_tensor
 from tinygen.functional.reduction import mean, sum
 
 
@@ -21,13 +29,28 @@ def _check_same_shape(op, input, target):
         raise ValueError(f"{op}: input shape {input.shape} and target shape {target.shape} differ")
 
 
-def _as_target(target, like):
-    return target if isinstance(target, Tensor) else Tensor(target, dtype=like.dtype, device=like.device)
+def _input_and_target(op, input, target):
+    """The input (a floating-point Tensor) and the target as a Tensor of the input's dtype."""
+    if not isinstance(input, Tensor):
+        raise not_a_tensor(op, "input", input)
+    if input.data.dtype.kind != "f":
+        check_floating(op, input)
+    if isinstance(target, Tensor):
+        if target.data.dtype != input.data.dtype:
+            if target.requires_grad:  # a target in the graph: its gradient must keep its dtype
+                raise RuntimeError(f"{op}: target dtype {target.dtype} does not match the input dtype {input.dtype} "
+                                   f"(a target that requires grad is not converted); convert one with .float() "
+                                   f"or .double()")
+            target = astype(target, input.dtype)
+        return input, target
+    if not backend.is_array(target):
+        raise not_a_tensor(op, "target", target)
+    return input, Tensor(target, dtype=input.dtype, device=input.device)
 
 
 def mse_loss(input, target, reduction="mean"):
     """l = (x - y)^2"""
-    target = _as_target(target, input)
+    input, target = _input_and_target("mse_loss", input, target)
     _check_same_shape("mse_loss", input, target)
     diff = input - target
     return _reduce(diff * diff, reduction, "mse_loss")
@@ -35,7 +58,7 @@ def mse_loss(input, target, reduction="mean"):
 
 def l1_loss(input, target, reduction="mean"):
     """l = |x - y|"""
-    target = _as_target(target, input)
+    input, target = _input_and_target("l1_loss", input, target)
     _check_same_shape("l1_loss", input, target)
     return _reduce(abs(input - target), reduction, "l1_loss")
 
@@ -70,17 +93,20 @@ def binary_cross_entropy(input, target, reduction="mean"):
     Each log is clamped at -100, as in PyTorch, so that p = 0 or 1 gives a large finite loss.
     For raw scores (logits) use binary_cross_entropy_with_logits: it is exact and stable.
     """
-    target = _as_target(target, input)
+    input, target = _input_and_target("binary_cross_entropy", input, target)
     _check_same_shape("binary_cross_entropy", input, target)
-    p = input.data
-    inside = (p >= 0) & (p <= 1)  # False for NaN too
-    if not bool(inside.all()):
-        bad = p[~inside]
-        raise ValueError(
-            f"binary_cross_entropy: input must be probabilities in [0, 1], found {bad.size} values outside "
-            f"(e.g. {float(bad.ravel()[0])}); for raw scores use binary_cross_entropy_with_logits"
-        )
+    _check_probabilities("input", input.data, "; for raw scores use binary_cross_entropy_with_logits")
+    _check_probabilities("target", target.data, "")
     return _reduce(BinaryCrossEntropy()(input, target), reduction, "binary_cross_entropy")
+
+
+def _check_probabilities(name, p, hint):
+    """PyTorch's check: every element in [0, 1] (one min and one max over the array: cheap)."""
+    if p.size and not (p.min() >= 0 and p.max() <= 1):  # False for NaN too
+        inside = (p >= 0) & (p <= 1)
+        bad = p[~inside]
+        raise ValueError(f"binary_cross_entropy: {name} must be probabilities in [0, 1], found {bad.size} values "
+                         f"outside (e.g. {float(bad.ravel()[0])}){hint}")
 
 
 class BCEWithLogits(Function):
@@ -103,7 +129,8 @@ class BCEWithLogits(Function):
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
-    target = _as_target(target, input)
+    """The same loss on raw scores z (logits): p = sigmoid(z). Any real target is taken, as PyTorch."""
+    input, target = _input_and_target("binary_cross_entropy_with_logits", input, target)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
     return _reduce(BCEWithLogits()(input, target), reduction, "binary_cross_entropy_with_logits")
 
@@ -114,9 +141,14 @@ def cross_entropy(input, target, reduction="mean"):
     The log-softmax is taken inside (do not apply softmax first). The label picks its entry by
     multiplying with a one-hot mask, whose gradient is the mask itself.
     """
+    if not isinstance(input, Tensor):
+        raise not_a_tensor("cross_entropy", "input", input)
+    check_floating("cross_entropy", input)
     labels = target.data if isinstance(target, Tensor) else target
+    if not backend.is_array(labels):
+        raise not_a_tensor("cross_entropy", "target", target)
     xp = get_array_module(input.data)
-    labels = xp.asarray(labels)
+    labels = xp.asarray(labels)  # on the logits' device
     if input.ndim != 2 or labels.shape != (input.shape[0],):
         raise ValueError(f"cross_entropy: expected logits (N, C) and labels (N,), got {input.shape} and {labels.shape}")
     if labels.dtype.kind not in "iu":
@@ -138,6 +170,9 @@ def gaussian_kl(mu, logvar, reduction="mean"):
     reduction: 'none' gives one KL per sample (shape (N,)), 'mean' averages them over the batch,
     'sum' adds them (the VAE paper's per-batch ELBO).
     """
+    for name, value in (("mu", mu), ("logvar", logvar)):
+        if not isinstance(value, Tensor):
+            raise not_a_tensor("gaussian_kl", name, value)
     if mu.shape != logvar.shape or mu.ndim != 2:
         raise ValueError(f"gaussian_kl: expected mu and logvar of the same shape (N, D), got {mu.shape} and {logvar.shape}")
     per_sample = -0.5 * sum(1 + logvar - mu * mu - exp(logvar), dim=1)

@@ -1,6 +1,7 @@
 """Matrix products: matmul, tensordot, and the affine map of a Linear layer."""
-from tinygen.autograd import Function
+from tinygen.autograd import Function, Tensor
 from tinygen.backend import get_array_module
+from tinygen.functional.checks import check_same_dtype, normalize_dim, not_a_tensor
 from tinygen.functional.reduction import sum
 from tinygen.functional.shape import reshape, sum_to, swapaxes, transpose
 
@@ -21,7 +22,20 @@ class MatMul(Function):
         return ga, gb
 
 
+def _check_operands(op, a, b):
+    """Both operands Tensors of one dtype: PyTorch refuses float32 @ float64 (NumPy would quietly
+    compute in float64, and send float64 gradients to float32 weights)."""
+    if not isinstance(a, Tensor):
+        raise not_a_tensor(op, "input", a)
+    if not isinstance(b, Tensor):
+        raise not_a_tensor(op, "other", b)
+    if a.data.dtype != b.data.dtype:
+        raise RuntimeError(f"{op}: operands have different dtypes, {a.dtype} and {b.dtype}; convert one with "
+                           f".float() or .double()")
+
+
 def matmul(a, b):
+    _check_operands("matmul", a, b)
     if a.ndim < 2 or b.ndim < 2:
         raise ValueError(f"matmul: both operands need at least 2 dimensions, got shapes {a.shape} and {b.shape}")
     if a.shape[-1] != b.shape[-2]:
@@ -70,10 +84,17 @@ def _inverse(permutation):
 
 def tensordot(a, b, axes):
     """As numpy.tensordot: `axes` is an int n (last n of a with first n of b) or two lists."""
+    _check_operands("tensordot", a, b)
     if isinstance(axes, int):
+        if not 0 <= axes <= min(a.ndim, b.ndim):
+            raise ValueError(f"tensordot: cannot pair {axes} axes of shapes {a.shape} and {b.shape}")
         axes_a, axes_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
     else:
-        axes_a, axes_b = [i % a.ndim for i in axes[0]], [i % b.ndim for i in axes[1]]
+        axes_a = [normalize_dim(i, a.ndim, "tensordot") for i in axes[0]]
+        axes_b = [normalize_dim(i, b.ndim, "tensordot") for i in axes[1]]
+        if len(axes_a) != len(axes_b) or len(set(axes_a)) != len(axes_a) or len(set(axes_b)) != len(axes_b):
+            raise ValueError(f"tensordot: axes {tuple(axes[0])} and {tuple(axes[1])} must pair distinct axes one "
+                             f"to one")
     for i, j in zip(axes_a, axes_b):
         if a.shape[i] != b.shape[j]:
             raise ValueError(f"tensordot: axis {i} of {a.shape} does not match axis {j} of {b.shape}")
@@ -108,6 +129,15 @@ def linear(x, weight, bias=None):
 
     x may have any number of leading axes, (..., in_features) -> (..., out_features).
     """
+    if not isinstance(x, Tensor) or not isinstance(weight, Tensor) or bias is not None and not isinstance(bias, Tensor):
+        name, value = ("input", x) if not isinstance(x, Tensor) else \
+            ("weight", weight) if not isinstance(weight, Tensor) else ("bias", bias)
+        raise not_a_tensor("linear", name, value)
+    if x.data.dtype != weight.data.dtype or bias is not None and bias.data.dtype != weight.data.dtype:
+        check_same_dtype("linear", x, weight, bias)
+    if x.data.ndim == 0 or weight.data.ndim != 2:
+        raise ValueError(f"linear: expected an input of shape (..., in_features) and a weight (out_features, "
+                         f"in_features), got {x.shape} and {weight.shape}")
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight "

@@ -1,6 +1,7 @@
 """Batch normalisation."""
 from tinygen.autograd import Function, Tensor, is_grad_enabled
 from tinygen.backend import get_array_module
+from tinygen.functional.checks import check_floating, check_real, check_same_dtype, not_a_tensor
 from tinygen.creation import ones, zeros
 from tinygen.functional.arithmetic import sqrt
 from tinygen.functional.reduction import mean, sum
@@ -79,6 +80,18 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     In evaluation the running statistics are used instead. The running statistics are tensors
     updated in place and never part of the graph.
     """
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("batch_norm", "input", x)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and not isinstance(t, Tensor):
+            raise not_a_tensor("batch_norm", name, t)
+        if t is not None and t.dtype != x.dtype:
+            check_same_dtype("batch_norm", x, t, weight_name=name)
+    check_floating("batch_norm", x)
+    if not check_real("batch_norm", "eps", eps) > 0:
+        raise ValueError(f"batch_norm: eps must be > 0, got {eps}")
+    if training and running_mean is not None and not 0 <= check_real("batch_norm", "momentum", momentum) <= 1:
+        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
     if x.ndim not in (2, 4):
         raise ValueError(f"batch_norm: expected input of shape (N, C) or (N, C, H, W), got {x.shape}")
     channels = x.shape[1]

@@ -1,16 +1,43 @@
-"""Reductions: sum, mean, var, max over some axes (all axes when `dim` is None)."""
-from tinygen.autograd import Tensor
-from tinygen.autograd import Function
+"""Reductions: sum, mean, var, max over some axes (all axes when `dim` is None).
+
+As in PyTorch, the mean of no elements is nan (with a warning: no NaN passes silently), so is an
+unbiased variance of one element; the max of no elements is an error.
+"""
+import warnings
+
+from tinygen.autograd import Function, Tensor
+from tinygen.functional.checks import normalize_dim, normalize_dims, not_a_tensor
 from tinygen.functional.shape import broadcast_to, reshape
 
 
-def _axes(dim, ndim):
-    """`dim` as a sorted tuple of non-negative axes (None means all)."""
-    if dim is None:
-        return tuple(range(ndim))
-    if isinstance(dim, int):
-        dim = (dim,)
-    return tuple(sorted(d % ndim for d in dim))
+def _axes(x, dim, op):
+    """`dim` as a sorted tuple of non-negative axes of x (None, or an empty tuple, means all)."""
+    if not isinstance(x, Tensor):
+        raise not_a_tensor(op, "input", x)
+    if dim is None or (isinstance(dim, (tuple, list)) and not dim):
+        return tuple(range(x.ndim))
+    if isinstance(dim, (tuple, list)):
+        return tuple(sorted(normalize_dims(dim, x.ndim, op)))
+    if x.ndim == 0:  # dim 0 (or -1) of a 0-d tensor: nothing to reduce
+        normalize_dim(dim, 0, op)
+        return ()
+    return (normalize_dim(dim, x.ndim, op),)
+
+
+def _count(shape, axes):
+    """How many elements each result of a reduction over `axes` gathers."""
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def _scale(n, op, what):
+    """1 / n as the factor of a mean; nan, with a warning, when n <= 0 (PyTorch's nan, made loud)."""
+    if n > 0:
+        return 1.0 / n
+    warnings.warn(f"{op}: {what}; the result is nan", RuntimeWarning, stacklevel=3)
+    return float("nan")
 
 
 def _kept_shape(shape, axes):
@@ -54,27 +81,34 @@ class Max(Function):
 
 
 def sum(x, dim=None, keepdim=False):
-    return Sum(_axes(dim, x.ndim), keepdim)(x)
+    axes = _axes(x, dim, "sum")
+    return Sum(axes, keepdim)(x)
 
 
 def mean(x, dim=None, keepdim=False):
-    """mean = sum / n, where n is the number of elements reduced."""
-    axes = _axes(dim, x.ndim)
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
-    return sum(x, axes, keepdim) * (1.0 / n)
+    """mean = sum / n, where n is the number of elements reduced (nan for n = 0, as PyTorch)."""
+    axes = _axes(x, dim, "mean")
+    n = _count(x.shape, axes)
+    scale = 1.0 / n if n > 0 else _scale(n, "mean", f"mean of 0 elements (shape {x.shape}, dims {axes})")
+    return Sum(axes, keepdim)(x) * scale
 
 
 def var(x, dim=None, keepdim=False, unbiased=True):
-    """var = sum (x - mean)^2 / (n - 1), or / n when unbiased=False."""
-    axes = _axes(dim, x.ndim)
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
-    centered = x - mean(x, axes, keepdim=True)
-    return sum(centered * centered, axes, keepdim) * (1.0 / (n - 1 if unbiased else n))
+    """var = sum (x - mean)^2 / (n - 1), or / n when unbiased=False (nan when that is / 0)."""
+    axes = _axes(x, dim, "var")
+    n = _count(x.shape, axes)
+    centered = x - Sum(axes, True)(x) * (1.0 / n if n else float("nan"))
+    divisor = n - 1 if unbiased else n
+    return Sum(axes, keepdim)(centered * centered) * _scale(
+        divisor, "var", f"variance of {n} element(s) (shape {x.shape}, dims {axes}) divides by {divisor}")
 
 
 def max(x, dim=None, keepdim=False):
-    return Max(_axes(dim, x.ndim), keepdim)(x)
+    axes = _axes(x, dim, "max")
+    if x.data.size == 0:
+        if dim is None:
+            raise RuntimeError(f"max: the tensor is empty (shape {x.shape}); give a dim to reduce over")
+        empty = next((a for a in axes if x.shape[a] == 0), None)
+        if empty is not None:
+            raise IndexError(f"max: cannot reduce over dim {empty} of size 0 (shape {x.shape})")
+    return Max(axes, keepdim)(x)

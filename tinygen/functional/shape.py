@@ -5,6 +5,7 @@ add up what a broadcast copied, scatter what an index picked.
 """
 from tinygen.autograd import Function, Tensor
 from tinygen.backend import get_array_module
+from tinygen.functional.checks import normalize_dim, normalize_dims, not_a_tensor
 
 
 class Reshape(Function):
@@ -22,20 +23,36 @@ class Reshape(Function):
 
 
 def reshape(x, shape):
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("reshape", "input", x)
     if tuple(x.shape) == tuple(shape):
         return x
-    return Reshape(tuple(shape))(x)
+    try:
+        return Reshape(tuple(shape))(x)
+    except ValueError as error:  # NumPy's "cannot reshape array of size 6 into shape (4,)"; PyTorch's type
+        raise RuntimeError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into "
+                           f"{tuple(shape)}: {error}") from None
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    """Merge the dimensions start_dim..end_dim into one."""
-    start, end = start_dim % x.ndim, end_dim % x.ndim
+    """Merge the dimensions start_dim..end_dim into one (a 0-d tensor becomes shape (1,))."""
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("flatten", "input", x)
+    start, end = normalize_dim(start_dim, x.ndim, "flatten"), normalize_dim(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise RuntimeError(f"flatten: start_dim cannot come after end_dim, got start_dim={start_dim} and "
+                           f"end_dim={end_dim} for shape {x.shape}")
+    if x.ndim == 0:
+        return reshape(x, (1,))
     shape = x.shape[:start] + (-1,) + x.shape[end + 1 :]
     return reshape(x, shape)
 
 
 def unsqueeze(x, dim):
-    dim = dim % (x.ndim + 1)
+    """A new axis of size 1 at `dim`; dim may be anything in [-(ndim + 1), ndim]."""
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("unsqueeze", "input", x)
+    dim = normalize_dim(dim, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
@@ -57,13 +74,27 @@ class Transpose(Function):
 
 
 def transpose(x, axes):
-    axes = tuple(a % x.ndim for a in axes)
+    """Reorder the axes: PyTorch's x.permute(*axes). `axes` holds every dim once, in any order."""
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("permute", "input", x)
+    axes = tuple(axes)
+    if sorted(axes) != list(range(x.ndim)):  # negative dims, or not a permutation: look closer
+        if len(axes) != x.ndim:
+            raise RuntimeError(f"permute: the tensor has {x.ndim} dimensions (shape {x.shape}) but {len(axes)} "
+                               f"dims were given: {axes}")
+        axes = normalize_dims(axes, x.ndim, "permute")
     if axes == tuple(range(x.ndim)):
         return x
     return Transpose(axes)(x)
 
 
 def swapaxes(x, dim0, dim1):
+    """Swap two axes: PyTorch's x.transpose(dim0, dim1)."""
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("transpose", "input", x)
+    dim0, dim1 = normalize_dim(dim0, x.ndim, "transpose"), normalize_dim(dim1, x.ndim, "transpose")
+    if x.ndim == 0:
+        return x
     axes = list(range(x.ndim))
     axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
     return transpose(x, axes)
@@ -179,19 +210,40 @@ class Cat(Function):
         return tuple(grads)
 
 
+def _tensor_list(tensors, op):
+    """The tensors to join, as a list: a list or tuple holding at least one tensor, and only tensors."""
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a list of tensors, got {type(t).__name__} at position {i}")
+    return list(tensors)
+
+
 def cat(tensors, dim=0):
-    tensors = list(tensors)
+    """Join tensors along an existing axis `dim`; their other axes must match."""
+    tensors = _tensor_list(tensors, "cat")
     ndim = tensors[0].ndim
     for t in tensors:
         if t.ndim != ndim:
             raise ValueError(f"cat: all tensors need {ndim} dimensions, got shapes {[x.shape for x in tensors]}")
-    return Cat(dim % ndim)(*tensors)
+    if ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    axis = normalize_dim(dim, ndim, "cat")
+    others = {t.shape[:axis] + t.shape[axis + 1 :] for t in tensors}
+    if len(others) > 1:
+        raise ValueError(f"cat: tensors must have the same shape except in dim {axis}, "
+                         f"got shapes {[x.shape for x in tensors]}")
+    return Cat(axis)(*tensors)
 
 
 def stack(tensors, dim=0):
     """Join along a new axis: each input gets a size-1 axis at `dim`, then cat."""
-    tensors = list(tensors)
+    tensors = _tensor_list(tensors, "stack")
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    dim = normalize_dim(dim, tensors[0].ndim + 1, "stack")
     return cat([unsqueeze(t, dim) for t in tensors], dim)

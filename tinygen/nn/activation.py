@@ -1,5 +1,6 @@
 """Activation layers: thin wrappers of the functional ops, for use in Sequential."""
 from tinygen import functional as F
+from tinygen.functional.checks import check_real
 from tinygen.nn.module import Module
 
 
@@ -14,6 +15,7 @@ class LeakyReLU(Module):
     """y = x if x > 0 else negative_slope * x"""
 
     def __init__(self, negative_slope=0.01):
+        check_real("LeakyReLU", "negative_slope", negative_slope)
         self.negative_slope = negative_slope
 
     def forward(self, x):
@@ -41,6 +43,7 @@ class Dropout(Module):
     """Zero each element with probability p in training (scaling the rest by 1/(1-p))."""
 
     def __init__(self, p=0.5):
+        check_real("Dropout", "p", p)
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p

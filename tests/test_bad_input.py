@@ -1,0 +1,475 @@
+"""Bad input to ops and layers: dtypes, non-tensors, loss targets, layer arguments.
+
+Each refusal names the op or layer, what it expected and what it got (PyTorch's exception type
+where PyTorch has one); each promotion matches PyTorch's result dtype.
+"""
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinygen
+import tinygen.nn.functional as F
+from strategies import cheap
+from tinygen import nn
+
+esc = re.escape
+INT_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "bool"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions of real numbers promote integer input to float32, as PyTorch
+
+
+@cheap
+@given(dtype=st.sampled_from(INT_DTYPES), op=st.sampled_from(["sigmoid", "tanh", "exp", "log", "sqrt"]),
+       values=st.lists(st.integers(0, 100), min_size=1, max_size=5))
+def test_float_functions_promote_integers_to_float32(dtype, op, values):
+    a = np.array(values).astype(dtype)
+    y = getattr(F, op)(tinygen.tensor(a))
+    assert y.dtype == np.float32
+    with np.errstate(divide="ignore"):
+        expected = {"sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh, "exp": np.exp, "log": np.log,
+                    "sqrt": np.sqrt}[op](a.astype(np.float32))
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6)
+    if op == "sigmoid":
+        assert np.all(y.numpy() >= 0.5)  # not the zeros of an integer sigmoid
+
+
+def test_sigmoid_of_an_integer_tensor_is_not_zero():
+    np.testing.assert_allclose(F.sigmoid(tinygen.tensor([1, 2, 3])).numpy(), [0.7310586, 0.8807971, 0.95257413],
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["leaky_relu", "softmax", "log_softmax"])
+def test_functions_without_an_integer_form_refuse_integers(op):
+    with pytest.raises(TypeError, match=f"{op}: expected a floating-point tensor, got dtype int64; convert it with "
+                                        f"x.float()"):
+        getattr(F, op)(tinygen.tensor([1, -2, 3]))
+
+
+def test_relu_keeps_integers_and_refuses_bool():
+    y = F.relu(tinygen.tensor([1, -2, 3]))
+    assert y.dtype == np.int64 and y.tolist() == [1, 0, 3]
+    with pytest.raises(TypeError, match="relu: boolean tensors are not supported"):
+        F.relu(tinygen.tensor([True, False]))
+
+
+@pytest.mark.parametrize("slope", ["0.2", None, [0.2], True])
+def test_leaky_relu_slope_must_be_a_real_number(slope):
+    kind = type(slope).__name__
+    with pytest.raises(TypeError, match=f"leaky_relu: negative_slope must be a real number, got {kind}"):
+        F.leaky_relu(tinygen.ones(2), slope)
+    with pytest.raises(TypeError, match=f"LeakyReLU: negative_slope must be a real number, got {kind}"):
+        nn.LeakyReLU(slope)
+
+
+def test_leaky_relu_slope_is_never_truncated():
+    np.testing.assert_allclose(F.leaky_relu(tinygen.tensor([-1.0, 2.0]), 1).numpy(), [-1.0, 2.0])  # int slope 1
+    np.testing.assert_allclose(F.leaky_relu(tinygen.tensor([-1.0, 2.0]), np.float64(0.25)).numpy(), [-0.25, 2.0])
+
+
+def test_integer_arithmetic_with_floats_is_float32_as_pytorch():
+    i = tinygen.tensor([1, 2, 3])
+    image = tinygen.tensor(np.array([0, 128, 255], dtype=np.uint8))
+    assert (i * 0.5).dtype == np.float32 and (i * 0.5).tolist() == [0.5, 1.0, 1.5]
+    assert (image / 255).dtype == np.float32 and (image / 255.0).dtype == np.float32
+    assert (i / i).dtype == np.float32
+    assert (i ** 0.5).dtype == np.float32
+    assert (i * 2).dtype == np.int64 and (i ** 2).dtype == np.int64  # ints with ints stay ints
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed dtypes in products and layers are refused, as PyTorch
+
+
+FLOAT_OR_INT = st.sampled_from(["float64", "float16", "int64", "int32", "uint8", "bool"])
+
+
+@cheap
+@given(dtype=FLOAT_OR_INT)
+def test_layers_refuse_an_input_of_another_dtype(dtype):
+    fix = ("scale uint8 images to [0, 1] float32 first, e.g. x.float() / 255" if dtype == "uint8"
+           else "convert the input with x.float()")
+    cases = [
+        (nn.Linear(4, 2), (3, 4), "Linear(in_features=4, out_features=2, bias=True)"),
+        (nn.Conv2d(1, 2, 3), (1, 1, 5, 5), "Conv2d(1, 2, kernel_size=(3, 3), stride=1, padding=0)"),
+        (nn.ConvTranspose2d(1, 2, 3), (1, 1, 5, 5),
+         "ConvTranspose2d(1, 2, kernel_size=(3, 3), stride=1, padding=0, output_padding=0)"),
+        (nn.BatchNorm1d(4), (3, 4), "BatchNorm1d(4, eps=1e-05, momentum=0.1)"),
+        (nn.BatchNorm2d(1), (3, 1, 2, 2), "BatchNorm2d(1, eps=1e-05, momentum=0.1)"),
+    ]
+    for layer, shape, name in cases:
+        x = tinygen.tensor(np.ones(shape, dtype=dtype))
+        with pytest.raises(RuntimeError, match=esc(f"{name}: input dtype {dtype} does not match the weight dtype "
+                                                   f"float32; {fix}")):
+            layer(x)
+
+
+@cheap
+@given(dtype=FLOAT_OR_INT)
+def test_functional_products_refuse_mixed_dtypes(dtype):
+    x = tinygen.tensor(np.ones((1, 1, 4, 4), dtype=dtype))
+    w = tinygen.ones(1, 1, 3, 3)
+    for op, call in [("conv2d", lambda: F.conv2d(x, w)), ("conv_transpose2d", lambda: F.conv_transpose2d(x, w)),
+                     ("linear", lambda: F.linear(x, tinygen.ones(2, 4)))]:
+        with pytest.raises(RuntimeError, match=esc(f"{op}: input dtype {dtype} does not match the weight dtype "
+                                                   f"float32")):
+            call()
+    a = tinygen.tensor(np.ones((2, 2), dtype=dtype))
+    for op, call in [("matmul", lambda: a @ tinygen.ones(2, 2)), ("tensordot", lambda: F.tensordot(a, w, 0))]:
+        with pytest.raises(RuntimeError, match=esc(f"{op}: operands have different dtypes, {dtype} and float32")):
+            call()
+    with pytest.raises(RuntimeError, match=esc(f"batch_norm: input dtype {dtype} does not match the running_mean "
+                                               f"dtype float32")):
+        F.batch_norm(tinygen.tensor(np.ones((3, 2), dtype=dtype)), tinygen.zeros(2), tinygen.ones(2), training=True)
+
+
+def test_a_float64_input_gives_no_float64_gradients_to_float32_weights():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Tanh(), nn.Linear(2, 1))
+    x = tinygen.tensor(np.ones((4, 3)))  # float64: refused, not silently mixed in
+    with pytest.raises(RuntimeError, match="convert the input with x.float()"):
+        model(x)
+    model(x.float()).sum().backward()
+    assert all(p.grad.dtype == np.float32 for p in model.parameters())
+
+
+def test_a_float64_model_asks_for_double():
+    with pytest.raises(RuntimeError, match=esc("linear: input dtype float32 does not match the weight dtype float64; "
+                                               "convert the input with x.double()")):
+        F.linear(tinygen.ones(2, 3), tinygen.ones(2, 3, dtype="float64"))
+
+
+def test_bias_of_another_dtype():
+    with pytest.raises(RuntimeError, match=esc("linear: bias dtype float64 does not match the weight dtype float32")):
+        F.linear(tinygen.ones(2, 3), tinygen.ones(2, 3), tinygen.zeros(2, dtype="float64"))
+
+
+def test_float32_and_float64_arithmetic_promotes_as_pytorch():
+    assert (tinygen.ones(2) + tinygen.ones(2, dtype="float64")).dtype == np.float64
+
+
+# ---------------------------------------------------------------------------------------------
+# Only numbers make tensors
+
+
+@pytest.mark.parametrize("data,message", [
+    (np.array([1, "a"], dtype=object), "an array of dtype object (None, strings or other objects among the values?)"),
+    (np.array(["a", "b"]), "an array of dtype <U1"),
+    (["a", "b"], "a list (read as dtype <U1)"),
+    (b"ab", "a bytes (read as dtype |S2)"),
+    ([1, None], "a list (read as dtype object) (None, strings or other objects among the values?)"),
+    (None, "a NoneType (read as dtype object)"),
+    ([1 + 2j], "a list (read as dtype complex128)"),
+    (np.array([1 + 2j]), "an array of dtype complex128"),
+])
+def test_only_numbers_make_tensors(data, message):
+    with pytest.raises(TypeError, match=esc(f"tensor: cannot make a tensor of {message}") + ".*" +
+                       esc("tinygen tensors hold numbers: float, int or bool")):
+        tinygen.tensor(data)
+    if not isinstance(data, np.ndarray):  # a NumPy array passes Tensor() as it is (the op results' path)
+        with pytest.raises(TypeError, match=esc(f"tensor: cannot make a tensor of {message}")):
+            tinygen.Tensor(data)
+
+
+def test_arrays_entering_an_op_are_checked():
+    with pytest.raises(TypeError, match=esc("tensor: cannot make a tensor of an array of dtype object")):
+        tinygen.ones(2) + np.array([1, None], dtype=object)
+
+
+def test_ragged_lists_are_refused():
+    with pytest.raises(ValueError, match="tensor: cannot make a tensor of this list: .*inhomogeneous"):
+        tinygen.tensor([[1.0, 2.0], [3.0]])
+
+
+def test_numbers_bools_and_uint8_still_make_tensors():
+    assert tinygen.tensor([True, False]).dtype == np.bool_
+    assert tinygen.tensor(np.zeros(2, np.uint8)).dtype == np.uint8
+    assert tinygen.tensor([1.5, 2]).dtype == np.float32
+    assert tinygen.tensor(np.float16(1)).dtype == np.float16
+
+
+# ---------------------------------------------------------------------------------------------
+# Lists and other non-tensors where a tensor goes: TypeError naming the op and the argument
+
+
+NOT_TENSORS = [[[1.0, 2.0]], ((1.0, 2.0),), "ab", None]
+
+
+@pytest.mark.parametrize("value", NOT_TENSORS, ids=lambda v: type(v).__name__)
+def test_functional_ops_refuse_non_tensors(value):
+    kind = type(value).__name__
+    w = tinygen.ones(3, 2)
+    calls = {
+        "linear(): argument 'input'": lambda: F.linear(value, w),
+        "linear(): argument 'weight'": lambda: F.linear(tinygen.ones(1, 2), value),
+        "matmul(): argument 'other'": lambda: F.matmul(tinygen.ones(1, 2), value),
+        "conv2d(): argument 'input'": lambda: F.conv2d(value, tinygen.ones(1, 1, 1, 1)),
+        "sigmoid(): argument 'input'": lambda: F.sigmoid(value),
+        "relu(): argument 'input'": lambda: F.relu(value),
+        "softmax(): argument 'input'": lambda: F.softmax(value),
+        "sum(): argument 'input'": lambda: F.sum(value),
+        "mean(): argument 'input'": lambda: F.mean(value),
+        "flatten(): argument 'input'": lambda: F.flatten(value),
+        "dropout(): argument 'input'": lambda: F.dropout(value),
+        "batch_norm(): argument 'input'": lambda: F.batch_norm(value, None, None, training=True),
+        "mse_loss(): argument 'input'": lambda: F.mse_loss(value, tinygen.ones(2)),
+        "mse_loss(): argument 'target'": lambda: F.mse_loss(tinygen.ones(2), value),
+        "binary_cross_entropy(): argument 'target'": lambda: F.binary_cross_entropy(tinygen.ones(2), value),
+        "cross_entropy(): argument 'target'": lambda: F.cross_entropy(tinygen.ones(1, 2), value),
+        "gaussian_kl(): argument 'mu'": lambda: F.gaussian_kl(value, tinygen.ones(1, 2)),
+    }
+    for start, call in calls.items():
+        with pytest.raises(TypeError, match=esc(f"{start} must be Tensor, not {kind}")):
+            call()
+
+
+@pytest.mark.parametrize("layer,name", [
+    (nn.Linear(2, 3), "Linear(in_features=2, out_features=3, bias=True)"),
+    (nn.Conv2d(1, 1, 1), "Conv2d(1, 1, kernel_size=(1, 1), stride=1, padding=0)"),
+    (nn.BatchNorm1d(2), "BatchNorm1d(2, eps=1e-05, momentum=0.1)"),
+])
+def test_layers_refuse_a_list(layer, name):
+    with pytest.raises(TypeError, match=esc(f"{name}: expected a Tensor input, got list; make one with "
+                                            f"tinygen.tensor(...)")):
+        layer([[1.0, 2.0]])
+
+
+def test_embedding_refuses_a_list_of_indices():
+    with pytest.raises(TypeError, match=esc("Embedding(10, 4): indices must be a Tensor of integers, got list")):
+        nn.Embedding(10, 4)([1, 2])
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0], "a", None])
+def test_arithmetic_refuses_lists_strings_and_none(value):
+    with pytest.raises(TypeError, match=f"Add: expected Tensors or numbers, got {type(value).__name__}"):
+        tinygen.ones(2) + value
+    with pytest.raises(TypeError, match=f"Mul: expected Tensors or numbers, got {type(value).__name__}"):
+        value * tinygen.ones(2) if value is not None else tinygen.ones(2) * value
+
+
+def test_numbers_and_arrays_still_combine_with_tensors():
+    x = tinygen.ones(2)
+    assert (x + 1).dtype == np.float32 and (2.0 * x).dtype == np.float32
+    assert (x + np.ones(2, np.float32)).tolist() == [2.0, 2.0]
+    assert F.mse_loss(x, np.ones(2)).item() == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+
+
+@cheap
+@given(bad=st.one_of(st.floats(1.001, 1e6), st.floats(-1e6, -0.001),
+                     st.just(float("nan"))))
+def test_bce_target_outside_zero_one(bad):
+    p = tinygen.full((3,), 0.5)
+    with pytest.raises(ValueError, match=esc("binary_cross_entropy: target must be probabilities in [0, 1], found 1 "
+                                             "values outside (e.g. ") + ".*" + esc(")")):
+        F.binary_cross_entropy(p, np.array([0.0, bad, 1.0], dtype=np.float32))
+
+
+def test_bce_with_logits_takes_any_target_as_pytorch():
+    assert np.isfinite(F.binary_cross_entropy_with_logits(tinygen.zeros(2), tinygen.tensor([2.0, -1.0])).item())
+
+
+def test_a_float64_target_makes_no_float64_gradient():
+    x = tinygen.zeros(3, requires_grad=True)
+    for loss in (F.mse_loss, F.l1_loss, F.binary_cross_entropy_with_logits):
+        x.grad = None
+        out = loss(x, tinygen.tensor(np.array([0.1, 0.5, 0.9])))
+        assert out.dtype == np.float32
+        out.backward()
+        assert x.grad.dtype == np.float32
+
+
+def test_a_target_in_the_graph_of_another_dtype_is_refused():
+    y = tinygen.zeros(3, dtype="float64", requires_grad=True)
+    with pytest.raises(RuntimeError, match=esc("mse_loss: target dtype float64 does not match the input dtype float32 "
+                                               "(a target that requires grad is not converted)")):
+        F.mse_loss(tinygen.zeros(3), y)
+
+
+def test_losses_refuse_integer_input():
+    with pytest.raises(TypeError, match="mse_loss: expected a floating-point tensor, got dtype int64"):
+        F.mse_loss(tinygen.tensor([1, 2]), tinygen.tensor([1, 2]))
+    with pytest.raises(TypeError, match="cross_entropy: expected a floating-point tensor, got dtype int64"):
+        F.cross_entropy(tinygen.tensor([[1, 2]]), np.array([0]))
+
+
+def test_mean_reduction_of_an_empty_batch_is_nan():
+    with pytest.warns(RuntimeWarning, match="mean of 0 elements"):
+        assert np.isnan(F.mse_loss(tinygen.zeros(0), tinygen.zeros(0)).item())
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer and functional arguments
+
+
+@cheap
+@given(stride=st.integers(-5, 0))
+def test_stride_must_be_at_least_one(stride):
+    with pytest.raises(ValueError, match=esc(f"Conv2d(3, 8, kernel_size=3, stride={stride}, padding=0): stride must "
+                                             f"be >= 1, got {stride}")):
+        nn.Conv2d(3, 8, 3, stride=stride)
+    with pytest.raises(ValueError, match=esc(f"ConvTranspose2d(3, 8, kernel_size=3, stride={stride}, padding=0, "
+                                             f"output_padding=0): stride must be >= 1, got {stride}")):
+        nn.ConvTranspose2d(3, 8, 3, stride=stride)
+    x, w = tinygen.zeros(1, 1, 5, 5), tinygen.zeros(1, 1, 3, 3)
+    with pytest.raises(ValueError, match=esc(f"conv2d: stride must be >= 1, got {stride}")):
+        F.conv2d(x, w, stride=stride)
+    with pytest.raises(ValueError, match=esc(f"conv_transpose2d: stride must be >= 1, got {stride}")):
+        F.conv_transpose2d(x, w, stride=stride)
+
+
+@cheap
+@given(padding=st.integers(-5, -1))
+def test_padding_must_not_be_negative(padding):
+    with pytest.raises(ValueError, match=esc(f"Conv2d(3, 8, kernel_size=3, stride=1, padding={padding}): padding must "
+                                             f"be >= 0, got {padding}")):
+        nn.Conv2d(3, 8, 3, padding=padding)
+    x, w = tinygen.zeros(1, 1, 5, 5), tinygen.zeros(1, 1, 3, 3)
+    with pytest.raises(ValueError, match=esc(f"conv2d: padding must be >= 0, got {padding}")):
+        F.conv2d(x, w, padding=padding)
+    with pytest.raises(ValueError, match=esc(f"conv_transpose2d: padding must be >= 0, got {padding}")):
+        F.conv_transpose2d(x, w, padding=padding)
+
+
+@pytest.mark.parametrize("args,message", [
+    ((3, 8, 0), "kernel_size must be >= 1, got 0"),
+    ((3, 8, (3, -1)), "kernel_size must be >= 1, got -1"),
+    ((3, 8, (3, 3, 3)), "kernel_size must be an int or a pair of ints, got (3, 3, 3)"),
+    ((0, 8, 3), "in_channels must be >= 1, got 0"),
+    ((3, -8, 3), "out_channels must be >= 1, got -8"),
+])
+def test_conv_sizes(args, message):
+    with pytest.raises(ValueError, match=esc(message)):
+        nn.Conv2d(*args)
+    with pytest.raises(ValueError, match=esc(message)):
+        nn.ConvTranspose2d(*args)
+
+
+@cheap
+@given(value=st.one_of(st.floats(allow_nan=False).filter(lambda v: v != int(v) if np.isfinite(v) else True),
+                       st.text(max_size=2), st.none(), st.booleans()))
+def test_sizes_must_be_ints(value):
+    kind = type(value).__name__
+    for make, name in [(lambda: nn.Linear(value, 2), "in_features"), (lambda: nn.Linear(2, value), "out_features"),
+                       (lambda: nn.Conv2d(value, 2, 3), "in_channels"), (lambda: nn.Conv2d(1, 2, value), "kernel_size"),
+                       (lambda: nn.Conv2d(1, 2, 3, stride=value), "stride"),
+                       (lambda: nn.Conv2d(1, 2, 3, padding=value), "padding"),
+                       (lambda: nn.BatchNorm1d(value), "num_features"),
+                       (lambda: nn.Embedding(value, 2), "num_embeddings")]:
+        with pytest.raises(TypeError, match=esc(f"{name} must be an int, got {kind}")):
+            make()
+
+
+def test_sizes_that_pytorch_allows():
+    assert nn.Linear(0, 3)(tinygen.zeros(2, 0)).shape == (2, 3)  # zero features, as PyTorch allows
+    assert nn.Linear(np.int64(2), 3).in_features == 2
+    assert nn.Conv2d(1, 2, (3, 3), stride=(2, 2), padding=(1, 1)).stride == 2  # equal pairs are one int
+    with pytest.raises(ValueError, match=esc("stride must be one int for both axes, got (1, 2)")):
+        nn.Conv2d(1, 2, 3, stride=(1, 2))
+    with pytest.raises(ValueError, match=esc("Linear(in_features=-1, out_features=3): in_features must be >= 0, "
+                                             "got -1")):
+        nn.Linear(-1, 3)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(eps=0), ValueError, "eps must be > 0, got 0"),
+    (dict(eps=-1e-5), ValueError, "eps must be > 0, got -1e-05"),
+    (dict(eps="1e-5"), TypeError, "eps must be a real number, got str"),
+    (dict(momentum=1.5), ValueError, "momentum must be in [0, 1] (or None for a cumulative average), got 1.5"),
+    (dict(momentum=-0.1), ValueError, "momentum must be in [0, 1]"),
+])
+def test_batchnorm_arguments(kwargs, error, message):
+    with pytest.raises(error, match=esc(message)):
+        nn.BatchNorm2d(4, **kwargs)
+
+
+def test_batchnorm_num_features():
+    with pytest.raises(ValueError, match=esc("BatchNorm1d(0, eps=1e-05, momentum=0.1): num_features must be >= 1, "
+                                             "got 0")):
+        nn.BatchNorm1d(0)
+
+
+def test_batchnorm_momentum_none_is_a_cumulative_average():
+    torch = pytest.importorskip("torch")
+    ours, theirs = nn.BatchNorm1d(3, momentum=None), torch.nn.BatchNorm1d(3, momentum=None)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        batch = rng.standard_normal((5, 3)).astype(np.float32) * 3 + 1
+        ours(tinygen.tensor(batch)), theirs(torch.tensor(batch))
+    np.testing.assert_allclose(ours.running_mean.numpy(), theirs.running_mean.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("p", ["0.5", None])
+def test_dropout_p_must_be_a_number(p):
+    with pytest.raises(TypeError, match=f"Dropout: p must be a real number, got {type(p).__name__}"):
+        nn.Dropout(p)
+    with pytest.raises(TypeError, match=f"dropout: p must be a real number, got {type(p).__name__}"):
+        F.dropout(tinygen.ones(2), p)
+
+
+def test_conv_weight_with_an_empty_kernel():
+    with pytest.raises(ValueError, match=esc("conv2d: the kernel must be at least 1 x 1, got a weight of shape "
+                                             "(1, 1, 0, 3)")):
+        F.conv2d(tinygen.zeros(1, 1, 4, 4), tinygen.zeros(1, 1, 0, 3))
+
+
+def test_tensordot_axes_out_of_range():
+    with pytest.raises(IndexError, match=esc("tensordot: Dimension out of range (expected to be in range of [-2, 1], "
+                                             "but got 2)")):
+        F.tensordot(tinygen.zeros(2, 3), tinygen.zeros(3, 2), ([2], [0]))
+    with pytest.raises(ValueError, match=esc("tensordot: cannot pair 3 axes of shapes (2, 3) and (3, 2)")):
+        F.tensordot(tinygen.zeros(2, 3), tinygen.zeros(3, 2), 3)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(eps=0.0), ValueError, "batch_norm: eps must be > 0, got 0.0"),
+    (dict(momentum=None), TypeError, "batch_norm: momentum must be a real number, got NoneType"),
+    (dict(momentum=2.0), ValueError, "batch_norm: momentum must be in [0, 1], got 2.0"),
+])
+def test_batch_norm_functional_arguments(kwargs, error, message):
+    with pytest.raises(error, match=esc(message)):
+        F.batch_norm(tinygen.randn(4, 2), tinygen.zeros(2), tinygen.ones(2), training=True, **kwargs)
+
+
+def test_linear_weight_must_be_a_matrix():
+    with pytest.raises(ValueError, match=esc("linear: expected an input of shape (..., in_features) and a weight "
+                                             "(out_features, in_features), got (2, 3) and (3,)")):
+        F.linear(tinygen.zeros(2, 3), tinygen.zeros(3))
+
+
+def test_only_strides_and_paddings_take_pairs():
+    with pytest.raises(TypeError, match=esc("Linear(in_features=(3, 3), out_features=2): in_features must be an int, "
+                                            "got tuple (3, 3)")):
+        nn.Linear((3, 3), 2)
+    with pytest.raises(TypeError, match=esc("in_channels must be an int, got tuple (3, 3)")):
+        nn.Conv2d((3, 3), 2, 3)
+    assert F.conv2d(tinygen.zeros(1, 1, 4, 4), tinygen.zeros(1, 1, 3, 3), stride=(1, 1), padding=[1, 1]).shape == \
+        (1, 1, 4, 4)
+
+
+@cheap
+@given(int_dtype=st.sampled_from(INT_DTYPES), float_dtype=st.sampled_from(["float16", "float32", "float64"]),
+       op=st.sampled_from(["add", "sub", "mul", "div"]), int_first=st.booleans())
+def test_an_integer_tensor_meeting_a_float_tensor_gives_the_floats_dtype(int_dtype, float_dtype, op, int_first):
+    i = tinygen.tensor(np.array([1, 2, 3]).astype(int_dtype))  # no zeros: they may divide
+    f = tinygen.tensor(np.array([0.5, 1.5, 2.0]).astype(float_dtype), requires_grad=True)
+    a, b = (i, f) if int_first else (f, i)
+    y = getattr(F, op)(a, b)
+    assert y.dtype == float_dtype  # PyTorch's rule: NumPy would give float64 for int64 with float32
+    y.sum().backward()
+    assert f.grad.dtype == float_dtype  # so no float64 gradient reaches a float32 tensor
+
+
+def test_pytorch_agrees_on_integer_with_float_dtypes():
+    torch = pytest.importorskip("torch")
+    for int_dtype in ["int32", "int64", "uint8"]:
+        expected = (torch.ones(2, dtype=getattr(torch, int_dtype)) * torch.ones(2)).dtype
+        ours = (tinygen.tensor(np.ones(2, int_dtype)) * tinygen.ones(2)).dtype
+        assert str(expected) == f"torch.{ours}"
