@@ -141,8 +141,12 @@ def test_state_for_too_many_parameters_raises():
         p.grad = tinygen.ones(2)
     big.step()
     small = optim.Adam([tinygen.zeros(2, requires_grad=True)])
-    with pytest.raises(KeyError, match="parameter 1"):
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: the state dict is for 2 parameters, "
+                                         r"this optimiser has 1"):
         small.load_state_dict(big.state_dict())
+    old_style = {k: v for k, v in big.state_dict().items() if k not in ("optimizer", "param_count")}
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: state for parameter 1, but the optimiser has 1"):
+        small.load_state_dict(old_style)
 
 
 def test_generator_of_parameters_is_accepted():

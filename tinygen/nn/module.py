@@ -128,6 +128,7 @@ class Module:
                     f"in the state dict but {tuple(target.shape)} in the model"
                 )
             target.data[...] = backend.to_device(value, target.device).astype(target.dtype, copy=False)
+            target._bump_version()  # changed in place: a graph that saved the old values refuses backward
         return self
 
     # --- printing ----------------------------------------------------------------------------
