@@ -523,9 +523,12 @@ class Function:
     def check_versions(self):
         """Refuse to run backward on values changed in place since the forward (cheap: an int
         compare per input; the reads_inputs table is looked at only when a count moved)."""
-        for i, (x, version) in enumerate(zip(self.inputs, self.input_versions)):
-            if x._version != version and i in self._inputs_read():
-                self._refuse_stale(f"input {i} (shape {tuple(x.shape)})", x._version, version)
+        versions = [x._version for x in self.inputs]
+        if versions != self.input_versions:  # something changed: was it read?
+            for i in sorted(self._inputs_read()):
+                if versions[i] != self.input_versions[i]:
+                    shape = tuple(self.inputs[i].shape)
+                    self._refuse_stale(f"input {i} (shape {shape})", versions[i], self.input_versions[i])
         if self.reads_output and self.output._version != 0:  # a new tensor starts at version 0
             self._refuse_stale(f"its output (shape {tuple(self.output.shape)})", self.output._version, 0)
 
