@@ -61,17 +61,22 @@ class Optimizer:
 
     # --- the hyperparameters' rules (PyTorch's), checked at construction and at loading ----------
     def check_hyperparameters(self, values):
-        """Raise ValueError (TypeError for a wrong type) for a hyperparameter outside its range."""
+        """Raise ValueError (TypeError for a wrong type) for a hyperparameter outside its range.
+
+        `values` maps each name of `defaults` to its value (a pair may become a tuple here)."""
         raise NotImplementedError
 
-    def state_fields(self):
-        """The names of the arrays a parameter's state holds once it has been stepped."""
+    def state_fields(self, values):
+        """The names of what a parameter's state holds once it has been stepped, given the
+        hyperparameters `values`."""
         raise NotImplementedError
 
     def _at_least_zero(self, values, key):
         value = self._number(values, key)
         if not value >= 0:  # NaN fails too
             raise ValueError(f"{type(self).__name__}: {key} must be >= 0, got {value}")
+        if not math.isfinite(value):
+            raise ValueError(f"{type(self).__name__}: {key} must be finite, got {value}")
 
     def _number(self, values, key):
         value = values[key]
@@ -114,7 +119,7 @@ class Optimizer:
             raise TypeError(f"{where}: expected a dict (from optimizer.state_dict()), got {type(state_dict).__name__}")
         saved_type = state_dict.get("optimizer")
         if saved_type is not None and str(saved_type) != type(self).__name__:
-            raise ValueError(f"{where}: the state dict is of a {saved_type} optimiser, not {type(self).__name__}")
+            raise ValueError(f"{where}: the state dict was saved by {saved_type}, not {type(self).__name__}")
         hyperparameters = self._hyperparameters_from(state_dict, where)
         self.check_hyperparameters(hyperparameters)
         state = self._state_from(state_dict, hyperparameters, where)
@@ -123,15 +128,18 @@ class Optimizer:
         return self
 
     def _hyperparameters_from(self, state_dict, where):
-        expected = {"optimizer", "param_count"}
+        needed = set()  # "lr", "betas.0", "betas.1", ...
         for name, default in self.defaults.items():
-            expected.update(f"{name}.{k}" for k in range(len(default))) if isinstance(default, tuple) else expected.add(name)
-        own = {key for key in state_dict if not key.partition(".")[0].isdigit()}
-        missing = sorted(expected - own - {"optimizer", "param_count"})
-        unexpected = sorted(own - expected)
+            if isinstance(default, tuple):
+                needed.update(f"{name}.{k}" for k in range(len(default)))
+            else:
+                needed.add(name)
+        own = {key for key in state_dict if not key.partition(".")[0].isdigit()}  # not per-parameter
+        missing = sorted(needed - own)
+        unexpected = sorted(own - needed - {"optimizer", "param_count"})
         if missing or unexpected:
-            raise ValueError(f"{where}: not a {type(self).__name__} state dict: missing hyperparameters {missing}, "
-                           f"unexpected keys {unexpected}")
+            raise ValueError(f"{where}: the state dict does not fit {type(self).__name__}: missing hyperparameters "
+                             f"{missing}, unexpected keys {unexpected}")
         values = {}
         for name, default in self.defaults.items():
             if isinstance(default, tuple):
@@ -156,7 +164,7 @@ class Optimizer:
                 raise ValueError(f"{where}: state for parameter {i}, but the optimiser has {count}")
             if field not in fields:
                 raise ValueError(f"{where}: unknown state {field!r} for parameter {i}; "
-                               f"a {type(self).__name__} with these options keeps {sorted(fields)}")
+                               f"{type(self).__name__} with these options keeps {sorted(fields)}")
             value = value.data if isinstance(value, Tensor) else value
             if field == "step":
                 step = _number(value)
@@ -176,7 +184,7 @@ class Optimizer:
         for i, fields_of_i in enumerate(state):
             if fields_of_i and set(fields_of_i) != fields:
                 raise ValueError(f"{where}: parameter {i}'s state has {sorted(fields_of_i)}, "
-                               f"a {type(self).__name__} with these options needs {sorted(fields)}")
+                               f"{type(self).__name__} with these options needs {sorted(fields)}")
         return state
 
 
