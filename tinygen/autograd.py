@@ -113,11 +113,14 @@ def _check_finite_gradients(fn, input_grads):
         if xp.isfinite(grad.data).all():
             continue
         kind = "nan" if xp.isnan(grad.data).any() else "inf"
+        message = (f"Function '{type(fn).__name__}' returned {kind} values in its {i}th output (the gradient "
+                   f"of its input {i}, shape {tuple(grad.shape)})")
+        if not hasattr(fn, "forward_call_site"):
+            raise RuntimeError(message + "; its forward ran before anomaly mode was on, so where it was called "
+                               "is not known: turn anomaly mode on before the forward to see it")
         site = fn.forward_call_site[-1]
         raise RuntimeError(
-            f"Function '{type(fn).__name__}' returned {kind} values in its {i}th output (the gradient "
-            f"of its input {i}, shape {tuple(grad.shape)}); its forward was called at "
-            f"{site.filename}:{site.lineno}: {site.line}\n"
+            f"{message}; its forward was called at {site.filename}:{site.lineno}: {site.line}\n"
             f"Traceback of forward call that caused the error:\n" + "".join(traceback.format_list(fn.forward_call_site))
         )
 
@@ -649,7 +652,7 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None, retain_
             input_grads = fn.backward(pending.pop(fn))
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            if _AnomalyMode.enabled and hasattr(fn, "forward_call_site"):
+            if _AnomalyMode.enabled:
                 _check_finite_gradients(fn, input_grads)
             for x, grad in zip(fn.inputs, input_grads):
                 if x.requires_grad and grad is not None:
