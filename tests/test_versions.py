@@ -314,3 +314,30 @@ def test_batch_norm_updates_its_running_statistics_in_place():
     assert (bn.running_mean.data, bn.running_var.data) == arrays  # the same arrays, changed
     assert bn.running_mean._version == bn.running_var._version == 1
     assert not np.allclose(bn.running_var.numpy(), 1.0)
+
+
+# =============================================================================================
+# The same cases in PyTorch: it refuses and lets through exactly the same ones
+
+
+@pytest.mark.parametrize("x_needs_grad,refused", [(False, False), (True, True)])
+def test_a_step_between_forward_and_backward_of_one_linear_layer_as_pytorch(x_needs_grad, refused):
+    torch = pytest.importorskip("torch")
+    outcomes = []
+    for library in ("torch", "tinygen"):
+        if library == "torch":
+            layer, opt_class, x = torch.nn.Linear(3, 2), torch.optim.SGD, torch.randn(5, 3, requires_grad=x_needs_grad)
+        else:
+            layer, opt_class, x = nn.Linear(3, 2), optim.SGD, tg.Tensor(np.ones((5, 3), np.float32), requires_grad=x_needs_grad)
+        loss = layer(x).sum()
+        opt = opt_class(layer.parameters(), lr=0.1)
+        for p in layer.parameters():
+            p.grad = torch.ones_like(p) if library == "torch" else tg.ones(*p.shape)
+        opt.step()
+        try:
+            loss.backward()
+            outcomes.append(False)
+        except RuntimeError as error:
+            assert "modified by an inplace operation" in str(error) or "changed in place" in str(error)
+            outcomes.append(True)
+    assert outcomes == [refused, refused]
