@@ -295,7 +295,8 @@ def test_a_state_of_another_optimiser_is_refused(tmp_path):
     # a state dict saved before the optimiser's name was stored: its keys give it away
     old = {k: v for k, v in saved.items() if k not in ("optimizer", "param_count")}
     refuses(adam, old, ValueError, r"^Adam.load_state_dict: the state dict does not fit Adam: missing hyperparameters "
-                                   r"\['betas.0', 'betas.1', 'eps'\], unexpected keys \['dampening', 'momentum', 'nesterov'\]$")
+                                   r"\['betas.0', 'betas.1', 'eps'\], "
+                                   r"unexpected keys \['dampening', 'momentum', 'nesterov'\]$")
 
 
 def test_a_state_for_another_number_of_parameters_is_refused():
@@ -349,7 +350,8 @@ def test_bad_values_in_a_state_dict_are_refused():
     state = two_layer_adam().state_dict()
     state["0.step"] = 0
     refuses(adam, state, ValueError, r"^Adam.load_state_dict: parameter 0's step must be a whole number >= 1, got 0$")
-    refuses(adam, [("lr", 0.1)], TypeError, r"^Adam.load_state_dict: expected a dict \(from optimizer.state_dict\(\)\), got list$")
+    refuses(adam, [("lr", 0.1)], TypeError,
+            r"^Adam.load_state_dict: expected a dict \(from optimizer.state_dict\(\)\), got list$")
 
 
 def test_an_old_state_dict_without_the_name_and_count_still_loads():

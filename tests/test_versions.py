@@ -3,6 +3,8 @@ forward (an optimiser step between a forward and its backward), and let it throu
 backward never reads the changed values. In-place methods, views and the library's own in-place
 writes (optimisers, nn.init, load_state_dict, BatchNorm's running statistics) all count."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -138,7 +140,8 @@ def test_an_op_that_reuses_its_output_guards_it(name, op):
     y = op(x)
     with tg.no_grad():
         y.mul_(2)
-    with pytest.raises(RuntimeError, match=rf"{name}\.backward: its output \(shape \({y.shape[0] if y.ndim else ''},?\)\).*" + STALE):
+    shape = re.escape(str(tuple(y.shape)))
+    with pytest.raises(RuntimeError, match=rf"{name}\.backward: its output \(shape {shape}\).*" + STALE):
         (y * 1.0).sum().backward()
 
 
@@ -328,7 +331,8 @@ def test_a_step_between_forward_and_backward_of_one_linear_layer_as_pytorch(x_ne
         if library == "torch":
             layer, opt_class, x = torch.nn.Linear(3, 2), torch.optim.SGD, torch.randn(5, 3, requires_grad=x_needs_grad)
         else:
-            layer, opt_class, x = nn.Linear(3, 2), optim.SGD, tg.Tensor(np.ones((5, 3), np.float32), requires_grad=x_needs_grad)
+            x = tg.Tensor(np.ones((5, 3), np.float32), requires_grad=x_needs_grad)
+            layer, opt_class = nn.Linear(3, 2), optim.SGD
         loss = layer(x).sum()
         opt = opt_class(layer.parameters(), lr=0.1)
         for p in layer.parameters():
