@@ -15,7 +15,7 @@ import tinygen.nn.functional as F
 from tinygen import nn, optim
 from strategies import cheap, leaf
 
-STALE = r"was changed in place after the forward \(it is at version \d+; the forward saw version \d+\)"
+STALE = r"was changed in place after the forward \(it is now at version \d+\)"
 HINT = r"recompute the forward after the step, or call backward before the step"
 
 
@@ -164,8 +164,7 @@ def test_a_change_through_a_view_or_a_detached_tensor_counts_for_its_base():
     assert x._version == 1
     x.detach().add_(1)
     assert x._version == 2
-    with pytest.raises(RuntimeError, match=r"Log\.backward: input 0 \(shape \(3,\)\).*at version 2; "
-                                           r"the forward saw version 0"):
+    with pytest.raises(RuntimeError, match=r"Log\.backward: input 0 \(shape \(3,\)\).*now at version 2\)"):
         y.sum().backward()
 
 
@@ -345,3 +344,11 @@ def test_a_step_between_forward_and_backward_of_one_linear_layer_as_pytorch(x_ne
             assert "modified by an inplace operation" in str(error) or "changed in place" in str(error)
             outcomes.append(True)
     assert outcomes == [refused, refused]
+
+
+def test_a_change_of_another_tensor_leaves_a_graph_valid():
+    x, other = leaf(np.array([1.0, 2.0])), tg.Tensor(np.zeros(2))
+    y = x.log()
+    other.add_(1)  # the in-place clock moves on, but x is as the forward saw it
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.5])

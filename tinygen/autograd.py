@@ -129,6 +129,10 @@ def _check_finite_gradients(fn, input_grads):
 # Tensor
 
 
+class _InPlaceClock:
+    now = 0  # the number of in-place changes of any tensor so far (see Tensor._bump_version)
+
+
 class Tensor:
     """An array with an optional gradient and a link to the function that computed it.
 
@@ -140,7 +144,8 @@ class Tensor:
 
     # Version counting (see "Changing a tensor in place" below). Class defaults: a tensor that is
     # never changed in place, or is not a view, stores nothing of its own.
-    _changes = 0  # in-place changes of this tensor's array so far
+    _changes = 0  # in-place changes of this tensor's array so far: its version
+    _changed_at = 0  # the in-place clock's time at the last of them (0: never changed)
     _base = None  # the tensor whose array this one's array views (it shares that one's count)
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
@@ -261,11 +266,15 @@ class Tensor:
     # A function's backward may read the values its inputs had at the forward (Mul's gradient of
     # a is gy * b). If b's array is changed in place in between (an optimiser step), that
     # gradient would silently come from the new values. So, as PyTorch, every tensor counts its
-    # in-place changes in `_version`; a function notes its inputs' versions at the forward and
-    # its backward refuses to run on an input that has changed since (see
-    # Function.reads_inputs). A view (reshape, transpose, detach...) shares the count of the
-    # tensor it views, since a change of either is a change of both. Writes into `.data`
-    # directly are not counted, as in PyTorch: use these methods.
+    # in-place changes (`_version`), and a backward refuses to run on an input it reads that has
+    # changed since the forward (see Function.check_unchanged). A view (reshape, transpose,
+    # detach...) shares the count of the tensor it views, since a change of either is a change
+    # of both. Writes into `.data` directly are not counted, as in PyTorch: use these methods.
+    #
+    # To keep this nearly free, every change also ticks one global clock (_InPlaceClock) and the
+    # tensor notes the time. A function notes the time of its forward; if the clock still shows
+    # it at backward, nothing anywhere changed in between (the usual case: one int compare).
+    # Otherwise an input changed after the forward iff its last change is later than that.
     @property
     def _version(self):
         """How many times this tensor's array was changed in place (PyTorch's name)."""
@@ -273,7 +282,14 @@ class Tensor:
 
     def _bump_version(self):
         """Record that this tensor's array was changed in place (optimisers call it after a step)."""
-        (self if self._base is None else self._base)._changes += 1
+        owner = self if self._base is None else self._base
+        _InPlaceClock.now += 1
+        owner._changes += 1
+        owner._changed_at = _InPlaceClock.now
+
+    def _changed_since(self, time):
+        """Was this tensor's array changed in place after the in-place clock showed `time`?"""
+        return (self if self._base is None else self._base)._changed_at > time
 
     def _in_place(self, op_name, new_values):
         """Write `new_values` (an array, or a number) into this tensor's array and count it."""
@@ -480,8 +496,8 @@ class Function:
     Options of the op (an axis, a stride) are given to __init__. Calling the function on tensors
     runs forward and, when gradients are wanted, records it in the graph.
 
-    Three class attributes tell the engine what backward reads, for the version check (see
-    Tensor._version) and for views:
+    Three class attributes tell the engine what backward reads, for the check that those values
+    were not changed in place since the forward (see Tensor._version), and for views:
       reads_inputs   None: backward reads the values of every input (the safe default; arrays
                      that forward saved, derived from an input, count as reading it: LeakyReLU's
                      slope mask, BatchNorm's x_hat). Otherwise a dict: input i's gradient reads
@@ -508,7 +524,7 @@ class Function:
         if _GradMode.enabled and any(x.requires_grad for x in inputs):
             self.inputs = inputs
             self.needs_input_grad = tuple(x.requires_grad for x in inputs)
-            self.input_versions = [x._version for x in inputs]  # compared at backward
+            self.forward_time = _InPlaceClock.now  # see Tensor._bump_version
             self.sequence = next(Function._sequence)
             # A weak link back to the output: a strong one would make a cycle tensor <-> function.
             self._output = weakref.ref(output)
@@ -523,17 +539,17 @@ class Function:
         """The tensor this function made (ops like exp and sigmoid reuse it in backward)."""
         return self._output()
 
-    def check_versions(self):
-        """Refuse to run backward on values changed in place since the forward (cheap: an int
-        compare per input; the reads_inputs table is looked at only when a count moved)."""
-        versions = [x._version for x in self.inputs]
-        if versions != self.input_versions:  # something changed: was it read?
-            for i in sorted(self._inputs_read()):
-                if versions[i] != self.input_versions[i]:
-                    shape = tuple(self.inputs[i].shape)
-                    self._refuse_stale(f"input {i} (shape {shape})", versions[i], self.input_versions[i])
-        if self.reads_output and self.output._version != 0:  # a new tensor starts at version 0
-            self._refuse_stale(f"its output (shape {tuple(self.output.shape)})", self.output._version, 0)
+    def check_unchanged(self):
+        """Refuse to run backward on values it reads that were changed in place after the forward.
+
+        (run_backward calls it only when some tensor was changed in place since this forward.)
+        """
+        for i in sorted(self._inputs_read()):
+            x = self.inputs[i]
+            if x._changed_since(self.forward_time):
+                self._refuse_stale(f"input {i} (shape {tuple(x.shape)})", x._version)
+        if self.reads_output and self.output._changed_since(self.forward_time):
+            self._refuse_stale(f"its output (shape {tuple(self.output.shape)})", self.output._version)
 
     def _inputs_read(self):
         """The positions of the inputs whose values this backward reads (see reads_inputs)."""
@@ -541,17 +557,16 @@ class Function:
             return range(len(self.inputs))
         return {j for i, needed in enumerate(self.needs_input_grad) if needed for j in self.reads_inputs.get(i, ())}
 
-    def _refuse_stale(self, what, version, expected):
+    def _refuse_stale(self, what, version):
         site = ""
         if hasattr(self, "forward_call_site"):
             frame = self.forward_call_site[-1]
             site = f" (forward called at {frame.filename}:{frame.lineno})"
         raise RuntimeError(
             f"{type(self).__name__}.backward{site}: {what}, a value this backward needs, was changed in "
-            f"place after the forward (it is at version {version}; the forward saw version {expected}), "
-            f"so the gradient would come from the new values. Hint: an optimiser step or an in-place "
-            f"change between the forward and this backward; recompute the forward after the step, or "
-            f"call backward before the step"
+            f"place after the forward (it is now at version {version}), so the gradient would come from "
+            f"the new values. Hint: an optimiser step or an in-place change between the forward and this "
+            f"backward; recompute the forward after the step, or call backward before the step"
         )
 
     def forward(self, *arrays):
@@ -648,7 +663,8 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None, retain_
                     f"backward through {type(fn).__name__} a second time: the first backward freed what it "
                     f"saved; pass retain_graph=True to the first one to go through the graph again"
                 )
-            fn.check_versions()
+            if fn.forward_time != _InPlaceClock.now:  # something was changed in place since fn's forward
+                fn.check_unchanged()
             input_grads = fn.backward(pending.pop(fn))
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
