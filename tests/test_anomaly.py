@@ -128,3 +128,19 @@ def test_a_stale_graph_error_names_the_forward_line_in_anomaly_mode():
         with pytest.raises(RuntimeError, match=rf"Log\.backward \(forward called at .*test_anomaly\.py:{line}\): "
                                                rf"input 0 \(shape \(2,\)\)"):
             y.sum().backward()
+
+
+class Norm(nn.Module):
+    def forward(self, x):
+        self.line = here(); return (x * x).sum(dim=1).sqrt()  # noqa: E702
+
+
+def test_the_forward_site_is_the_users_module_and_the_stack_shows_its_caller():
+    layer, norm = zero_linear(), Norm()
+    with autograd.detect_anomaly():
+        calling_line = here(); loss = norm(layer(tg.randn(2, 3))).mean()  # noqa: E702
+        with pytest.raises(RuntimeError, match=rf"Function 'Sqrt' returned inf.*test_anomaly\.py:{norm.line}: ") as error:
+            loss.backward()
+    stack = str(error.value).split("Traceback of forward call that caused the error:\n")[1]
+    assert f'test_anomaly.py", line {calling_line}, in test_the_forward_site' in stack
+    assert f'test_anomaly.py", line {norm.line}, in forward' in stack.splitlines()[-2]  # innermost last

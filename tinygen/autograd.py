@@ -18,6 +18,7 @@ import contextlib
 import heapq
 import itertools
 import os
+import sys
 import traceback
 import weakref
 
@@ -97,11 +98,11 @@ _LIBRARY_FOLDER = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _forward_call_site():
-    """The stack of the forward call, up to the innermost frame outside tinygen (the user's)."""
-    stack = traceback.extract_stack()[:-2]  # less this function and Function.__call__
-    while len(stack) > 1 and os.path.abspath(stack[-1].filename).startswith(_LIBRARY_FOLDER):
-        stack.pop()
-    return stack[-8:]
+    """The last few frames of the forward call, up to the innermost one outside tinygen (the user's)."""
+    frame = sys._getframe(2)  # the caller of Function.__call__
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_FOLDER):
+        frame = frame.f_back
+    return traceback.extract_stack(frame, limit=8)
 
 
 def _check_finite_gradients(fn, input_grads):
