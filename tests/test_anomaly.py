@@ -139,7 +139,8 @@ def test_the_forward_site_is_the_users_module_and_the_stack_shows_its_caller():
     layer, norm = zero_linear(), Norm()
     with autograd.detect_anomaly():
         calling_line = here(); loss = norm(layer(tg.randn(2, 3))).mean()  # noqa: E702
-        with pytest.raises(RuntimeError, match=rf"Function 'Sqrt' returned inf.*test_anomaly\.py:{norm.line}: ") as error:
+        site = rf"Function 'Sqrt' returned inf.*test_anomaly\.py:{norm.line}: "
+        with pytest.raises(RuntimeError, match=site) as error:
             loss.backward()
     stack = str(error.value).split("Traceback of forward call that caused the error:\n")[1]
     assert f'test_anomaly.py", line {calling_line}, in test_the_forward_site' in stack
