@@ -352,3 +352,16 @@ def test_a_change_of_another_tensor_leaves_a_graph_valid():
     other.add_(1)  # the in-place clock moves on, but x is as the forward saw it
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.5])
+
+
+def test_moving_a_module_to_another_device_counts_only_when_it_moves(device):
+    layer = nn.Linear(3, 2)
+    versions = [p._version for p in layer.parameters()]
+    layer.to("cpu")
+    assert [p._version for p in layer.parameters()] == versions
+    if device == "cuda":
+        h = layer(leaf(np.ones((1, 3)), dtype=np.float32))
+        layer.to("cuda")
+        assert [p._version for p in layer.parameters()] == [v + 1 for v in versions]
+        with pytest.raises(RuntimeError, match=STALE):
+            h.sum().backward()

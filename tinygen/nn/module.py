@@ -96,7 +96,10 @@ class Module:
         """Move every parameter and buffer to `device`, in place."""
         backend.check_device(device)
         for t in self.parameters() + self.buffers():
-            t.data = backend.to_device(t.data, device)
+            moved = backend.to_device(t.data, device)
+            if moved is not t.data:  # a new array: a graph that saved the old one refuses backward
+                t.data = moved
+                t._bump_version()
             if t.grad is not None:
                 t.grad = Tensor(backend.to_device(t.grad.data, device))
         return self
