@@ -151,8 +151,8 @@ class Optimizer:
     def _state_from(self, state_dict, hyperparameters, where):
         count = len(self.params)
         if "param_count" in state_dict and _number(state_dict["param_count"]) != count:
-            raise ValueError(f"{where}: the state dict is for {_number(state_dict['param_count'])} parameters, "
-                             f"this optimiser has {count}")
+            raise ValueError(f"{where}: the state dict's parameter count is {_number(state_dict['param_count'])}, "
+                             f"this optimiser's is {count}")
         fields = self.state_fields(hyperparameters)
         state = [{} for _ in self.params]
         for key, value in state_dict.items():
