@@ -9,11 +9,18 @@ gradient of its output (the chain rule), and adds up the gradients that meet at 
 Each function's `backward` is written with tinygen ops, not raw arrays. With
 `create_graph=True` those ops record a graph of their own, so a gradient can be differentiated
 again: that is how gradient penalties (WGAN-GP, R1) train.
+
+Two safety nets, as in PyTorch: a version counter on each tensor refuses a backward through
+values that an in-place change (an optimiser step) altered after the forward, and the opt-in
+anomaly mode (`detect_anomaly()`) names the op whose backward first made a NaN or inf.
 """
 import contextlib
 import heapq
 import itertools
 import numbers
+import os
+import sys
+import traceback
 import weakref
 
 from tinygen import backend
@@ -50,7 +57,82 @@ def enable_grad():
 
 
 # ---------------------------------------------------------------------------------------------
+# Anomaly mode: find the op where training blew up.
+
+
+class _AnomalyMode:
+    enabled = False
+
+
+def is_anomaly_enabled():
+    return _AnomalyMode.enabled
+
+
+class set_detect_anomaly:
+    """Turn anomaly detection on or off, as `torch.autograd.set_detect_anomaly(mode)`.
+
+    A call sets the mode for good; `with set_detect_anomaly(True):` restores the old one after.
+    While it is on, every function records where in the user's code its forward was called (a
+    short stack), and after each function's backward its input gradients are checked: the first
+    NaN or inf raises RuntimeError naming the op and that place. This scans every gradient, so
+    it slows training down: it is for finding a bug, off by default (then it costs one flag test
+    per op).
+    """
+
+    def __init__(self, mode):
+        self.previous = _AnomalyMode.enabled
+        _AnomalyMode.enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        _AnomalyMode.enabled = self.previous
+
+
+def detect_anomaly():
+    """`with tinygen.autograd.detect_anomaly():` anomaly detection on, inside the block only."""
+    return set_detect_anomaly(True)
+
+
+_LIBRARY_FOLDER = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _forward_call_site():
+    """The last few frames of the forward call, up to the innermost one outside tinygen (the user's)."""
+    frame = sys._getframe(2)  # the caller of Function.__call__
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_FOLDER):
+        frame = frame.f_back
+    return traceback.extract_stack(frame, limit=8)
+
+
+def _check_finite_gradients(fn, input_grads):
+    """Anomaly mode: raise if fn's backward gave a gradient holding NaN or inf."""
+    for i, grad in enumerate(input_grads):
+        if grad is None:
+            continue
+        xp = backend.get_array_module(grad.data)
+        if xp.isfinite(grad.data).all():
+            continue
+        kind = "nan" if xp.isnan(grad.data).any() else "inf"
+        message = (f"Function '{type(fn).__name__}' returned {kind} values in its {i}th output (the gradient "
+                   f"of its input {i}, shape {tuple(grad.shape)})")
+        if not hasattr(fn, "forward_call_site"):
+            raise RuntimeError(message + "; its forward ran before anomaly mode was on, so where it was called "
+                               "is not known: turn anomaly mode on before the forward to see it")
+        site = fn.forward_call_site[-1]
+        raise RuntimeError(
+            f"{message}; its forward was called at {site.filename}:{site.lineno}: {site.line}\n"
+            f"Traceback of forward call that caused the error:\n" + "".join(traceback.format_list(fn.forward_call_site))
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # Tensor
+
+
+class _InPlaceClock:
+    now = 0  # the number of in-place changes of any tensor so far (see Tensor._bump_version)
 
 
 class Tensor:
@@ -61,6 +143,12 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__, not numpy's add
+
+    # Version counting (see "Changing a tensor in place" below). Class defaults: a tensor that is
+    # never changed in place, or is not a view, stores nothing of its own.
+    _changes = 0  # in-place changes of this tensor's array so far: its version
+    _changed_at = 0  # the in-place clock's time at the last of them (0: never changed)
+    _base = None  # the tensor whose array this one's array views (it shares that one's count)
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
@@ -126,8 +214,13 @@ class Tensor:
         return backend.to_numpy(self.data).tolist()
 
     def detach(self):
-        """The same values, cut from the graph (no gradient flows through)."""
-        return Tensor(self.data)
+        """The same values, cut from the graph (no gradient flows through).
+
+        The same array, too: an in-place change of one is seen by the other (and counted in both).
+        """
+        detached = Tensor(self.data)
+        detached._base = self if self._base is None else self._base
+        return detached
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and not backend.is_floating(self.dtype):
@@ -170,6 +263,81 @@ class Tensor:
 
     def zero_grad(self):
         self.grad = None
+
+    # --- changing a tensor in place ---------------------------------------------------------
+    # A function's backward may read the values its inputs had at the forward (Mul's gradient of
+    # a is gy * b). If b's array is changed in place in between (an optimiser step), that
+    # gradient would silently come from the new values. So, as PyTorch, every tensor counts its
+    # in-place changes (`_version`), and a backward refuses to run on an input it reads that has
+    # changed since the forward (see Function.check_unchanged). A view (reshape, transpose,
+    # detach...) shares the count of the tensor it views, since a change of either is a change
+    # of both. Writes into `.data` directly are not counted, as in PyTorch: use these methods.
+    #
+    # To keep this nearly free, every change also ticks one global clock (_InPlaceClock) and the
+    # tensor notes the time. A function notes the time of its forward; if the clock still shows
+    # it at backward, nothing anywhere changed in between (the usual case: one int compare).
+    # Otherwise an input changed after the forward iff its last change is later than that.
+    @property
+    def _version(self):
+        """How many times this tensor's array was changed in place (PyTorch's name)."""
+        return (self if self._base is None else self._base)._changes
+
+    def _bump_version(self):
+        """Record that this tensor's array was changed in place (optimisers call it after a step)."""
+        owner = self if self._base is None else self._base
+        _InPlaceClock.now += 1
+        owner._changes += 1
+        owner._changed_at = _InPlaceClock.now
+
+    def _changed_since(self, time):
+        """Was this tensor's array changed in place after the in-place clock showed `time`?"""
+        return (self if self._base is None else self._base)._changed_at > time
+
+    def _in_place(self, op_name, new_values):
+        """Write `new_values` (an array, or a number) into this tensor's array and count it."""
+        if self.requires_grad and _GradMode.enabled:  # as PyTorch: the graph cannot record it
+            raise RuntimeError(
+                f"{op_name}: an in-place change of a tensor that requires grad (shape {self.shape}) "
+                f"is not recorded in the graph; do it inside `with tinygen.no_grad():` (as optimisers "
+                f"and nn.init do), or compute a new tensor out of place"
+            )
+        self.data[...] = new_values
+        self._bump_version()
+        return self
+
+    def add_(self, other, alpha=1):
+        """self += alpha * other, in place."""
+        return self._in_place("add_", self.data + alpha * _raw(other))
+
+    def sub_(self, other, alpha=1):
+        """self -= alpha * other, in place."""
+        return self._in_place("sub_", self.data - alpha * _raw(other))
+
+    def mul_(self, other):
+        """self *= other, in place."""
+        return self._in_place("mul_", self.data * _raw(other))
+
+    def zero_(self):
+        return self._in_place("zero_", 0)
+
+    def fill_(self, value):
+        return self._in_place("fill_", value)
+
+    def copy_(self, source):
+        """Copy the values of `source` (a tensor or array of this shape, or one that broadcasts to
+        it, on any device, of any dtype) into this tensor."""
+        values = backend.to_device(_raw(source), self.device) if backend.is_array(_raw(source)) else _raw(source)
+        return self._in_place("copy_", values)
+
+    def uniform_(self, a=0.0, b=1.0):
+        """Fill with samples of U(a, b)."""
+        rng = backend.generator(self.device)
+        return self._in_place("uniform_", a + (b - a) * rng.random(self.shape, dtype=self.dtype))
+
+    def normal_(self, mean=0.0, std=1.0):
+        """Fill with samples of N(mean, std^2)."""
+        rng = backend.generator(self.device)
+        return self._in_place("normal_", mean + std * rng.standard_normal(self.shape, dtype=self.dtype))
 
     # --- operators: each one is a tinygen op from tinygen.functional ---------------------------
     def __add__(self, other):
@@ -338,27 +506,79 @@ class Function:
                                      be differentiated); None for an input that needs none.
     Options of the op (an axis, a stride) are given to __init__. Calling the function on tensors
     runs forward and, when gradients are wanted, records it in the graph.
+
+    Three class attributes tell the engine what backward reads, for the check that those values
+    were not changed in place since the forward (see Tensor._version), and for views:
+      reads_inputs   None: backward reads the values of every input (the safe default; arrays
+                     that forward saved, derived from an input, count as reading it: LeakyReLU's
+                     slope mask, BatchNorm's x_hat). Otherwise a dict: input i's gradient reads
+                     the inputs reads_inputs[i] (Mul: {0: (1,), 1: (0,)}, since ga = gy * b);
+                     {} for ops whose backward reads no input's values, only shapes (add, reshape,
+                     sum...). Only the gradients that are needed count: as in PyTorch, a step
+                     that changes W between a first layer's forward and its backward is harmless
+                     when x needs no gradient, since gW = gy^T x does not read W.
+      reads_output   True when backward reuses the output (exp, sqrt, sigmoid, tanh, max).
+      makes_view     True when the output may be a view of input 0's array (reshape, transpose,
+                     broadcast, indexing): it then shares that input's version count.
     """
 
     _sequence = itertools.count()  # creation order of recorded functions
+    reads_inputs = None
+    reads_output = False
+    makes_view = False
 
     def __call__(self, *inputs):
         inputs = _as_tensors(inputs, type(self).__name__)
         output = Tensor(self.forward(*[x.data for x in inputs]))
+        if self.makes_view and output.data.base is not None:  # (.base is None: certainly a copy)
+            output._base = inputs[0] if inputs[0]._base is None else inputs[0]._base
         if _GradMode.enabled and any(x.requires_grad for x in inputs):
             self.inputs = inputs
             self.needs_input_grad = tuple(x.requires_grad for x in inputs)
+            self.forward_time = _InPlaceClock.now  # see Tensor._bump_version
             self.sequence = next(Function._sequence)
             # A weak link back to the output: a strong one would make a cycle tensor <-> function.
             self._output = weakref.ref(output)
             output.requires_grad = True
             output.creator = self
+            if _AnomalyMode.enabled:
+                self.forward_call_site = _forward_call_site()
         return output
 
     @property
     def output(self):
         """The tensor this function made (ops like exp and sigmoid reuse it in backward)."""
         return self._output()
+
+    def check_unchanged(self):
+        """Refuse to run backward on values it reads that were changed in place after the forward.
+
+        (run_backward calls it only when some tensor was changed in place since this forward.)
+        """
+        for i in sorted(self._inputs_read()):
+            x = self.inputs[i]
+            if x._changed_since(self.forward_time):
+                self._refuse_stale(f"input {i} (shape {tuple(x.shape)})", x._version)
+        if self.reads_output and self.output._changed_since(self.forward_time):
+            self._refuse_stale(f"its output (shape {tuple(self.output.shape)})", self.output._version)
+
+    def _inputs_read(self):
+        """The positions of the inputs whose values this backward reads (see reads_inputs)."""
+        if self.reads_inputs is None:
+            return range(len(self.inputs))
+        return {j for i, needed in enumerate(self.needs_input_grad) if needed for j in self.reads_inputs.get(i, ())}
+
+    def _refuse_stale(self, what, version):
+        site = ""
+        if hasattr(self, "forward_call_site"):
+            frame = self.forward_call_site[-1]
+            site = f" (forward called at {frame.filename}:{frame.lineno})"
+        raise RuntimeError(
+            f"{type(self).__name__}.backward{site}: {what}, a value this backward needs, was changed in "
+            f"place after the forward (it is now at version {version}), so the gradient would come from "
+            f"the new values. Hint: an optimiser step or an in-place change between the forward and this "
+            f"backward; recompute the forward after the step, or call backward before the step"
+        )
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -466,9 +686,13 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None, retain_
                     f"backward through {type(fn).__name__} a second time: the first backward freed what it "
                     f"saved; pass retain_graph=True to the first one to go through the graph again"
                 )
+            if fn.forward_time != _InPlaceClock.now:  # something was changed in place since fn's forward
+                fn.check_unchanged()
             input_grads = fn.backward(pending.pop(fn))
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            if _AnomalyMode.enabled:
+                _check_finite_gradients(fn, input_grads)
             for x, grad in zip(fn.inputs, input_grads):
                 if x.requires_grad and grad is not None:
                     if grad.shape != x.shape:  # a bug in an op's backward, never the user's

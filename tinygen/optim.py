@@ -4,6 +4,9 @@ An optimiser changes the parameters' arrays in place from their `.grad`, outside
 Its state (momentum buffers, step counts) is kept per parameter and saved with `state_dict()`
 as flat named arrays, so a checkpoint can hold it.
 """
+import math
+import numbers
+
 from tinygen import backend
 from tinygen.autograd import Tensor
 
@@ -12,17 +15,25 @@ class Optimizer:
     defaults = {}  # hyperparameter names and default values of a subclass
 
     def __init__(self, params, **hyperparameters):
+        name = type(self).__name__
+        if isinstance(params, Tensor):  # iterating over a tensor would give its rows
+            raise TypeError(f"{name}: params must be an iterable of tensors (e.g. model.parameters()), "
+                            f"got a single tensor of shape {params.shape}; pass [tensor]")
         self.params = list(params)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty list of parameters")
-        for p in self.params:
+            raise ValueError(f"{name}: got an empty list of parameters")
+        for i, p in enumerate(self.params):
             if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(f"{type(self).__name__}: every parameter must be a tensor that requires grad")
+                raise TypeError(f"{name}: every parameter must be a tensor that requires grad")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) was computed by "
+                                 f"{type(p.creator).__name__}; an optimiser can only change leaf tensors")
         unknown = set(hyperparameters) - set(self.defaults)
         if unknown:
-            raise TypeError(f"{type(self).__name__}: unknown options {sorted(unknown)}")
-        for name, default in self.defaults.items():
-            setattr(self, name, hyperparameters.get(name, default))
+            raise TypeError(f"{name}: unknown options {sorted(unknown)}")
+        values = {key: hyperparameters.get(key, default) for key, default in self.defaults.items()}
+        self.check_hyperparameters(values)
+        vars(self).update(values)
         self.state = [{} for _ in self.params]  # per parameter: named arrays
         self.work = [None] * len(self.params)  # per parameter: a scratch array, never saved
 
@@ -37,6 +48,7 @@ class Optimizer:
             if self.work[i] is None or self.work[i].shape != p.shape or backend.device_of(self.work[i]) != p.device:
                 self.work[i] = backend.get_array_module(p.data).empty_like(p.data)
             self.update(p.data, p.grad.data, state, self.work[i])
+            p._bump_version()  # p changed in place: a graph that saved its old values refuses backward
 
     def update(self, param, grad, state, work):
         """Change the array `param` in place, given its gradient and its state dict.
@@ -47,41 +59,138 @@ class Optimizer:
         """
         raise NotImplementedError
 
+    # --- the hyperparameters' rules (PyTorch's), checked at construction and at loading ----------
+    def check_hyperparameters(self, values):
+        """Raise ValueError (TypeError for a wrong type) for a hyperparameter outside its range.
+
+        `values` maps each name of `defaults` to its value (a pair may become a tuple here)."""
+        raise NotImplementedError
+
+    def state_fields(self, values):
+        """The names of what a parameter's state holds once it has been stepped, given the
+        hyperparameters `values`."""
+        raise NotImplementedError
+
+    def _at_least_zero(self, values, key):
+        value = self._number(values, key)
+        if not value >= 0:  # NaN fails too
+            raise ValueError(f"{type(self).__name__}: {key} must be >= 0, got {value}")
+        if not math.isfinite(value):
+            raise ValueError(f"{type(self).__name__}: {key} must be finite, got {value}")
+
+    def _number(self, values, key):
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{type(self).__name__}: {key} must be a number, got {value!r}")
+        return value
+
+    def _flag(self, values, key):
+        if not isinstance(values[key], bool):
+            raise TypeError(f"{type(self).__name__}: {key} must be True or False, got {values[key]!r}")
+
+    # --- saving and loading -----------------------------------------------------------------
     def state_dict(self):
-        """Hyperparameters and per-parameter state as flat named values: "lr", "3.exp_avg", ..."""
-        out = {name: getattr(self, name) for name in self.defaults if not isinstance(getattr(self, name), tuple)}
+        """Hyperparameters and per-parameter state as flat named values: "lr", "3.exp_avg", ...
+
+        "optimizer" holds the optimiser's name and "param_count" its number of parameters, so
+        that loading can refuse a state of another optimiser.
+        """
+        out = {"optimizer": type(self).__name__, "param_count": len(self.params)}
         for name in self.defaults:
             if isinstance(getattr(self, name), tuple):
                 for k, v in enumerate(getattr(self, name)):
                     out[f"{name}.{k}"] = v
+            else:
+                out[name] = getattr(self, name)
         for i, state in enumerate(self.state):
             for key, value in state.items():
                 out[f"{i}.{key}"] = value
         return out
 
     def load_state_dict(self, state_dict):
+        """Take the hyperparameters and state of `state_dict` (from state_dict(), maybe via a file).
+
+        Everything is checked before anything changes: a state of another optimiser, of another
+        number of parameters or of other shapes is refused whole, never half loaded. (State dicts
+        saved before "optimizer" and "param_count" were stored still load.)
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{where}: expected a dict (from optimizer.state_dict()), got {type(state_dict).__name__}")
+        saved_type = state_dict.get("optimizer")
+        if saved_type is not None and str(saved_type) != type(self).__name__:
+            raise ValueError(f"{where}: the state dict was saved by {saved_type}, not {type(self).__name__}")
+        hyperparameters = self._hyperparameters_from(state_dict, where)
+        self.check_hyperparameters(hyperparameters)
+        state = self._state_from(state_dict, hyperparameters, where)
+        vars(self).update(hyperparameters)
+        self.state = state
+        return self
+
+    def _hyperparameters_from(self, state_dict, where):
+        needed = set()  # "lr", "betas.0", "betas.1", ...
         for name, default in self.defaults.items():
             if isinstance(default, tuple):
-                setattr(self, name, tuple(_number(state_dict[f"{name}.{k}"]) for k in range(len(default))))
+                needed.update(f"{name}.{k}" for k in range(len(default)))
             else:
-                setattr(self, name, _number(state_dict[name]))
-        self.state = [{} for _ in self.params]
+                needed.add(name)
+        own = {key for key in state_dict if not key.partition(".")[0].isdigit()}  # not per-parameter
+        missing = sorted(needed - own)
+        unexpected = sorted(own - needed - {"optimizer", "param_count"})
+        if missing or unexpected:
+            raise ValueError(f"{where}: the state dict does not fit {type(self).__name__}: missing hyperparameters "
+                             f"{missing}, unexpected keys {unexpected}")
+        values = {}
+        for name, default in self.defaults.items():
+            if isinstance(default, tuple):
+                values[name] = tuple(_number(state_dict[f"{name}.{k}"]) for k in range(len(default)))
+            else:
+                values[name] = _number(state_dict[name])
+        return values
+
+    def _state_from(self, state_dict, hyperparameters, where):
+        count = len(self.params)
+        if "param_count" in state_dict and _number(state_dict["param_count"]) != count:
+            raise ValueError(f"{where}: the state dict's parameter count is {_number(state_dict['param_count'])}, "
+                             f"this optimiser's is {count}")
+        fields = self.state_fields(hyperparameters)
+        state = [{} for _ in self.params]
         for key, value in state_dict.items():
             index, _, field = key.partition(".")
-            if index.isdigit():
-                i = int(index)
-                if i >= len(self.params):
-                    raise KeyError(f"{type(self).__name__}.load_state_dict: state for parameter {i}, "
-                                   f"but the optimiser has {len(self.params)}")
-                value = value.data if isinstance(value, Tensor) else value
-                if field == "step":
-                    self.state[i][field] = int(value)
-                else:
-                    self.state[i][field] = backend.to_device(value, self.params[i].device).astype(self.params[i].dtype)
-        return self
+            if not index.isdigit():
+                continue
+            i = int(index)
+            if i >= count:
+                raise ValueError(f"{where}: state for parameter {i}, but the optimiser has {count}")
+            if field not in fields:
+                raise ValueError(f"{where}: unknown state {field!r} for parameter {i}; "
+                               f"{type(self).__name__} with these options keeps {sorted(fields)}")
+            value = value.data if isinstance(value, Tensor) else value
+            if field == "step":
+                step = _number(value)
+                if isinstance(step, bool) or not float(step).is_integer() or step < 1:
+                    raise ValueError(f"{where}: parameter {i}'s step must be a whole number >= 1, got {step}")
+                state[i][field] = int(step)
+                continue
+            param = self.params[i]
+            if not backend.is_array(value) or tuple(value.shape) != tuple(param.shape):
+                shape = tuple(value.shape) if backend.is_array(value) else type(value).__name__
+                raise ValueError(f"{where}: parameter {i} has shape {tuple(param.shape)} but its state "
+                                 f"{field!r} has shape {shape}")
+            array = backend.to_device(value, param.device).astype(param.dtype)  # a copy of its own
+            if not bool(backend.get_array_module(array).isfinite(array).all()):
+                raise ValueError(f"{where}: parameter {i}'s state {field!r} holds NaN or inf values")
+            state[i][field] = array
+        for i, fields_of_i in enumerate(state):
+            if fields_of_i and set(fields_of_i) != fields:
+                raise ValueError(f"{where}: parameter {i}'s state has {sorted(fields_of_i)}, "
+                               f"{type(self).__name__} with these options needs {sorted(fields)}")
+        return state
 
 
 def _number(value):
+    """A Python number from a number, a 0-d array or a one-element tensor (as a file gives them)."""
+    value = value.data if isinstance(value, Tensor) else value
     return value.item() if hasattr(value, "item") else value
 
 
@@ -92,6 +201,18 @@ class SGD(Optimizer):
     """
 
     defaults = {"lr": 1e-2, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}
+
+    def check_hyperparameters(self, values):
+        for key in ("lr", "momentum", "weight_decay"):
+            self._at_least_zero(values, key)
+        self._number(values, "dampening")
+        self._flag(values, "nesterov")
+        if values["nesterov"] and (values["momentum"] <= 0 or values["dampening"] != 0):
+            raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0, got momentum "
+                             f"{values['momentum']} and dampening {values['dampening']}")
+
+    def state_fields(self, values):
+        return {"momentum_buffer"} if values["momentum"] else set()
 
     def update(self, p, g, state, work):
         if self.weight_decay:
@@ -119,6 +240,22 @@ class Adam(Optimizer):
     """
 
     defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+
+    def check_hyperparameters(self, values):
+        for key in ("lr", "eps", "weight_decay"):
+            self._at_least_zero(values, key)
+        betas = values["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        values["betas"] = tuple(betas)
+        for k, beta in enumerate(betas):
+            if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+                raise TypeError(f"Adam: betas[{k}] must be a number, got {beta!r}")
+            if not 0 <= beta < 1:
+                raise ValueError(f"Adam: betas[{k}] must be in [0, 1), got {beta}")
+
+    def state_fields(self, values):
+        return {"step", "exp_avg", "exp_avg_sq"}
 
     def update(self, p, g, state, work):
         xp = backend.get_array_module(p)
@@ -154,6 +291,15 @@ class RMSprop(Optimizer):
     """
 
     defaults = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False}
+
+    def check_hyperparameters(self, values):
+        for key in ("lr", "alpha", "eps", "weight_decay", "momentum"):
+            self._at_least_zero(values, key)
+        self._flag(values, "centered")
+
+    def state_fields(self, values):
+        return {"square_avg"} | ({"grad_avg"} if values["centered"] else set()) | (
+            {"momentum_buffer"} if values["momentum"] else set())
 
     def update(self, p, g, state, work):
         xp = backend.get_array_module(p)

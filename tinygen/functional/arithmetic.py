@@ -27,6 +27,8 @@ def _result_dtype(y, a, b):
 class Add(Function):
     """y = a + b.   ga = gy, gb = gy (each summed to its input's shape)"""
 
+    reads_inputs = {}
+
     def forward(self, a, b):
         y = a + b
         return y if a.dtype is b.dtype else _result_dtype(y, a, b)  # `is`: one pointer compare per op
@@ -39,6 +41,8 @@ class Add(Function):
 class Sub(Function):
     """y = a - b.   ga = gy, gb = -gy"""
 
+    reads_inputs = {}
+
     def forward(self, a, b):
         y = a - b
         return y if a.dtype is b.dtype else _result_dtype(y, a, b)
@@ -50,6 +54,8 @@ class Sub(Function):
 
 class Mul(Function):
     """y = a * b.   ga = gy * b, gb = gy * a"""
+
+    reads_inputs = {0: (1,), 1: (0,)}  # ga reads b, gb reads a
 
     def forward(self, a, b):
         y = a * b
@@ -64,6 +70,8 @@ class Mul(Function):
 
 class Div(Function):
     """y = a / b.   ga = gy / b, gb = -gy * a / b^2"""
+
+    reads_inputs = {0: (1,), 1: (0, 1)}
 
     def forward(self, a, b):
         y = a / b
@@ -80,6 +88,8 @@ class Div(Function):
 
 class Neg(Function):
     """y = -x.   gx = -gy"""
+
+    reads_inputs = {}
 
     def forward(self, x):
         return -x
@@ -110,6 +120,8 @@ class Pow(Function):
 class Exp(Function):
     """y = e^x.   gx = gy * y"""
 
+    reads_inputs, reads_output = {}, True
+
     def forward(self, x):
         return get_array_module(x).exp(x)
 
@@ -130,6 +142,8 @@ class Log(Function):
 
 class Sqrt(Function):
     """y = sqrt(x).   gx = gy / (2 y)"""
+
+    reads_inputs, reads_output = {}, True
 
     def forward(self, x):
         return get_array_module(x).sqrt(x)
@@ -167,6 +181,8 @@ class Clip(Function):
 class AsType(Function):
     """y = x in another floating dtype.   gx = gy in x's dtype"""
 
+    reads_inputs = {}
+
     def __init__(self, dtype):
         self.dtype = dtype
 
@@ -180,6 +196,8 @@ class AsType(Function):
 
 class ToDevice(Function):
     """y = x copied to another device.   gx = gy copied back"""
+
+    reads_inputs = {}
 
     def __init__(self, device):
         self.device = device

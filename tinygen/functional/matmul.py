@@ -12,6 +12,8 @@ class MatMul(Function):
     gA = gY @ B^T,   gB = A^T @ gY   (summed over broadcast batch axes)
     """
 
+    reads_inputs = {0: (1,), 1: (0,)}
+
     def forward(self, a, b):
         return a @ b
 
@@ -50,6 +52,8 @@ class Tensordot(Function):
       ga = gy contracted with b over free_b, then axes put back in a's order
       gb = a contracted with gy over free_a, then axes put back in b's order
     """
+
+    reads_inputs = {0: (1,), 1: (0,)}
 
     def __init__(self, axes_a, axes_b):
         self.axes_a, self.axes_b = axes_a, axes_b
@@ -109,6 +113,8 @@ class Linear(Function):
     The same as matmul(x, W^T) + b, in one op: gW comes out in W's own layout, so the optimiser
     reads it row by row like W.
     """
+
+    reads_inputs = {0: (1,), 1: (0,), 2: ()}  # gx reads W, gW reads x, gb neither
 
     def forward(self, x, weight, bias=None):
         y = x @ weight.T

@@ -78,7 +78,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         running_var  = (1 - momentum) running_var  + momentum var * n / (n - 1)   (unbiased)
 
     In evaluation the running statistics are used instead. The running statistics are tensors
-    updated in place and never part of the graph.
+    updated in place (their versions count it) and never part of the graph.
     """
     if not isinstance(x, Tensor):
         raise not_a_tensor("batch_norm", "input", x)
@@ -111,8 +111,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         y = normalize(x, weight, bias)
         if running_mean is not None:
             m = momentum
-            running_mean.data = (1 - m) * running_mean.data + m * normalize.batch_mean.reshape(channels)
-            running_var.data = (1 - m) * running_var.data + m * normalize.batch_var.reshape(channels) * (n / (n - 1))
+            # in place (counted in their versions), so a module's buffers stay the same arrays
+            running_mean.copy_((1 - m) * running_mean.data + m * normalize.batch_mean.reshape(channels))
+            running_var.copy_((1 - m) * running_var.data + m * normalize.batch_var.reshape(channels) * (n / (n - 1)))
         return y
 
     if running_mean is None:

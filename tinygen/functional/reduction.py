@@ -48,6 +48,8 @@ def _kept_shape(shape, axes):
 class Sum(Function):
     """y = sum of x over `axes`.   gx = gy broadcast back over those axes (every x_i adds once)"""
 
+    reads_inputs = {}
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -65,6 +67,8 @@ class Max(Function):
 
     gx = gy at the elements equal to the max, 0 elsewhere; ties share gy equally (as torch.amax).
     """
+
+    reads_output = True  # and x (the default)
 
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims

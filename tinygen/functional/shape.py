@@ -11,6 +11,8 @@ from tinygen.functional.checks import normalize_dim, normalize_dims, not_a_tenso
 class Reshape(Function):
     """y = x with a new shape (same values in the same order).   gx = reshape(gy, x.shape)"""
 
+    reads_inputs, makes_view = {}, True
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -62,6 +64,8 @@ class Transpose(Function):
     gx = transpose(gy, inverse of axes)   (the inverse permutation puts every axis back)
     """
 
+    reads_inputs, makes_view = {}, True
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -103,6 +107,8 @@ def swapaxes(x, dim0, dim1):
 class BroadcastTo(Function):
     """y = x repeated along the broadcast axes.   gx = sum_to(gy, x.shape): copies add up."""
 
+    reads_inputs, makes_view = {}, True
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -122,6 +128,8 @@ def broadcast_to(x, shape):
 
 class SumTo(Function):
     """y = x summed down to `shape` (the reverse of broadcasting).   gx = broadcast_to(gy, x.shape)"""
+
+    reads_inputs = {}
 
     def __init__(self, shape):
         self.shape = shape
@@ -156,6 +164,8 @@ class GetItem(Function):
     same element twice, as an Embedding does for a repeated word).
     """
 
+    reads_inputs, makes_view = {}, True  # a view for slices; integer-array indexing copies
+
     def __init__(self, index):
         self.index = index
 
@@ -169,6 +179,8 @@ class GetItem(Function):
 
 class ScatterAdd(Function):
     """y = zeros(shape) with x added at y[index].   gx = gy[index] (the adjoint of GetItem)"""
+
+    reads_inputs = {}
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -193,6 +205,8 @@ def getitem(x, index):
 
 class Cat(Function):
     """y = the inputs joined along `axis`.   g_i = the slice of gy that came from input i."""
+
+    reads_inputs = {}
 
     def __init__(self, axis):
         self.axis = axis

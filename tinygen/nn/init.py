@@ -5,10 +5,14 @@ many layers. With fan_in = inputs per output unit (in_features, or in_channels *
   xavier (Glorot):  Var(w) = gain^2 * 2 / (fan_in + fan_out)
   kaiming (He):     Var(w) = gain^2 / fan        with gain = sqrt(2 / (1 + a^2)) for leaky ReLU
 A uniform distribution on [-b, b] has variance b^2 / 3, which gives the bounds below.
+
+Each fills the tensor through its in-place methods (`uniform_`, `normal_`, `fill_`) under
+no_grad, as PyTorch does: the change is counted in the tensor's version (see autograd.py), so a
+graph that saved the old weights refuses its backward.
 """
 import math
 
-from tinygen import backend
+from tinygen.autograd import no_grad
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -39,26 +43,21 @@ def fan_in_and_fan_out(tensor):
     return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
 
 
-def _fill(tensor, values):
-    tensor.data[...] = values.astype(tensor.dtype, copy=False)
-    return tensor
-
-
 def uniform_(tensor, a=0.0, b=1.0):
     """Fill with samples of U(a, b)."""
-    rng = backend.generator(tensor.device)
-    return _fill(tensor, a + (b - a) * rng.random(tensor.shape, dtype=tensor.dtype))
+    with no_grad():
+        return tensor.uniform_(a, b)
 
 
 def normal_(tensor, mean=0.0, std=1.0):
     """Fill with samples of N(mean, std^2)."""
-    rng = backend.generator(tensor.device)
-    return _fill(tensor, mean + std * rng.standard_normal(tensor.shape, dtype=tensor.dtype))
+    with no_grad():
+        return tensor.normal_(mean, std)
 
 
 def constant_(tensor, value):
-    tensor.data[...] = value
-    return tensor
+    with no_grad():
+        return tensor.fill_(value)
 
 
 def zeros_(tensor):

@@ -100,7 +100,10 @@ class Module:
         """Move every parameter and buffer to `device` ('cpu', 'cuda' or 'cuda:0'), in place."""
         device = backend.check_device(device)
         for t in self.parameters() + self.buffers():
-            t.data = backend.to_device(t.data, device)
+            moved = backend.to_device(t.data, device)
+            if moved is not t.data:  # a new array: a graph that saved the old one refuses backward
+                t.data = moved
+                t._bump_version()
             if t.grad is not None:
                 t.grad = Tensor(backend.to_device(t.grad.data, device))
         return self
@@ -132,6 +135,7 @@ class Module:
         for name, target in own.items():
             value = values[name]
             target.data[...] = backend.to_device(value, target.device).astype(target.dtype, copy=False)
+            target._bump_version()  # changed in place: a graph that saved the old values refuses backward
         return self
 
     # --- printing ----------------------------------------------------------------------------
