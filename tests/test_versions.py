@@ -295,7 +295,7 @@ def test_every_optimiser_step_counts_once_per_stepped_parameter():
 def test_nn_init_and_load_state_dict_count_as_in_place_changes():
     tg.manual_seed(0)
     layer = nn.Linear(3, 2)
-    h = layer(leaf(np.ones((1, 3))))
+    h = layer(leaf(np.ones((1, 3)), np.float32))
     version = layer.weight._version
     nn.init.xavier_uniform_(layer.weight)
     nn.init.zeros_(layer.bias)
@@ -303,7 +303,7 @@ def test_nn_init_and_load_state_dict_count_as_in_place_changes():
     with pytest.raises(RuntimeError, match=r"Linear\.backward: input 1 \(shape \(2, 3\)\).*" + STALE):
         h.sum().backward()
 
-    h = layer(leaf(np.ones((1, 3))))
+    h = layer(leaf(np.ones((1, 3)), np.float32))
     layer.load_state_dict(nn.Linear(3, 2).state_dict())
     with pytest.raises(RuntimeError, match=STALE):
         h.sum().backward()
