@@ -28,8 +28,19 @@ RUN_FILES = ["checkpoint.npz", "samples.npy", "metrics.json", "curves.png", "elb
 
 
 def run(main):
-    """Run an example's main(); a UsageError is one line on stderr and exit status 2, not a traceback."""
-    cli.run(main, prog=os.path.basename(sys.argv[0]))
+    """Run an example's main(); a UsageError is one line on stderr and exit status 2, not a traceback.
+
+    A NaN or infinity met in training (FloatingPointError, from a loss or a backward) means the run
+    diverged, almost always from too large a learning rate: that is one line too.
+    """
+    def main_or_diverged():
+        try:
+            return main()
+        except FloatingPointError as error:
+            raise UsageError(f"training diverged ({error}); try a smaller --lr, or find the op that made the "
+                             f"first NaN with tinygen.autograd.detect_anomaly()") from None
+
+    cli.run(main_or_diverged, prog=os.path.basename(sys.argv[0]))
 
 
 # ---------------------------------------------------------------------------------------------

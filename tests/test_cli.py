@@ -345,3 +345,15 @@ def test_a_bug_keeps_its_traceback():
 
     with pytest.raises(ZeroDivisionError, match="a bug"):
         cli.run(buggy, "demo.py")
+
+
+def test_a_diverged_training_is_one_line(tmp_path, mnist_dir):
+    """A learning rate far too large makes D's outputs NaN within a few steps: the example stops
+    with one line that names the cause and what to try, not a traceback from inside a loss."""
+    status, _, stderr = run_script("vanilla_gan_mnist.py", "--data-dir", mnist_dir, "--split", "test", "--lr", "1e30",
+                                   "--max-steps", "30", "--no-metrics", "--out", tmp_path / "run")
+    assert status == 2 and "Traceback" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("vanilla_gan_mnist.py: error: training diverged (binary_cross_entropy: the input holds "), last
+    assert last.endswith("NaN values); try a smaller --lr, or find the op that made the first NaN with "
+                         "tinygen.autograd.detect_anomaly()"), last

@@ -103,8 +103,10 @@ def binary_cross_entropy(input, target, reduction="mean"):
 def _check_probabilities(name, p, hint):
     """PyTorch's check: every element in [0, 1] (one min and one max over the array: cheap)."""
     if p.size and not (p.min() >= 0 and p.max() <= 1):  # False for NaN too
-        inside = (p >= 0) & (p <= 1)
-        bad = p[~inside]
+        nans = int((p != p).sum())
+        if nans:  # not a wrong argument but arithmetic gone wrong upstream (a diverged training, say)
+            raise FloatingPointError(f"binary_cross_entropy: the {name} holds {nans} NaN values")
+        bad = p[(p < 0) | (p > 1)]
         raise ValueError(f"binary_cross_entropy: {name} must be probabilities in [0, 1], found {bad.size} values "
                          f"outside (e.g. {float(bad.ravel()[0])}){hint}")
 
