@@ -467,3 +467,20 @@ def test_backward_frees_what_the_graph_saved():
     gc.collect()
     assert alive() is None
     assert loss.item() == pytest.approx(9 * np.exp(2.0))
+
+
+@pytest.mark.parametrize("op", [lambda a, b: a * b, lambda a, b: a + b, lambda a, b: a / b, lambda a, b: b - a])
+def test_each_gradient_has_its_inputs_dtype(op):
+    """float32 meeting float64 computes in float64 (as PyTorch), but each input's gradient comes back in the
+    input's own dtype: float32 weights never get float64 gradients."""
+    a = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = tg.tensor(np.array([0.5, 0.25, 2.0]), requires_grad=True)
+    y = op(a, b)
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    a64 = tg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b64 = tg.tensor(np.array([0.5, 0.25, 2.0]), requires_grad=True)
+    op(a64, b64).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), a64.grad.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(b.grad.numpy(), b64.grad.numpy())

@@ -154,7 +154,9 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         if dtype is None and device is None and backend.is_array(data):
-            self.data = data  # an op's result: it stays as it is, where it is
+            if data.dtype.kind not in "fiub":  # an array of objects or strings: not numbers
+                backend.check_numeric(data.dtype, data)
+            self.data = data  # an array stays as it is, where it is
         else:
             if device is None:
                 device = backend.device_of(data)
@@ -164,6 +166,14 @@ class Tensor:
         self.requires_grad = requires_grad
         self.grad = None
         self.creator = None  # the Function that made this tensor; None for a leaf
+
+    @classmethod
+    def _of_op(cls, array):
+        """An op's result: the array its forward made, taken as it is. (`Tensor(...)` is where user
+        data enters and is checked; an op's forward on numbers makes numbers, so this skips that.)"""
+        tensor = cls.__new__(cls)
+        tensor.data, tensor.requires_grad, tensor.grad, tensor.creator = array, False, None, None
+        return tensor
 
     # --- what it is -------------------------------------------------------------------------
     @property
@@ -529,7 +539,7 @@ class Function:
 
     def __call__(self, *inputs):
         inputs = _as_tensors(inputs, type(self).__name__)
-        output = Tensor(self.forward(*[x.data for x in inputs]))
+        output = Tensor._of_op(self.forward(*[x.data for x in inputs]))
         if self.makes_view and output.data.base is not None:  # (.base is None: certainly a copy)
             output._base = inputs[0] if inputs[0]._base is None else inputs[0]._base
         if _GradMode.enabled and any(x.requires_grad for x in inputs):
@@ -697,6 +707,8 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None, retain_
                 if x.requires_grad and grad is not None:
                     if grad.shape != x.shape:  # a bug in an op's backward, never the user's
                         raise RuntimeError(f"{type(fn).__name__}.backward gave shape {grad.shape} for input {x.shape}")
+                    if grad.dtype != x.dtype:  # float32 x met a float64 tensor: its gradient is float32 too,
+                        grad = functional.astype(grad, x.dtype)  # as in PyTorch
                     receive(x, grad)
             visited.append(fn)
     if not retain_graph:  # after the whole pass: a function's backward may use tensors others hold
