@@ -480,3 +480,28 @@ def test_pytorch_agrees_on_integer_with_float_dtypes():
         expected = (torch.ones(2, dtype=getattr(torch, int_dtype)) * torch.ones(2)).dtype
         ours = (tinygen.tensor(np.ones(2, int_dtype)) * tinygen.ones(2)).dtype
         assert str(expected) == f"torch.{ours}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sizes given to the creation functions
+
+
+CREATORS = {"zeros": tinygen.zeros, "ones": tinygen.ones, "randn": tinygen.randn, "rand": tinygen.rand,
+            "full": lambda *size: tinygen.full(size, 1.0), "randint": lambda *size: tinygen.randint(0, 5, size)}
+
+
+@cheap
+@given(name=st.sampled_from(sorted(CREATORS)), good=st.lists(st.integers(0, 3), max_size=3),
+       bad=st.integers(-10**6, -1))
+def test_a_negative_size_is_refused(name, good, bad):
+    assert CREATORS[name](*good).shape == tuple(good)
+    with pytest.raises(ValueError, match=esc(f"{name}: size must be >= 0, got {bad}")):
+        CREATORS[name](*good, bad)
+
+
+@pytest.mark.parametrize("name", sorted(CREATORS))
+@pytest.mark.parametrize("bad,shown", [(2.5, "float 2.5"), ("3", "str '3'"), (None, "NoneType None"),
+                                       (True, "bool True")])
+def test_a_size_that_is_not_an_int_is_refused(name, bad, shown):
+    with pytest.raises(TypeError, match=esc(f"{name}: size must be an int, got {shown}")):
+        CREATORS[name](2, bad)
