@@ -484,3 +484,11 @@ def test_each_gradient_has_its_inputs_dtype(op):
     op(a64, b64).sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), a64.grad.numpy(), rtol=1e-6)
     np.testing.assert_array_equal(b.grad.numpy(), b64.grad.numpy())
+
+
+def test_an_op_that_reduces_to_one_number_still_holds_an_array():
+    """NumPy's full reductions return a scalar (np.float32), which cannot be written in place:
+    a tensor always holds an array, 0-d here."""
+    x = tg.randn(3, 2, requires_grad=True)
+    for y in (x.sum(), x.max(), x.mean(), x[0, 1], x.max(dim=0).max(dim=0)):
+        assert isinstance(y.data, np.ndarray) and y.shape == (), type(y.data)

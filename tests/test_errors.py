@@ -157,7 +157,7 @@ def test_cross_entropy_bad_labels(labels, message):
         F.cross_entropy(tinygen.zeros(3, 10), tinygen.Tensor(labels))
 
 
-@pytest.mark.parametrize("bad", [1.5, -0.25, float("nan")])
+@pytest.mark.parametrize("bad", [1.5, -0.25])  # NaN: test_bad_input.py::test_bce_of_nan_is_a_floating_point_error
 def test_binary_cross_entropy_outside_zero_one(bad):
     p = tinygen.Tensor(np.array([0.2, bad, 0.7]))
     with pytest.raises(ValueError, match=rf"binary_cross_entropy: input must be probabilities in \[0, 1\], found 1 "

@@ -171,6 +171,8 @@ class Tensor:
     def _of_op(cls, array):
         """An op's result: the array its forward made, taken as it is. (`Tensor(...)` is where user
         data enters and is checked; an op's forward on numbers makes numbers, so this skips that.)"""
+        if not backend.is_array(array):  # a reduction to one number gives a NumPy scalar: a 0-d array
+            array = backend.as_array(array)
         tensor = cls.__new__(cls)
         tensor.data, tensor.requires_grad, tensor.grad, tensor.creator = array, False, None, None
         return tensor
