@@ -9,7 +9,7 @@ import pytest
 
 import tinygen as tg
 import tinygen.nn.functional as F
-from tinygen import autograd, nn, optim
+from tinygen import anomaly, autograd, nn, optim
 from strategies import leaf
 
 
@@ -56,7 +56,7 @@ def test_a_clamped_log_of_zero_names_log():
     assert f"test_anomaly.py:{line}" in message
     assert "Traceback of forward call that caused the error:" in message
     assert "in test_a_clamped_log_of_zero_names_log" in message  # the stack of the forward call
-    assert autograd._LIBRARY_FOLDER not in message  # the user's frames, not the library's
+    assert anomaly._LIBRARY_FOLDER not in message  # the user's frames, not the library's
 
 
 def test_the_first_bad_op_is_named_not_the_ones_after_it():

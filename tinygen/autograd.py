@@ -18,12 +18,10 @@ import contextlib
 import heapq
 import itertools
 import numbers
-import os
-import sys
-import traceback
 import weakref
 
-from tinygen import backend
+from tinygen import anomaly, backend
+from tinygen.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly  # noqa: F401  (torch.autograd's names)
 
 # ---------------------------------------------------------------------------------------------
 # Grad mode: whether ops record the graph.
@@ -54,77 +52,6 @@ def no_grad():
 
 def enable_grad():
     return set_grad_enabled(True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Anomaly mode: find the op where training blew up.
-
-
-class _AnomalyMode:
-    enabled = False
-
-
-def is_anomaly_enabled():
-    return _AnomalyMode.enabled
-
-
-class set_detect_anomaly:
-    """Turn anomaly detection on or off, as `torch.autograd.set_detect_anomaly(mode)`.
-
-    A call sets the mode for good; `with set_detect_anomaly(True):` restores the old one after.
-    While it is on, every function records where in the user's code its forward was called (a
-    short stack), and after each function's backward its input gradients are checked: the first
-    NaN or inf raises RuntimeError naming the op and that place. This scans every gradient, so
-    it slows training down: it is for finding a bug, off by default (then it costs one flag test
-    per op).
-    """
-
-    def __init__(self, mode):
-        self.previous = _AnomalyMode.enabled
-        _AnomalyMode.enabled = bool(mode)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        _AnomalyMode.enabled = self.previous
-
-
-def detect_anomaly():
-    """`with tinygen.autograd.detect_anomaly():` anomaly detection on, inside the block only."""
-    return set_detect_anomaly(True)
-
-
-_LIBRARY_FOLDER = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _forward_call_site():
-    """The last few frames of the forward call, up to the innermost one outside tinygen (the user's)."""
-    frame = sys._getframe(2)  # the caller of Function.__call__
-    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_FOLDER):
-        frame = frame.f_back
-    return traceback.extract_stack(frame, limit=8)
-
-
-def _check_finite_gradients(fn, input_grads):
-    """Anomaly mode: raise if fn's backward gave a gradient holding NaN or inf."""
-    for i, grad in enumerate(input_grads):
-        if grad is None:
-            continue
-        xp = backend.get_array_module(grad.data)
-        if xp.isfinite(grad.data).all():
-            continue
-        kind = "nan" if xp.isnan(grad.data).any() else "inf"
-        message = (f"Function '{type(fn).__name__}' returned {kind} values in its {i}th output (the gradient "
-                   f"of its input {i}, shape {tuple(grad.shape)})")
-        if not hasattr(fn, "forward_call_site"):
-            raise RuntimeError(message + "; its forward ran before anomaly mode was on, so where it was called "
-                               "is not known: turn anomaly mode on before the forward to see it")
-        site = fn.forward_call_site[-1]
-        raise RuntimeError(
-            f"{message}; its forward was called at {site.filename}:{site.lineno}: {site.line}\n"
-            f"Traceback of forward call that caused the error:\n" + "".join(traceback.format_list(fn.forward_call_site))
-        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,8 +480,8 @@ class Function:
             self._output = weakref.ref(output)
             output.requires_grad = True
             output.creator = self
-            if _AnomalyMode.enabled:
-                self.forward_call_site = _forward_call_site()
+            if anomaly.AnomalyMode.enabled:
+                self.forward_call_site = anomaly.forward_call_site()
         return output
 
     @property
@@ -703,8 +630,8 @@ def run_backward(outputs, output_grads, create_graph=False, inputs=None, retain_
             input_grads = fn.backward(pending.pop(fn))
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            if _AnomalyMode.enabled:
-                _check_finite_gradients(fn, input_grads)
+            if anomaly.AnomalyMode.enabled:
+                anomaly.check_finite_gradients(fn, input_grads)
             for x, grad in zip(fn.inputs, input_grads):
                 if x.requires_grad and grad is not None:
                     if grad.shape != x.shape:  # a bug in an op's backward, never the user's
