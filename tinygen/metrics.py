@@ -185,7 +185,7 @@ def check_samples(samples):
         raise ValueError(f"metrics: samples of shape {samples.shape}; expected grey 28x28 images of shape "
                          f"{', '.join(others)} or {last}")
     if len(samples) < MIN_SAMPLES:
-        raise ValueError(f"metrics: {len(samples)} images are too few; the Frechet distance fits a {FEATURES}x{FEATURES} "
+        raise ValueError(f"metrics: too few images ({len(samples)}); the Frechet distance fits a {FEATURES}x{FEATURES} "
                          f"covariance to their features, which needs at least {MIN_SAMPLES} images (1000 give "
                          f"stable numbers)")
     samples = samples.astype(np.float32).reshape(len(samples), 28, 28)
