@@ -311,3 +311,26 @@ def test_identity_and_parameter_repr():
     x = tinygen.randn(2, 2)
     assert nn.Identity()(x) is x
     assert repr(nn.Parameter(tinygen.ones(2))).startswith("Parameter containing:")
+
+
+def test_every_module_calls_super_init_first():
+    """Modules are written as in PyTorch, where super().__init__() must come first in __init__
+    (a learner's model then moves to PyTorch unchanged). Checked in the source of every module."""
+    import ast
+    import inspect
+    import pathlib
+
+    import tinygen.models  # noqa: F401  (every model file below is parsed, imported or not)
+
+    root = pathlib.Path(inspect.getfile(tinygen)).parent
+    missing = []
+    for path in sorted(list((root / "nn").glob("*.py")) + list((root / "models").glob("*.py"))):
+        for cls in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(cls, ast.ClassDef) or cls.name in ("Module", "Parameter", "Buffer"):
+                continue
+            for init in (f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"):
+                body = [s for s in init.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+                first = ast.unparse(body[0]) if body else ""
+                if not first.startswith("super().__init__("):
+                    missing.append(f"{path.name}:{init.lineno} {cls.name}.__init__ begins with {first!r}")
+    assert not missing, "\n".join(missing)

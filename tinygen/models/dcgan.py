@@ -21,6 +21,7 @@ def dcgan_init_(model):
 
 class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim=100):
+        super().__init__()
         self.latent_dim = latent_dim
         self.net = nn.Sequential(
             nn.ConvTranspose2d(latent_dim, 128, 7), nn.BatchNorm2d(128), nn.ReLU(),        # 1 -> 7
@@ -36,6 +37,7 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     def __init__(self):
+        super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),                     # 28 -> 14
             nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),  # 14 -> 7

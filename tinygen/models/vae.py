@@ -16,6 +16,7 @@ class VAE(nn.Module):
     """784 -> 400 -> (mu, logvar) of size latent_dim;   z -> 400 -> 784 (sigmoid)."""
 
     def __init__(self, latent_dim=20, hidden=400):
+        super().__init__()
         self.latent_dim = latent_dim
         self.encoder = nn.Sequential(nn.Linear(IMAGE_SIZE, hidden), nn.ReLU())
         self.to_mu = nn.Linear(hidden, latent_dim)

@@ -12,6 +12,7 @@ class Generator(nn.Module):
     """z (100) -> 128 -> 256 -> 512 -> 1024 -> 784, LeakyReLU(0.2), BatchNorm from 256 on, tanh."""
 
     def __init__(self, latent_dim=100):
+        super().__init__()
         self.latent_dim = latent_dim
         self.net = nn.Sequential(
             nn.Linear(latent_dim, 128), nn.LeakyReLU(0.2),
@@ -29,6 +30,7 @@ class Discriminator(nn.Module):
     """image (784) -> 512 -> 256 -> 1, LeakyReLU(0.2), sigmoid: P(image is real)."""
 
     def __init__(self):
+        super().__init__()
         self.net = nn.Sequential(
             nn.Linear(IMAGE_SIZE, 512), nn.LeakyReLU(0.2),
             nn.Linear(512, 256), nn.LeakyReLU(0.2),

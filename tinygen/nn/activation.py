@@ -15,6 +15,7 @@ class LeakyReLU(Module):
     """y = x if x > 0 else negative_slope * x"""
 
     def __init__(self, negative_slope=0.01):
+        super().__init__()
         check_real("LeakyReLU", "negative_slope", negative_slope)
         self.negative_slope = negative_slope
 
@@ -43,6 +44,7 @@ class Dropout(Module):
     """Zero each element with probability p in training (scaling the rest by 1/(1-p))."""
 
     def __init__(self, p=0.5):
+        super().__init__()
         check_real("Dropout", "p", p)
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")

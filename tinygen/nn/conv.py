@@ -32,6 +32,7 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        super().__init__()
         where = f"Conv2d({in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}, padding={padding})"
         in_channels, out_channels, kernel_size, stride, padding = _check_conv_args(
             where, in_channels, out_channels, kernel_size, stride, padding)
@@ -60,6 +61,7 @@ class ConvTranspose2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, bias=True):
+        super().__init__()
         where = (f"ConvTranspose2d({in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}, "
                  f"padding={padding}, output_padding={output_padding})")
         in_channels, out_channels, kernel_size, stride, padding = _check_conv_args(

@@ -14,6 +14,7 @@ class Embedding(Module):
     """
 
     def __init__(self, num_embeddings, embedding_dim):
+        super().__init__()
         where = f"Embedding({num_embeddings}, {embedding_dim})"
         num_embeddings = check_int(where, "num_embeddings", num_embeddings, minimum=0)  # 0 allowed, as PyTorch
         embedding_dim = check_int(where, "embedding_dim", embedding_dim, minimum=0)

@@ -23,6 +23,7 @@ class Linear(Module):
     """y = x W^T + b, with W of shape (out_features, in_features)."""
 
     def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
         where = f"Linear(in_features={in_features}, out_features={out_features})"
         in_features = check_int(where, "in_features", in_features, minimum=0)  # 0 is allowed, as in PyTorch
         out_features = check_int(where, "out_features", out_features, minimum=0)

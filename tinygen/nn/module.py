@@ -32,6 +32,10 @@ class Module:
 
     training = True
 
+    def __init__(self):
+        """A subclass calls `super().__init__()` first, as in PyTorch (here it only sets training mode)."""
+        self.training = True
+
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
@@ -171,6 +175,7 @@ class ModuleList(Module):
     """A list of modules whose parameters are found (named "0", "1", ...)."""
 
     def __init__(self, modules=()):
+        super().__init__()
         for module in modules:
             self.append(module)
 

@@ -9,6 +9,7 @@ class _BatchNorm(Module):
     expected_ndim = None  # 2 for BatchNorm1d, 4 for BatchNorm2d
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__()
         where = f"{type(self).__name__}({num_features}, eps={eps}, momentum={momentum})"
         num_features = check_int(where, "num_features", num_features, minimum=1)
         if not check_real(where, "eps", eps) > 0:  # eps = 0 divides a constant channel by 0

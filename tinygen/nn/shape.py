@@ -8,6 +8,7 @@ class Flatten(Module):
     """Merge dims start_dim..end_dim: (N, C, H, W) -> (N, C*H*W) by default."""
 
     def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
@@ -21,6 +22,7 @@ class Unflatten(Module):
     """
 
     def __init__(self, dim, unflattened_size):
+        super().__init__()
         where = f"Unflatten({dim}, {unflattened_size!r})"
         if not isinstance(unflattened_size, (tuple, list)):
             raise TypeError(f"{where}: unflattened_size must be a tuple of ints, got {type(unflattened_size).__name__}")
