@@ -12,6 +12,9 @@ tinygen/models/stacked_autoencoder.py). Greedy layer-wise training (Bengio et al
 - last phase: the whole stack, x -> 150 numbers -> x_hat, is fine-tuned end to end.
 --tied makes each decoder's weight its encoder's transpose: half the weights.
 
+Each loss is the binary cross-entropy of images rebuilt through a sigmoid, and the squared error
+of codes rebuilt through a ReLU (phase 2 on).
+
 Writes to --out: reconstructions.png, curves.png (the loss of each phase in turn; phase 2's is
 the error on the first layer's codes), reconstructions.npy, checkpoint.npz and metrics.json
 (the held-out error of the fine-tuned stack, and PCA's with as many components as the code).
@@ -54,9 +57,11 @@ def main():
             # are fixed inputs here (no graph through them, and not in this phase's optimiser).
             with tinygen.no_grad():
                 h = model.encode(x, depth=phase)
-            loss = F.mse_loss(model.layer_forward(phase, h), h)
+            reconstruction = model.layer_forward(phase, h)
+            # images in [0, 1] through a sigmoid: cross-entropy; a ReLU layer's codes: squared error
+            loss = F.binary_cross_entropy(reconstruction, h) if phase == 0 else F.mse_loss(reconstruction, h)
         else:
-            loss = F.mse_loss(model(x), x)  # fine-tuning: the whole stack, end to end
+            loss = F.binary_cross_entropy(model(x), x)  # fine-tuning: the whole stack, end to end
         opts[phase].zero_grad()
         loss.backward()
         opts[phase].step()
