@@ -94,8 +94,8 @@ def test_example_runs_and_writes_its_files(script, extra, mnist_dir, tmp_path):
         assert (tmp_path / "interpolation.png").stat().st_size > 1000
         assert result["code_size"] == (6 if "--linear" in extra else 32)
     else:
-        assert result["code_size"] == 150 and result["tied"] is True
-        assert result["parameters"] == 784 * 300 + 300 + 300 * 150 + 150 + 300 + 784  # the weights once
+        assert result["code_size"] == 30 and result["tied"] is True
+        assert result["parameters"] == 82_414  # 784-100-30, the weights once: 784*100 + 100*30 + biases 100+30+100+784
 
 
 @pytest.mark.parametrize("script,extra", [
