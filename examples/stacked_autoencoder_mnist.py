@@ -3,8 +3,7 @@
     python examples/stacked_autoencoder_mnist.py --data-dir ../shared/data/mnist --split test [--tied]
 
 The stack 784-100-30 (--sizes 100 30, Geron's tied example; his untied one is 300 150) is a pile
-of one-layer autoencoders (see
-tinygen/models/stacked_autoencoder.py). Greedy layer-wise training (Bengio et al. 2007; Geron's
+of one-layer autoencoders (see tinygen/models/stacked_autoencoder.py). Greedy layer-wise training (Bengio et al. 2007; Geron's
 "training one autoencoder at a time") splits the epochs into phases:
 - phase 1: the first autoencoder, 784-100-784, learns to rebuild the images;
 - phase 2: the second, 100-30-100, learns to rebuild the first one's codes, computed without a
