@@ -10,7 +10,7 @@ window), never over pixels or batch items.
 Each op and its gradient form an adjoint pair, like im2col and col2im:
     max_pool2d   picks the largest value of each window;  gradient: scatter gy back to where it was
     avg_pool2d   averages each window;                     gradient: spread gy / count over the window
-    interpolate  repeats each pixel s x s times;           gradient: add up each s x s block
+    interpolate  copies each pixel onto an s x s block;    gradient: add up each s x s block
 The gradient of each adjoint is the op again, so second derivatives come for free.
 
 As in PyTorch: max pooling pads with -inf (a pad is never the max) and avg pooling with zeros;
@@ -22,7 +22,6 @@ from collections import namedtuple
 from tinygen.autograd import Function, Tensor
 from tinygen.backend import get_array_module
 from tinygen.functional.checks import check_floating, check_int, not_a_tensor
-from tinygen.functional.shape import broadcast_to, reshape
 
 # Where the windows lie: each field a (height, width) pair.
 Windows = namedtuple("Windows", "kernel stride padding input_hw output_hw")
@@ -76,8 +75,10 @@ def _offsets(windows):
 class MaxPool2d(Function):
     """y[n,c,i,j] = max_{u,v} x_pad[n, c, sh*i+u, sw*j+v]   (x_pad: x in a border of -inf)
 
-    gx = gy sent back to the element that was the max, the first one on a tie (as PyTorch);
-    an element that is the max of several overlapping windows gets the sum of their gy.
+    gx = gy sent back to the element that was the max, the first one on a tie (as PyTorch; a NaN
+    counts as the max); an element that is the max of several overlapping windows gets the sum of
+    their gy. (A running comparison over the kh*kw offsets finds the argmax: NumPy's argmax over
+    a leading axis of stacked windows is several times slower.)
     """
 
     def __init__(self, windows):
@@ -86,9 +87,15 @@ class MaxPool2d(Function):
     def forward(self, x):
         xp = get_array_module(x)
         x_pad = _padded(x, self.windows, -xp.inf)
-        stacked = xp.stack([x_pad[offset] for offset in _offsets(self.windows)])  # (kh*kw, N, C, OH, OW)
-        self.argmax = stacked.argmax(axis=0)  # which offset holds each window's max (NaN counts as the max)
-        return stacked.max(axis=0)
+        offsets = _offsets(self.windows)
+        largest = x_pad[next(offsets)].copy()  # offset 0 of every window, then each offset in turn:
+        self.argmax = xp.zeros(largest.shape, dtype=xp.int32)  # which offset holds the largest so far
+        for k, offset in enumerate(offsets, start=1):
+            values = x_pad[offset]
+            larger = (values > largest) | xp.isnan(values)  # strictly larger: a tie keeps the first; a NaN wins
+            largest = xp.where(larger, values, largest)
+            self.argmax = xp.where(larger, k, self.argmax)
+        return largest
 
     def backward(self, gy):
         return ScatterToArgmax(self.windows, self.argmax)(gy)
@@ -232,20 +239,20 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest"):
-    """Nearest-neighbour upsampling by a whole factor s: y[n, c, i, j] = x[n, c, i // s, j // s].
+    """Nearest-neighbour upsampling by whole factors (sh, sw): y[n, c, i, j] = x[n, c, i // sh, j // sw].
 
-    Each pixel becomes an s x s block: a broadcast of x viewed as (N, C, H, 1, W, 1) to
-    (N, C, H, s, W, s), read as (N, C, sH, sW). The gradient adds up each block (broadcast's
-    gradient is a sum), which is s*s times average pooling with an s x s window.
+    Each pixel is copied onto an sh x sw block of the output: that is spreading over windows of
+    size and stride (sh, sw) with a divisor of 1, the adjoint of summing each block. So the
+    gradient adds up each block, and its gradient copies again.
     """
     if not isinstance(input, Tensor):
         raise not_a_tensor("interpolate", "input", input)
     sh, sw = check_upsampling("interpolate", size, scale_factor, mode)
     if input.ndim != 4:
         raise ValueError(f"interpolate: expected input of shape (N, C, H, W), got {input.shape}")
-    n, c, h, w = input.shape
-    blocks = broadcast_to(reshape(input, (n, c, h, 1, w, 1)), (n, c, h, sh, w, sw))
-    return reshape(blocks, (n, c, h * sh, w * sw))
+    h, w = input.shape[2:]
+    blocks = Windows(kernel=(sh, sw), stride=(sh, sw), padding=(0, 0), input_hw=(h * sh, w * sw), output_hw=(h, w))
+    return SpreadOverWindows(blocks, 1)(input)
 
 
 _PYTORCH_MODES = ("linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
