@@ -23,7 +23,7 @@ import common
 
 
 def main():
-    parser = autoencoders.parser(__doc__.splitlines()[1], epochs=6, batch_size=128, lr=2e-3,
+    parser = autoencoders.parser(__doc__.splitlines()[1], epochs=12, batch_size=128, lr=2e-3,
                                  out="runs/conv_autoencoder")
     parser.add_argument("--code-size", type=common.whole_number(1), default=32,
                         help="numbers in the code, at least 1 (default 32, as the plain autoencoder's)")
@@ -50,7 +50,7 @@ def main():
                                 {"conv_autoencoder": opt}, history)
     parameters = sum(p.numel() for p in model.parameters())
     autoencoders.finish(args, folder, model, data, history, args.code_size,
-                        f"convolutional autoencoder ({args.decoder}), code {args.code_size}",
+                        f"conv autoencoder ({args.decoder}), code {args.code_size}",
                         extra_metrics={"decoder": args.decoder, "parameters": int(parameters)})
 
     model.eval()  # the first convolution's 16 feature maps (after its ReLU) of one held-out digit
