@@ -21,6 +21,7 @@ from tinygen.functional.loss import (
 )
 from tinygen.functional.matmul import linear, matmul, tensordot
 from tinygen.functional.normalization import batch_norm
+from tinygen.functional.pooling import avg_pool2d, interpolate, max_pool2d
 from tinygen.functional.reduction import max, mean, sum, var
 from tinygen.functional.shape import (
     broadcast_to,

@@ -6,4 +6,5 @@ from tinygen.nn.embedding import Embedding
 from tinygen.nn.linear import Identity, Linear
 from tinygen.nn.module import Buffer, Module, ModuleList, Parameter, Sequential
 from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d
+from tinygen.nn.pooling import AvgPool2d, MaxPool2d, Upsample
 from tinygen.nn.shape import Flatten, Unflatten
