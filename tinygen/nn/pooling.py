@@ -32,6 +32,7 @@ class MaxPool2d(_Pool2d):
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        super().__init__()
         where = f"MaxPool2d(kernel_size={kernel_size}, stride={stride}, padding={padding})"
         check_pooling_args(where, kernel_size, stride, padding, ceil_mode)
         self.kernel_size, self.padding = kernel_size, padding  # as given, as PyTorch keeps them
@@ -54,6 +55,7 @@ class AvgPool2d(_Pool2d):
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
         where = f"AvgPool2d(kernel_size={kernel_size}, stride={stride}, padding={padding})"
         check_pooling_args(where, kernel_size, stride, padding, ceil_mode)
         self.kernel_size, self.padding = kernel_size, padding  # as given, as PyTorch keeps them
@@ -78,6 +80,7 @@ class Upsample(Module):
     """
 
     def __init__(self, size=None, scale_factor=None, mode="nearest"):
+        super().__init__()
         check_upsampling("Upsample", size, scale_factor, mode)
         self.scale_factor, self.mode = scale_factor, mode  # as given, as PyTorch keeps them
 
