@@ -58,9 +58,9 @@ def main():
     autoencoders.finish(args, folder, model, data, history, args.code_size, title,
                         extra_metrics={"row_mse": [round(float(e), 6) for e in row_mse]})
 
-    # One held-out digit as the decoder writes it: its first 3, 6, ..., 27 rows, all 28, the original.
+    # One held-out digit as the decoder writes it: its first 3, 6, ..., 24 rows, all 28, the original.
     digit = np.clip(reconstructions[0], 0, 1)
-    written = [np.where(np.arange(28)[:, None] < rows, digit, 0) for rows in range(3, 28, 3)]
+    written = [np.where(np.arange(28)[:, None] < rows, digit, 0) for rows in range(3, 25, 3)]
     common.save_grid(np.stack(written + [digit, originals[0]]), folder / "rows.png",
                      f"{title}: a held-out digit written row by row (last: the original)")
 
