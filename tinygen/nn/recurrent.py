@@ -91,7 +91,7 @@ class RNNCellBase(Module):
                                f"{self.input_size}")
         return x if x.ndim == 2 else F.unsqueeze(x, 0)
 
-    def _states(self, hx, count, x, batched):
+    def _initial_states(self, hx, count, x, batched):
         states = _states(self, hx, count, (x.shape[0], self.hidden_size) if batched else (self.hidden_size,), x)
         return states if batched else tuple(F.unsqueeze(s, 0) for s in states)
 
@@ -109,9 +109,12 @@ class RNNCell(RNNCellBase):
         super().__init__("RNN", input_size, hidden_size, bias, nonlinearity)
         self.nonlinearity = nonlinearity
 
+    def extra_repr(self):
+        return super().extra_repr() + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
+
     def forward(self, input, hx=None):
         x = self._batched(input)
-        (h,) = self._states(hx, 1, x, input.ndim == 2)
+        (h,) = self._initial_states(hx, 1, x, input.ndim == 2)
         h = rnn_step(x, h, *self._weights(), nonlinearity=self.nonlinearity)
         return h if input.ndim == 2 else F.reshape(h, (self.hidden_size,))
 
@@ -124,7 +127,7 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         x = self._batched(input)
-        (h,) = self._states(hx, 1, x, input.ndim == 2)
+        (h,) = self._initial_states(hx, 1, x, input.ndim == 2)
         h = gru_step(x, h, *self._weights())
         return h if input.ndim == 2 else F.reshape(h, (self.hidden_size,))
 
@@ -137,7 +140,7 @@ class LSTMCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         x = self._batched(input)
-        h, c = self._states(hx, 2, x, input.ndim == 2)
+        h, c = self._initial_states(hx, 2, x, input.ndim == 2)
         h, c = lstm_step(x, h, c, *self._weights())
         if input.ndim == 1:
             h, c = F.reshape(h, (self.hidden_size,)), F.reshape(c, (self.hidden_size,))
