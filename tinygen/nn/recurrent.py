@@ -71,6 +71,7 @@ class RNNCellBase(Module):
     """The weights of one cell: weight_ih (gates*H, input_size), weight_hh (gates*H, H), biases (gates*H)."""
 
     def __init__(self, kind, input_size, hidden_size, bias, nonlinearity=None):
+        super().__init__()
         where = f"{kind}Cell(input_size={input_size}, hidden_size={hidden_size})"
         self.input_size, self.hidden_size = _check_sizes(where, input_size, hidden_size, nonlinearity)
         rows = GATES[kind] * self.hidden_size
@@ -156,6 +157,7 @@ class RNNBase(Module):
 
     def __init__(self, kind, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, nonlinearity=None):
+        super().__init__()
         where = f"{kind}(input_size={input_size}, hidden_size={hidden_size}, num_layers={num_layers})"
         self.input_size, self.hidden_size = _check_sizes(where, input_size, hidden_size, nonlinearity)
         self.num_layers = check_int(where, "num_layers", num_layers, minimum=1)
@@ -258,9 +260,9 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False):
-        self.nonlinearity = nonlinearity
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          nonlinearity)
+        self.nonlinearity = nonlinearity
 
     def step(self, x, state, weights):
         return (rnn_step(x, state[0], *weights, nonlinearity=self.nonlinearity),)
