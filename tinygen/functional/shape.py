@@ -178,7 +178,12 @@ class GetItem(Function):
 
 
 class ScatterAdd(Function):
-    """y = zeros(shape) with x added at y[index].   gx = gy[index] (the adjoint of GetItem)"""
+    """y = zeros(shape) with x added at y[index].   gx = gy[index] (the adjoint of GetItem)
+
+    A basic index (ints, slices, None, ...) picks each element at most once, so adding is
+    setting, which is many times faster than add.at (a recurrent layer slices its gates so at
+    every time step).
+    """
 
     reads_inputs = {}
 
@@ -188,11 +193,20 @@ class ScatterAdd(Function):
     def forward(self, x):
         xp = get_array_module(x)
         y = xp.zeros(self.shape, dtype=x.dtype)
-        xp.add.at(y, self.index, x)
+        if _is_basic(self.index):
+            y[self.index] = x
+        else:
+            xp.add.at(y, self.index, x)
         return y
 
     def backward(self, gy):
         return getitem(gy, self.index)
+
+
+def _is_basic(index):
+    """Whether `index` is basic indexing: Python ints, slices, None and Ellipsis only."""
+    parts = index if type(index) is tuple else (index,)
+    return all(type(i) in (int, slice) or i is None or i is Ellipsis for i in parts)
 
 
 def getitem(x, index):

@@ -7,4 +7,5 @@ from tinygen.nn.linear import Identity, Linear
 from tinygen.nn.module import Buffer, Module, ModuleList, Parameter, Sequential
 from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d
 from tinygen.nn.pooling import AvgPool2d, MaxPool2d, Upsample
+from tinygen.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from tinygen.nn.shape import Flatten, Unflatten
