@@ -24,7 +24,8 @@ from tinygen.cli import UsageError
 from tinygen.files import atomic_write, check_replaceable
 from tinygen.serialization import CheckpointError
 
-RUN_FILES = ["checkpoint.npz", "samples.npy", "metrics.json", "curves.png", "elbo.txt"]  # a run's results in --out
+RUN_FILES = ["checkpoint.npz", "samples.npy", "metrics.json", "curves.png", "elbo.txt",
+             "reconstructions.npy", "noisy.npy", "denoised.npy", "codes.npy", "anomaly_scores.npy"]  # a run's results in --out
 
 
 def run(main):

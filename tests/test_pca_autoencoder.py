@@ -23,8 +23,9 @@ import numpy as np
 import scipy.linalg
 
 import tinygen
-from tinygen import nn, optim
+from tinygen import optim
 from tinygen.data import MNIST
+from tinygen.models.autoencoder import Autoencoder
 from tinygen.nn import functional as F
 
 K = 6
@@ -50,9 +51,9 @@ def principal_components(x, k):
 
 def train_linear_autoencoder(x, k):
     tinygen.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, k), nn.Linear(k, 784))  # encoder, decoder; no nonlinearity
+    model = Autoencoder(k, linear=True)  # the example's --linear: 784 -> k -> 784, no nonlinearity
     optimizer = optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    batch = tinygen.tensor(x)  # full batch
+    batch = tinygen.tensor(x.reshape(-1, 1, 28, 28))  # full batch
     for step in range(STEPS):
         if step == int(0.8 * STEPS):
             optimizer.lr = LEARNING_RATE / 10
@@ -75,7 +76,7 @@ def test_linear_autoencoder_spans_the_principal_subspace(mnist_dir):
     model, mse = train_linear_autoencoder(x, K)
     seconds = time.perf_counter() - start
 
-    decoder_columns = model[1].weight.numpy().astype(np.float64)  # (784, k): the decoder's column space
+    decoder_columns = model.decoder.net[0].weight.numpy().astype(np.float64)  # (784, k): the decoder's column space
     angles = np.degrees(scipy.linalg.subspace_angles(decoder_columns, components))
     print(f"\nprincipal angles (degrees): {np.round(np.sort(angles)[::-1], 3)}")
     print(f"MSE {mse:.6f}, PCA optimum {pca_mse:.6f}, ratio {mse / pca_mse:.5f}; {STEPS} steps in {seconds:.1f}s")
