@@ -1,4 +1,4 @@
-"""A short training of the shallow autoencoder on real digits, for the property tests.
+"""A short training of an autoencoder on real digits, for the property tests of its variants.
 
 The digits: the first 9000 images of the MNIST test split train, the last 1000 are held out.
 """
@@ -7,9 +7,6 @@ import numpy as np
 import tinygen
 from tinygen import optim
 from tinygen.data import MNIST
-from tinygen.models.denoising_autoencoder import corrupt
-from tinygen.models.shallow_autoencoder import ShallowAutoencoder
-from tinygen.nn import functional as F
 
 HELD_OUT = 1000
 
@@ -20,30 +17,24 @@ def digits(mnist_dir):
     return images[:-HELD_OUT], images[-HELD_OUT:], labels[:-HELD_OUT], labels[-HELD_OUT:]
 
 
-def train_shallow(images, code_size, steps, penalty=None, noise=None, batch_size=64, lr=1e-3, seed=0):
-    """Adam on BCE per image (+ penalty(code)), fed corrupt(x, *noise) when noise is given."""
-    tinygen.manual_seed(seed)
-    model = ShallowAutoencoder(code_size)
+def train(model, images, steps, loss_of_batch, batch_size=32, lr=1e-3, seed=0):
+    """Adam on loss_of_batch(x) for `steps` random batches of `images`; returns the model."""
     optimizer = optim.Adam(model.parameters(), lr=lr)
     batches = np.random.default_rng(seed)
     for _ in range(steps):
-        x = tinygen.tensor(images[batches.integers(0, len(images), batch_size)])
-        reconstruction, code = model(x if noise is None else corrupt(x, *noise))
-        loss = F.binary_cross_entropy(reconstruction, x, reduction="sum") / batch_size
-        if penalty is not None:
-            loss = loss + penalty(code)
+        loss = loss_of_batch(tinygen.tensor(images[batches.integers(0, len(images), batch_size)]))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     return model
 
 
-def reconstruct(model, images):
-    """The reconstructions and codes of `images` (NumPy arrays), in eval mode, without a graph."""
+def outputs(model, images):
+    """model(images) in eval mode, without a graph, as NumPy arrays (a tuple if the model gives one)."""
     model.eval()
     with tinygen.no_grad():
-        reconstruction, code = model(tinygen.tensor(images))
-    return reconstruction.numpy(), code.numpy()
+        result = model(images if isinstance(images, tinygen.Tensor) else tinygen.tensor(images))
+    return tuple(r.numpy() for r in result) if isinstance(result, tuple) else result.numpy()
 
 
 def mse(a, b):

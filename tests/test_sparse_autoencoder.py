@@ -9,14 +9,15 @@ from hypothesis.extra import numpy as hnp
 
 import tinygen
 from tinygen.gradcheck import gradcheck
-from tinygen.models.sparse_autoencoder import kl_sparsity_penalty, l1_penalty
+import tinygen.nn.functional as F
+from tinygen.models.sparse_autoencoder import SparseAutoencoder, kl_sparsity_penalty, l1_penalty
 
-from autoencoder_training import digits, mse, reconstruct, train_shallow
+from autoencoder_training import digits, mse, outputs, train
 from strategies import cheap
 
 RHO, BETA = 0.1, 3.0  # Ng's notes
 L1_WEIGHT = 1.0
-STEPS = 300
+STEPS = 400  # batches of 32
 CODE = 1000  # overcomplete: more units than the 784 pixels
 
 codes = hnp.arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(1, 6)), elements=st.floats(0.01, 0.99))
@@ -73,20 +74,33 @@ def test_penalties_want_codes_of_shape_n_units():
             penalty(tinygen.rand(2, 3, 4))
 
 
-# --- on real digits --------------------------------------------------------------------------
+# --- on real digits (slow: three trainings of 400 steps, about a minute on 2 idle cores; -m slow) ---
+
+
+def trained_sparse(images, penalty, seed=0):
+    """BCE summed over pixels, averaged over images, + penalty(code): Ng's loss."""
+    tinygen.manual_seed(seed)
+    model = SparseAutoencoder(CODE)
+
+    def loss(x):
+        reconstruction, code = model(x)
+        return F.binary_cross_entropy(reconstruction, x, reduction="sum") / x.shape[0] + penalty(code)
+
+    return train(model, images, STEPS, loss)
 
 
 @pytest.fixture(scope="module")
 def trained(mnist_dir):
-    train, held_out, _, _ = digits(mnist_dir)
+    train_images, held_out, _, _ = digits(mnist_dir)
     models = {
-        "plain": train_shallow(train, CODE, STEPS),
-        "kl": train_shallow(train, CODE, STEPS, penalty=lambda h: BETA * kl_sparsity_penalty(h, RHO)),
-        "l1": train_shallow(train, CODE, STEPS, penalty=lambda h: L1_WEIGHT * l1_penalty(h)),
+        "plain": trained_sparse(train_images, lambda h: 0.0),
+        "kl": trained_sparse(train_images, lambda h: BETA * kl_sparsity_penalty(h, RHO)),
+        "l1": trained_sparse(train_images, lambda h: L1_WEIGHT * l1_penalty(h)),
     }
-    return held_out, {name: reconstruct(model, held_out) for name, model in models.items()}
+    return held_out, {name: outputs(model, held_out) for name, model in models.items()}
 
 
+@pytest.mark.slow
 def test_kl_sparse_code_has_mean_activation_near_rho(trained):
     held_out, results = trained
     _, kl_code = results["kl"]
@@ -96,6 +110,7 @@ def test_kl_sparse_code_has_mean_activation_near_rho(trained):
     assert plain_code.mean() > 3 * RHO  # without the penalty the same network keeps a dense code
 
 
+@pytest.mark.slow
 def test_l1_sparse_code_is_mostly_near_zero(trained):
     held_out, results = trained
     near_zero = {name: float(np.mean(results[name][1] < 0.05)) for name in ("l1", "plain")}
@@ -104,6 +119,7 @@ def test_l1_sparse_code_is_mostly_near_zero(trained):
     assert near_zero["plain"] < 0.3
 
 
+@pytest.mark.slow
 def test_sparse_reconstructions_are_still_good(trained):
     """Sparse, not useless: each reconstructs held-out digits much better than their mean image does."""
     held_out, results = trained

@@ -55,7 +55,11 @@ def roc_curve(scores, is_anomaly):
     distinct score taken as the threshold "score >= t is an anomaly", highest first.
 
     Sorting by score once, the count of anomalies above each threshold is a cumulative sum."""
-    xp, scores, is_anomaly, positives = _scores_and_labels("roc_curve", scores, is_anomaly)
+    return _roc_curve("roc_curve", scores, is_anomaly)
+
+
+def _roc_curve(op, scores, is_anomaly):
+    xp, scores, is_anomaly, positives = _scores_and_labels(op, scores, is_anomaly)
     order = xp.argsort(-scores, kind="stable")
     sorted_scores, sorted_labels = scores[order], is_anomaly[order]
     last_of_each_score = xp.concatenate([xp.nonzero(xp.diff(sorted_scores))[0], xp.asarray([len(scores) - 1])])
@@ -70,5 +74,5 @@ def roc_curve(scores, is_anomaly):
 def roc_auc(scores, is_anomaly):
     """The area under the ROC curve, by trapezoids: P(score of an anomaly > score of a normal one),
     ties counting 1/2 (a tie makes a diagonal step, whose trapezoid is that half)."""
-    fpr, tpr = roc_curve(scores, is_anomaly)
+    fpr, tpr = _roc_curve("roc_auc", scores, is_anomaly)
     return float((((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1])) / 2).sum())

@@ -1,7 +1,7 @@
 """The denoising autoencoder's corruptions (Vincent et al. 2008, 2010).
 
-The network is the shallow autoencoder (shallow_autoencoder.py). It is fed a corrupted image x~
-and trained to give back the clean x:   loss = BCE(decode(encode(x~)), x).
+The network is the plain autoencoder (autoencoder.py). It is fed a corrupted image x~ and trained
+to give back the clean x:   loss = BCE(decoder(encoder(x~)), x).
 Copying its input is then wrong by construction: to undo the noise it has to know what digits
 look like. Two corruptions, each a fresh random draw per call (training only: the held-out
 images are corrupted once, with a seeded draw, to measure the denoising):

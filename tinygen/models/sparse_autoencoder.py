@@ -1,7 +1,9 @@
-"""The sparse autoencoder's penalties (Ng's CS294A notes): an overcomplete code kept sparse.
+"""The sparse autoencoder (Ng's CS294A notes): an overcomplete code kept sparse by a penalty.
 
-The network is the shallow autoencoder (shallow_autoencoder.py): 784 -> code (sigmoid) -> 784.
-With more code units than pixels (code 1000 > 784) and no penalty, the network can learn to copy
+    x (N, 1, 28, 28) -> flatten 784 -> Linear(784, code) -> Sigmoid -> h (N, code)   the code, in (0, 1)
+    h (N, code)      -> Linear(code, 784) -> Sigmoid -> (N, 1, 28, 28)               the plain decoder
+
+With more code units than pixels (code 1000 > 784) and no penalty, the network is free to copy
 its input. A sparsity penalty on the code forbids that: each image may use only a few units, so
 the units have to become features shared by many images. Two penalties, added to the
 reconstruction loss with a weight:
@@ -12,9 +14,27 @@ reconstruction loss with a weight:
                                                                     each unit active a fraction rho
                                                                     of the time, on average
 """
+from tinygen import nn
 from tinygen.functional.checks import check_real
+from tinygen.models.autoencoder import IMAGE_PIXELS, Decoder
 
 KL_CLIP = 1e-6  # rho_hat is kept in [KL_CLIP, 1 - KL_CLIP]: a unit never (or always) on would give log 0
+
+
+class SparseAutoencoder(nn.Module):
+    """784 -> code (sigmoid) -> 784 (sigmoid). The code is sigmoid, not ReLU, so that an activation
+    is a firing rate in (0, 1), which the KL penalty needs."""
+
+    def __init__(self, code_size=1000):
+        super().__init__()
+        self.code_size = code_size
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(IMAGE_PIXELS, code_size), nn.Sigmoid())
+        self.decoder = Decoder(code_size)
+
+    def forward(self, x):
+        """Returns the reconstructions (N, 1, 28, 28) and the codes (N, code_size): the penalty needs both."""
+        code = self.encoder(x)
+        return self.decoder(code), code
 
 
 def _check_codes(op, code):
