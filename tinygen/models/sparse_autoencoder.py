@@ -32,9 +32,9 @@ class SparseAutoencoder(nn.Module):
         self.decoder = Decoder(code_size)
 
     def forward(self, x):
-        """Returns the reconstructions (N, 1, 28, 28) and the codes (N, code_size): the penalty needs both."""
-        code = self.encoder(x)
-        return self.decoder(code), code
+        """The reconstructions (N, 1, 28, 28). Training calls encoder and decoder itself, since its
+        penalty needs the code."""
+        return self.decoder(self.encoder(x))
 
 
 def _check_codes(op, code):
