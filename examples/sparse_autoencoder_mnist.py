@@ -85,7 +85,7 @@ def main():
     autoencoders.save_array(codes, folder / "codes.npy")
     viz.plot_mean_activations(mean_activation, folder / "mean_activation.png",
                               rho=args.rho if args.penalty == "kl" else None,
-                              title=f"{title}: mean activation per unit (held out)")
+                              title=f"sparse code ({args.penalty}): mean held-out activation per unit")
 
 
 if __name__ == "__main__":
