@@ -75,8 +75,8 @@ def main():
     model.eval()
     codes = autoencoders.in_batches(model.encoder, data.held_out, args.device).astype(np.float32)
     mean_activation = codes.mean(axis=0)  # per unit, over the held-out images
-    sparsity = {"penalty": args.penalty, "beta": beta, "rho": args.rho, "mean_activation": float(codes.mean()),
-                "fraction_near_zero": float(np.mean(codes < NEAR_ZERO))}
+    sparsity = {"penalty": args.penalty, "beta": beta, **({"rho": args.rho} if args.penalty == "kl" else {}),
+                "mean_activation": float(codes.mean()), "fraction_near_zero": float(np.mean(codes < NEAR_ZERO))}
     print(f"held-out codes: mean activation {sparsity['mean_activation']:.4f}"
           f"{f' (rho {args.rho:g})' if args.penalty == 'kl' else ''}, "
           f"{100 * sparsity['fraction_near_zero']:.1f}% of activations below {NEAR_ZERO}")
