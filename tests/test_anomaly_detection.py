@@ -70,7 +70,7 @@ def test_reconstruction_errors_are_each_images_mse_in_order():
     assert errors.shape == (7,) and model.training  # its mode is given back
 
 
-@pytest.mark.slow  # one training of 600 steps: about 20 s on 2 idle cores
+# one training of 600 steps: about 1 s on 2 idle cores
 def test_trained_without_a_digit_the_reconstruction_error_finds_it(mnist_dir):
     train_images, held_out, train_labels, held_out_labels = digits(mnist_dir)
     tinygen.manual_seed(0)
