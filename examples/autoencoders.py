@@ -182,16 +182,21 @@ def save_array(array, path):
     print(f"wrote {path} {np.shape(array)}")
 
 
-def save_interpolation(encode, decode, images, path, device, steps=10, title="latent interpolation"):
+def interpolate(encode, decode, images, device, steps=10):
     """Decode codes on the straight line between the codes of pairs of images.
 
-    images: (2P, 1, 28, 28): pairs (images[0], images[1]), (images[2], images[3]), ... Each row
-    of the picture is one pair: z = (1 - t) encode(a) + t encode(b), t = 0, 1/(steps-1), ..., 1.
+    images: (2P, 1, 28, 28): pairs (images[0], images[1]), (images[2], images[3]), ... Returns
+    (P * steps, 28, 28), pair by pair: decode((1 - t) encode(a) + t encode(b)) for
+    t = 0, 1/(steps-1), ..., 1; the ends are the reconstructions of a and b.
     """
-    with tinygen.no_grad():
-        codes = in_batches(encode, images, device)
-        a, b = codes[0::2], codes[1::2]
-        t = np.linspace(0, 1, steps, dtype=np.float32).reshape(1, steps, 1)
-        line = ((1 - t) * a[:, None] + t * b[:, None]).reshape(-1, codes.shape[1])  # row-major: pair by pair
-        decoded = in_batches(decode, line.astype(np.float32), device).reshape(-1, 28, 28)
+    codes = in_batches(encode, images, device)
+    a, b = codes[0::2], codes[1::2]
+    t = np.linspace(0, 1, steps, dtype=np.float32).reshape(1, steps, 1)
+    line = ((1 - t) * a[:, None] + t * b[:, None]).reshape(-1, codes.shape[1])
+    return in_batches(decode, line.astype(np.float32), device).reshape(-1, 28, 28)
+
+
+def save_interpolation(encode, decode, images, path, device, steps=10, title="latent interpolation"):
+    """The picture of `interpolate`: a row per pair of images, from a (left) to b (right)."""
+    decoded = interpolate(encode, decode, images, device, steps)
     viz.save_image_grid(np.clip(decoded, 0, 1), path, nrow=steps, title=title)

@@ -2,18 +2,18 @@
 
     python examples/stacked_autoencoder_mnist.py --data-dir ../shared/data/mnist --split test [--tied]
 
-The stack 784-300-150 (--sizes 300 150) is a pile of one-layer autoencoders (see
-tinygen/models/stacked_autoencoder.py). Greedy layer-wise training (Bengio et al. 2007; Geron's
+The stack 784-100-30 (--sizes 100 30, Geron's tied example; his untied one is 300 150) is a pile
+of one-layer autoencoders (see tinygen/models/stacked_autoencoder.py). Greedy layer-wise training (Bengio et al. 2007; Geron's
 "training one autoencoder at a time") splits the epochs into phases:
-- phase 1: the first autoencoder, 784-300-784, learns to rebuild the images;
-- phase 2: the second, 300-150-300, learns to rebuild the first one's codes, computed without a
+- phase 1: the first autoencoder, 784-100-784, learns to rebuild the images;
+- phase 2: the second, 100-30-100, learns to rebuild the first one's codes, computed without a
   graph; only its own parameters are in its optimiser, so the first layer stays bit for bit as
   phase 1 left it;
-- last phase: the whole stack, x -> 150 numbers -> x_hat, is fine-tuned end to end.
+- last phase: the whole stack, x -> 30 numbers -> x_hat, is fine-tuned end to end.
 --tied makes each decoder's weight its encoder's transpose: half the weights.
 
-Each loss is the binary cross-entropy of images rebuilt through a sigmoid, and the squared error
-of codes rebuilt through a ReLU (phase 2 on).
+Images rebuilt through a sigmoid are scored by binary cross-entropy (phase 1 and fine-tuning),
+codes rebuilt through a ReLU by the squared error (phase 2 and any deeper layer).
 
 Writes to --out: reconstructions.png, curves.png (the loss of each phase in turn; phase 2's is
 the error on the first layer's codes), reconstructions.npy, checkpoint.npz and metrics.json
@@ -32,8 +32,8 @@ import common
 def main():
     parser = autoencoders.parser(__doc__.splitlines()[1], epochs=30, batch_size=128, lr=1e-3,
                                  out="runs/stacked_autoencoder")
-    parser.add_argument("--sizes", type=common.whole_number(1), nargs="+", default=[300, 150],
-                        help="widths of the encoders, the last is the code (default 300 150)")
+    parser.add_argument("--sizes", type=common.whole_number(1), nargs="+", default=[100, 30],
+                        help="widths of the encoders, the last is the code (default 100 30)")
     parser.add_argument("--tied", action="store_true", help="each decoder's weight is its encoder's transpose")
     args = autoencoders.parse_args(parser)
     depth = len(args.sizes)

@@ -94,8 +94,8 @@ def test_example_runs_and_writes_its_files(script, extra, mnist_dir, tmp_path):
         assert (tmp_path / "interpolation.png").stat().st_size > 1000
         assert result["code_size"] == (6 if "--linear" in extra else 32)
     else:
-        assert result["code_size"] == 150 and result["tied"] is True
-        assert result["parameters"] == 784 * 300 + 300 + 300 * 150 + 150 + 300 + 784  # the weights once
+        assert result["code_size"] == 30 and result["tied"] is True
+        assert result["parameters"] == 82_414  # 784-100-30, the weights once: 784*100 + 100*30 + biases 100+30+100+784
 
 
 @pytest.mark.parametrize("script,extra", [
@@ -153,3 +153,17 @@ def test_a_fresh_run_does_not_replace_an_autoencoders_results(mnist_dir, tmp_pat
     stderr = run_example("autoencoder_mnist.py", mnist_dir, tmp_path, "--max-steps", "1", status=2)
     assert stderr.startswith(f"autoencoder_mnist.py: error: --out {tmp_path} already holds a run (reconstructions.npy); ")
     assert (tmp_path / "reconstructions.npy").read_bytes() == b"a user's file"
+
+
+def test_an_interpolation_ends_at_the_reconstructions_of_its_two_images():
+    import tinygen
+    from tinygen.models.autoencoder import Autoencoder
+
+    tinygen.manual_seed(0)
+    model = Autoencoder(8).eval()
+    images = np.random.default_rng(0).random((4, 1, 28, 28)).astype(np.float32)
+    line = autoencoders.interpolate(model.encoder, model.decoder, images, "cpu", steps=5).reshape(2, 5, 28, 28)
+    reconstructions = autoencoders.reconstruct(model, images, "cpu")
+    np.testing.assert_allclose(line[:, 0], reconstructions[0::2], atol=1e-6)
+    np.testing.assert_allclose(line[:, -1], reconstructions[1::2], atol=1e-6)
+    assert not np.allclose(line[:, 2], line[:, 0], atol=1e-3)  # the middle is neither end

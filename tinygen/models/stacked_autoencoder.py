@@ -1,9 +1,9 @@
 """The stacked autoencoder, trained greedily layer by layer (Bengio et al. 2007), weights tied or not.
 
-    sizes = (784, 300, 150):
-    encoders[0]: (N, 784) -> Linear -> ReLU -> (N, 300)     decoders[0]: (N, 300) -> Linear -> Sigmoid -> (N, 784)
-    encoders[1]: (N, 300) -> Linear -> ReLU -> (N, 150)     decoders[1]: (N, 150) -> Linear -> ReLU -> (N, 300)
-    the stack:   x -> encoders[0] -> encoders[1] -> code (N, 150) -> decoders[1] -> decoders[0] -> x_hat
+    sizes = (784, 100, 30):
+    encoders[0]: (N, 784) -> Linear -> ReLU -> (N, 100)     decoders[0]: (N, 100) -> Linear -> Sigmoid -> (N, 784)
+    encoders[1]: (N, 100) -> Linear -> ReLU -> (N, 30)      decoders[1]: (N, 30) -> Linear -> ReLU -> (N, 100)
+    the stack:   x -> encoders[0] -> encoders[1] -> code (N, 30) -> decoders[1] -> decoders[0] -> x_hat
 
 Each pair (encoders[i], decoders[i]) is an autoencoder of its own: the first one of the images,
 the second one of the first one's codes. Greedy training fits them one at a time, each on the
@@ -49,7 +49,7 @@ class TiedLinear(nn.Module):
 class StackedAutoencoder(nn.Module):
     """Autoencoders stacked: images (N, 1, 28, 28) -> code (N, sizes[-1]) -> reconstructions (N, 1, 28, 28)."""
 
-    def __init__(self, sizes=(784, 300, 150), tied=False):
+    def __init__(self, sizes=(784, 100, 30), tied=False):
         super().__init__()
         if sizes[0] != IMAGE_PIXELS or len(sizes) < 2:
             raise ValueError(f"StackedAutoencoder: sizes must start with {IMAGE_PIXELS} and name at least one code, got {sizes}")
