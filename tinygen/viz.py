@@ -123,3 +123,33 @@ def save_latent_manifold(decode, path, n=20):
     """Decode the latent grid of `latent_grid_points` and tile the images (a 2-D VAE's map)."""
     images = _host(decode(latent_grid_points(n)))
     save_image_grid(images, path, nrow=n, title="decoded 2-D latent space")
+
+
+def plot_mean_activations(mean_activations, path, rho=None, title="mean activation per code unit"):
+    """A sparse code's units, sorted by their mean activation over held-out images (a target rho as a line)."""
+    plt = _pyplot()
+    values = np.sort(_host(mean_activations).ravel())[::-1]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.bar(np.arange(len(values)), values, width=1.0)
+    if rho is not None:
+        ax.axhline(rho, color="C1", linestyle="--", label=f"rho = {rho:g}")
+        ax.legend()
+    ax.set_xlabel("code unit (sorted)")
+    ax.set_ylabel("mean activation")
+    ax.set_title(title)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def plot_roc_curve(fpr, tpr, path, auc, title="ROC curve"):
+    """True against false positive rate over every threshold, with chance's diagonal and the area."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    ax.plot(_host(fpr), _host(tpr), label=f"AUC = {auc:.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    _save_figure(fig, path)
