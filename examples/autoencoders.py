@@ -9,11 +9,15 @@ Each autoencoder example reads top to bottom as its variant: its model, its loss
 
 `train` is the loop written once: batches in a seeded order, a progress bar with the losses,
 a NaN check, a checkpoint at the end of every epoch and exact resume (`--resume`), the same as
-the GAN and VAE examples (it uses examples/common.py for all of it). `finish` writes the files
-every autoencoder writes: reconstructions.png, curves.png, reconstructions.npy and metrics.json,
+the GAN examples (it uses examples/common.py for all of it). `finish` writes the files every
+autoencoder writes: reconstructions.png, curves.png, reconstructions.npy and metrics.json,
 where the held-out error stands beside PCA's with as many components as the code: the linear
 baseline a learned code has to beat. A variant writes its own extra files after it, with
 `in_batches` and `save_array`.
+
+The generative members (the VAEs, the adversarial autoencoder) also decode draws from their
+prior: `prior_samples` gives them, and `finish(..., samples=...)` writes samples.npy and adds
+tinygen's sample metrics (classifier score, Frechet distance, classes covered) to metrics.json.
 """
 import json
 import time
@@ -23,6 +27,7 @@ import numpy as np
 
 import tinygen
 from tinygen import viz
+from tinygen import metrics as sample_metrics
 from tinygen.data import DataLoader
 
 import common
@@ -66,17 +71,20 @@ def load_data(args):
 # The training loop, written once
 
 
-def train(args, images, train_step, models, optimizers, history):
+def train(args, images, train_step, models, optimizers, history, end_of_epoch=None):
     """Train for args.epochs (or --max-steps) over `images`; returns the --out folder.
 
     train_step(x, epoch) does one step on a batch x (a Tensor (B, 1, 28, 28) on args.device) and
     returns a dict of the step's numbers for the curves, with the keys of `history` (e.g.
     {"loss": loss}). `epoch` counts from 0; most steps ignore it (a greedy stack picks its phase
-    by it). models and optimizers are dicts of name -> Module / optimiser: all of them go into
-    the checkpoint written at the end of every epoch, with history, the step and the random
-    state, so that --resume continues exactly where the run stopped.
+    by it). `images` may also be a tuple of arrays, e.g. (images, labels): then each batch is the
+    tuple of Tensors (x, y) (the conditional VAE's step needs the labels). models and optimizers
+    are dicts of name -> Module / optimiser: all of them go into the checkpoint written at the
+    end of every epoch, with history, the step and the random state, so that --resume continues
+    exactly where the run stopped. end_of_epoch(epoch, folder), if given, runs just before that
+    checkpoint (the VAE draws its grids of the epoch there).
     """
-    common.check_batch_size(args, len(images))
+    common.check_batch_size(args, len(images[0] if isinstance(images, tuple) else images))
     loader = DataLoader(images, args.batch_size, shuffle=True, seed=args.seed, drop_last=True, device=args.device)
     step = 0
     if args.resume:
@@ -99,6 +107,8 @@ def train(args, images, train_step, models, optimizers, history):
             bar.set_postfix({key: values[-1] for key, values in history.items()}, refresh=False)
             if step >= last_step:
                 break
+        if end_of_epoch is not None:
+            end_of_epoch(epoch, folder)
         common.save_checkpoint(folder / "checkpoint.npz", args, step, models, optimizers, history)
     print(f"trained {step} steps in all; this run took {time.perf_counter() - started:.1f} s")
     return folder
@@ -119,10 +129,13 @@ def in_batches(function, images, device, batch_size=500):
     return np.concatenate(results)
 
 
-def reconstruct(model, images, device):
-    """The model's reconstructions of `images` in eval mode, as float32 (N, 28, 28) (not clipped)."""
+def reconstruct(model, images, device, function=None):
+    """The model's reconstructions of `images` in eval mode, as float32 (N, 28, 28) (not clipped).
+
+    function(x) gives a batch's reconstructions; by default it is model(x) (a VAE passes
+    decode(mu): the reconstruction of its code's mean, without the sampling noise)."""
     model.eval()
-    reconstructions = in_batches(model, images, device)
+    reconstructions = in_batches(function or model, images, device)
     model.train()
     return reconstructions.reshape(len(images), 28, 28).astype(np.float32)
 
@@ -143,7 +156,8 @@ def pca_mse(train_images, held_out_images, components):
     return float(np.mean((held - held @ top @ top.T) ** 2))
 
 
-def finish(args, folder, model, data, history, code_size, title, extra_metrics=None):
+def finish(args, folder, model, data, history, code_size, title, extra_metrics=None, reconstruction=None,
+           samples=None):
     """Write what every autoencoder run writes, and return the held-out reconstructions and metrics.
 
     - reconstructions.npy: float32 (1000, 28, 28) in [0, 1], the held-out images' reconstructions in order
@@ -152,10 +166,14 @@ def finish(args, folder, model, data, history, code_size, title, extra_metrics=N
     - curves.png: the history's curves;
     - metrics.json (unless --no-metrics): the held-out MSE per pixel, and PCA's with code_size
       components fitted on the training images; extra_metrics (a dict) is added to it.
-    model(x) must take a batch (B, 1, 28, 28) and give its reconstructions, 784 values per image.
+    - with samples (images decoded from the prior, (N, 28, 28) in [0, 1]): samples.npy, float32,
+      and in metrics.json tinygen's metrics of them (metrics.evaluate: classifier score, Frechet
+      distance, classes covered).
+    model(x) must take a batch (B, 1, 28, 28) and give its reconstructions, 784 values per image,
+    or reconstruction(x) does it for the model (see `reconstruct`).
     Returns a namespace with reconstructions (unclipped) and metrics.
     """
-    reconstructions = reconstruct(model, data.held_out, args.device)
+    reconstructions = reconstruct(model, data.held_out, args.device, reconstruction)
     originals = data.held_out.reshape(-1, 28, 28)
     mse = float(np.mean((reconstructions.astype(np.float64) - originals) ** 2))
     common.save_array(np.clip(reconstructions, 0, 1), folder / "reconstructions.npy")
@@ -167,13 +185,27 @@ def finish(args, folder, model, data, history, code_size, title, extra_metrics=N
     print(f"held-out reconstruction error (MSE per pixel, {len(originals)} images): {mse:.5f}")
     metrics = {"held_out_mse": mse, "code_size": code_size, "held_out_images": len(originals),
                "train_images": len(data.train), "steps": max((len(v) for v in history.values()), default=0)}
+    if samples is not None:
+        samples = np.clip(np.asarray(samples, dtype=np.float32).reshape(-1, 28, 28), 0, 1)
+        save_array(samples, folder / "samples.npy")
     if not args.no_metrics:
         metrics["pca_mse"] = pca_mse(data.train, data.held_out, code_size)
         print(f"PCA with {code_size} components: {metrics['pca_mse']:.5f}")
         metrics.update(extra_metrics or {})
+        if samples is not None:
+            metrics.update(sample_metrics.evaluate(samples, data_dir=args.data_dir))
         common.save_text(json.dumps(metrics, indent=1), folder / "metrics.json")
         print("metrics:", json.dumps(metrics))
     return types.SimpleNamespace(reconstructions=reconstructions, metrics=metrics)
+
+
+def prior_samples(decode, latent_dim, args, n=1000):
+    """decode(z) for n draws z ~ N(0, I) of size latent_dim, without a graph, as float32 (n, 28, 28). The draws come from their own generator (seeded by --seed), so drawing
+    them changes no other random numbers, and a rerun with the same seed decodes the same codes."""
+    z = common.fixed_noise(n, latent_dim, args.seed + 1, args.device)
+    with tinygen.no_grad():
+        images = decode(z)
+    return images.numpy().reshape(n, 28, 28).astype(np.float32)
 
 
 def save_array(array, path):
