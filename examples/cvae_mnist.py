@@ -60,8 +60,8 @@ def draw_by_class(model, latent_dim, args, n=100):
 
 def class_accuracy(samples_by_class, data_dir):
     """How often tinygen's classifier reads the images of row k of samples_by_class (10, n, 28, 28)
-    as digit k: overall and per digit (chance is 0.1; a decoder that ignores the label reads every
-    column as one digit, so at most 0.1 too)."""
+    as digit k: overall and per digit. Chance is 0.1, and so is the most a decoder that ignores the
+    label can score: it gives one image per code, read as one digit, right in one row of ten at most."""
     classifier, _, _ = metrics.load_classifier(data_dir)
     probabilities, _ = metrics.predict(classifier, samples_by_class.reshape(-1, 28, 28))
     read_as = probabilities.argmax(axis=1).reshape(10, -1)
