@@ -120,11 +120,14 @@ def train(args, images, train_step, models, optimizers, history, end_of_epoch=No
 
 def in_batches(function, images, device, batch_size=500):
     """function(x) for x = images[i : i + batch_size] as Tensors on `device`, without a graph;
-    the results as one NumPy array (concatenated along the first axis), in the images' order."""
+    the results as one NumPy array (concatenated along the first axis), in the images' order.
+    `images` may also be a tuple of arrays, e.g. (images, labels): then function(x, y) gets a
+    batch of each."""
+    arrays = images if isinstance(images, tuple) else (images,)
     results = []
     with tinygen.no_grad():
-        for start in range(0, len(images), batch_size):
-            result = function(tinygen.Tensor(images[start : start + batch_size], device=device))
+        for start in range(0, len(arrays[0]), batch_size):
+            result = function(*(tinygen.Tensor(a[start : start + batch_size], device=device) for a in arrays))
             results.append(result.numpy() if isinstance(result, tinygen.Tensor) else np.asarray(result))
     return np.concatenate(results)
 
@@ -133,11 +136,12 @@ def reconstruct(model, images, device, function=None):
     """The model's reconstructions of `images` in eval mode, as float32 (N, 28, 28) (not clipped).
 
     function(x) gives a batch's reconstructions; by default it is model(x) (a VAE passes
-    decode(mu): the reconstruction of its code's mean, without the sampling noise)."""
+    decode(mu): the reconstruction of its code's mean, without the sampling noise). With images
+    a tuple (images, labels), function(x, y) gets the labels too (see `in_batches`)."""
     model.eval()
     reconstructions = in_batches(function or model, images, device)
     model.train()
-    return reconstructions.reshape(len(images), 28, 28).astype(np.float32)
+    return reconstructions.reshape(-1, 28, 28).astype(np.float32)
 
 
 def pca_mse(train_images, held_out_images, components):
@@ -157,7 +161,7 @@ def pca_mse(train_images, held_out_images, components):
 
 
 def finish(args, folder, model, data, history, code_size, title, extra_metrics=None, reconstruction=None,
-           samples=None):
+           samples=None, conditional=False):
     """Write what every autoencoder run writes, and return the held-out reconstructions and metrics.
 
     - reconstructions.npy: float32 (1000, 28, 28) in [0, 1], the held-out images' reconstructions in order
@@ -170,10 +174,12 @@ def finish(args, folder, model, data, history, code_size, title, extra_metrics=N
       and in metrics.json tinygen's metrics of them (metrics.evaluate: classifier score, Frechet
       distance, classes covered).
     model(x) must take a batch (B, 1, 28, 28) and give its reconstructions, 784 values per image,
-    or reconstruction(x) does it for the model (see `reconstruct`).
+    or reconstruction(x) does it for the model (see `reconstruct`); with conditional=True it is
+    reconstruction(x, y), given each held-out image's label y too (the conditional VAE).
     Returns a namespace with reconstructions (unclipped) and metrics.
     """
-    reconstructions = reconstruct(model, data.held_out, args.device, reconstruction)
+    held_out = (data.held_out, data.held_out_labels) if conditional else data.held_out
+    reconstructions = reconstruct(model, held_out, args.device, reconstruction)
     originals = data.held_out.reshape(-1, 28, 28)
     mse = float(np.mean((reconstructions.astype(np.float64) - originals) ** 2))
     common.save_array(np.clip(reconstructions, 0, 1), folder / "reconstructions.npy")

@@ -25,7 +25,8 @@ from tinygen.files import atomic_write, check_replaceable
 from tinygen.serialization import CheckpointError
 
 RUN_FILES = ["checkpoint.npz", "samples.npy", "metrics.json", "curves.png", "elbo.txt",
-             "reconstructions.npy", "noisy.npy", "denoised.npy", "codes.npy", "anomaly_scores.npy"]  # a run's results in --out
+             "reconstructions.npy", "noisy.npy", "denoised.npy", "codes.npy", "anomaly_scores.npy",
+             "samples_by_class.npy"]  # a run's results in --out
 
 
 def run(main):

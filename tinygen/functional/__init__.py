@@ -11,6 +11,7 @@ from tinygen.functional.activation import (
 )
 from tinygen.functional.arithmetic import abs, add, astype, clip, div, exp, log, mul, neg, pow, sqrt, sub, to_device
 from tinygen.functional.conv import col2im, conv2d, conv_transpose2d, im2col
+from tinygen.functional.encoding import one_hot
 from tinygen.functional.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

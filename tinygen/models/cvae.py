@@ -1,0 +1,60 @@
+"""The conditional VAE (Sohn et al. 2015; the generative side of Kingma et al. 2014's M2).
+
+The VAE of vae.py with the digit's label y given to both halves, as a one-hot vector joined to
+their input:
+
+    x (N, 1, 28, 28) -> (N, 784);   y (N,) integers in [0, 10) -> one_hot (N, 10)
+    encoder q(z|x, y):  [x, y] (N, 794) -> Linear 400, ReLU -> mu (N, L), logvar (N, L)   (L = latent_dim, 20)
+    decoder p(x|z, y):  [z, y] (N, L + 10) -> Linear 400, ReLU -> Linear 784, Sigmoid -> (N, 784)
+
+Because the decoder is told the digit, the code z need not carry it: z keeps the style (slant,
+width, stroke), and decode(z, y) draws digit y in the style of z. The loss is the VAE's,
+`vae_loss(reconstruction, x, mu, logvar)`: the negative ELBO of log p(x|y) against the image x
+alone. The label is an input, never part of the target (a target of [x, y] would score the
+decoder on copying a label it was given).
+"""
+import tinygen
+from tinygen import nn
+import tinygen.nn.functional as F
+
+IMAGE_SIZE = 28 * 28
+
+
+class CVAE(nn.Module):
+    """[x, one_hot(y)] 794 -> 400 -> (mu, logvar) of size latent_dim;   [z, one_hot(y)] -> 400 -> 784 (sigmoid)."""
+
+    def __init__(self, latent_dim=20, hidden=400, num_classes=10):
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.encoder = nn.Sequential(nn.Linear(IMAGE_SIZE + num_classes, hidden), nn.ReLU())
+        self.to_mu = nn.Linear(hidden, latent_dim)
+        self.to_logvar = nn.Linear(hidden, latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim + num_classes, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, IMAGE_SIZE), nn.Sigmoid())
+
+    def joined(self, inputs, labels, where, row):
+        """[inputs, one_hot(labels)] (N, features + num_classes): each row's label beside it."""
+        y = F.one_hot(labels, self.num_classes)
+        if y.shape[0] != inputs.shape[0]:
+            raise ValueError(f"CVAE.{where}: expected one label per {row}, got {y.shape[0]} labels for "
+                             f"{inputs.shape[0]} {row}s")
+        return F.cat([inputs, y], dim=1)
+
+    def encode(self, x, labels):
+        """mu and logvar of q(z|x, y), each (N, latent_dim)."""
+        h = self.encoder(self.joined(x.reshape(x.shape[0], IMAGE_SIZE), labels, "encode", "image"))
+        return self.to_mu(h), self.to_logvar(h)
+
+    def reparameterize(self, mu, logvar):
+        """z = mu + sigma * eps, sigma = exp(logvar / 2), eps ~ N(0, I): as in the VAE."""
+        eps = tinygen.randn(*mu.shape, device=mu.device, dtype=mu.dtype)
+        return mu + (logvar * 0.5).exp() * eps
+
+    def decode(self, z, labels):
+        """The pixel probabilities of p(x|z, y), (N, 784): digit `labels` in the style of z."""
+        return self.decoder(self.joined(z, labels, "decode", "code"))
+
+    def forward(self, x, labels):
+        """Returns the reconstruction probabilities (N, 784), mu and logvar."""
+        mu, logvar = self.encode(x, labels)
+        return self.decode(self.reparameterize(mu, logvar), labels), mu, logvar
