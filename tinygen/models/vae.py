@@ -44,7 +44,21 @@ def reparameterize(mu, logvar):
     return mu + (logvar * 0.5).exp() * eps
 
 
-class VAE(nn.Module):
+class VariationalAutoencoder(nn.Module):
+    """What both VAEs below share: z drawn from q(z|x) by the reparameterisation, then decoded.
+
+    A subclass gives encode(x) -> (mu, logvar) and decode(z) -> pixel probabilities, and sets latent_dim."""
+
+    def reparameterize(self, mu, logvar):
+        return reparameterize(mu, logvar)
+
+    def forward(self, x):
+        """Returns the reconstruction probabilities (decode's shape), mu and logvar."""
+        mu, logvar = self.encode(x)
+        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+
+class VAE(VariationalAutoencoder):
     """784 -> 400 -> (mu, logvar) of size latent_dim;   z -> 400 -> 784 (sigmoid)."""
 
     def __init__(self, latent_dim=20, hidden=400):
@@ -59,20 +73,12 @@ class VAE(nn.Module):
         h = self.encoder(x.reshape(x.shape[0], IMAGE_SIZE))
         return self.to_mu(h), self.to_logvar(h)
 
-    def reparameterize(self, mu, logvar):
-        return reparameterize(mu, logvar)
-
     def decode(self, z):
         """z (N, latent_dim) -> pixel probabilities (N, 784)."""
         return self.decoder(z)
 
-    def forward(self, x):
-        """Returns the reconstruction probabilities (N, 784), mu and logvar."""
-        mu, logvar = self.encode(x)
-        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
 
-
-class ConvVAE(nn.Module):
+class ConvVAE(VariationalAutoencoder):
     """Strided convolutions down to 7x7, heads for (mu, logvar); transposed convolutions back up.
 
     channels: the two convolutions' widths (keras-io's (32, 64); tests use small ones)."""
@@ -99,17 +105,9 @@ class ConvVAE(nn.Module):
         h = self.encoder(x.reshape(x.shape[0], 1, 28, 28))
         return self.to_mu(h), self.to_logvar(h)
 
-    def reparameterize(self, mu, logvar):
-        return reparameterize(mu, logvar)
-
     def decode(self, z):
         """z (N, latent_dim) -> pixel probabilities (N, 1, 28, 28)."""
         return self.decoder(z)
-
-    def forward(self, x):
-        """Returns the reconstruction probabilities (N, 1, 28, 28), mu and logvar."""
-        mu, logvar = self.encode(x)
-        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
 
 
 def vae_loss(reconstruction, x, mu, logvar, beta=1.0):
