@@ -4,10 +4,10 @@
 
 Runs `vae_mnist.py --beta B` for each B, one after the other, each in its own folder of --out
 (beta_0.5, beta_1, ...), with the same options (data, epochs, batch size, seed, --latent, --conv
-...). The KL term is the rate, the number of nats the code carries about the image; the
+...). The KL term is the rate (on average, a bound on the nats the code carries about the image); the
 reconstruction term is the distortion. A larger beta buys a smaller KL with a worse
-reconstruction; beta = 1 minimises their sum, the negative ELBO, which is why that column is
-smallest near beta 1. Writes to --out:
+reconstruction. Only beta = 1 trains on their plain sum, the negative ELBO (the table's measure for
+every beta); the others trade a little of it for a smaller or larger rate. Writes to --out:
 - tradeoff.json: a row per beta with its held-out KL, reconstruction term and negative ELBO (nats
   per image), held-out MSE per pixel, and the samples' classifier score, Frechet distance and
   classes covered (from each run's metrics.json);
