@@ -61,7 +61,8 @@ def held_out_terms(model, images, device):
     def terms(x):
         reconstruction, mu, logvar = model(x)
         n = x.shape[0]
-        bce = F.binary_cross_entropy(reconstruction.reshape(n, 784), x.reshape(n, 784), reduction="none").sum(dim=1)
+        pixels = autoencoders.IMAGE_PIXELS
+        bce = F.binary_cross_entropy(reconstruction.reshape(n, pixels), x.reshape(n, pixels), reduction="none").sum(dim=1)
         return np.concatenate([bce.numpy()[:, None], mu.numpy(), logvar.numpy()], axis=1).astype(np.float64)
 
     model.eval()
