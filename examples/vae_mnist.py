@@ -1,119 +1,159 @@
-"""Train a variational autoencoder on MNIST digits.
+"""Train a variational autoencoder on MNIST digits: the MLP VAE, the convolutional VAE, the beta-VAE.
 
-    python examples/vae_mnist.py --data-dir ../shared/data/mnist --split test [--latent 2]
+    python examples/vae_mnist.py --data-dir ../shared/data/mnist --split test [--latent 2] [--conv] [--beta 4]
 
 The encoder maps an image x to a Gaussian q(z|x) = N(mu, diag(exp(logvar))); a sample
 z = mu + exp(logvar / 2) * eps is decoded to pixel probabilities. Training minimises the
 negative ELBO: the reconstruction's binary cross-entropy plus KL(q(z|x) || N(0, I)), which
-keeps the codes close to the prior, so that decoding z ~ N(0, I) gives new digits.
+keeps the codes close to the prior, so that decoding z ~ N(0, I) gives new digits. Both terms
+are summed over pixels and images (see tinygen/models/vae.py).
+- --conv: strided convolutions down, transposed convolutions up (ConvVAE), instead of 784-400-k;
+- --beta B: the beta-VAE, BCE + B * KL. B > 1 pushes the codes harder towards the prior (fewer
+  code units used, blurrier reconstructions, often one factor per unit); B < 1 the other way;
+  B = 1 is exactly the VAE's loss.
 
-Writes to --out: reconstructions and samples per epoch, training curves, samples.npy,
-checkpoint.npz, metrics.json, and with --latent 2 the decoded 2-D latent manifold.
-The ELBO is reported on images never trained on: the test split when training on the train
-split, else the last 1000 images of the test split, held out.
+Writes to --out: reconstructions and samples per epoch (from the same prior draws each epoch),
+reconstructions.png/.npy (the held-out images decoded from their means mu), samples.npy (1000
+decoded prior draws), interpolation.png (decoded means on the line between two held-out digits'
+means), curves.png, checkpoint.npz, metrics.json; with --latent 2 manifold.png (the decoded 2-D
+latent space); with --beta other than 1 traversal.png (one code unit varied at a time).
+
+metrics.json holds, on the 1,000 held-out images, in nats per image: the negative ELBO, its
+reconstruction term (BCE at one z ~ q(z|x), as in training) and its KL (closed form), and the KL
+of each code unit. The negative ELBO there is always the VAE's (beta = 1), whatever --beta was
+trained with, so that runs with different betas compare on one measure; the beta is saved beside it.
 """
-import time
+import argparse
+import math
 
 import numpy as np
 
 import tinygen
 from tinygen import optim, viz
-from tinygen.data import DataLoader
-from tinygen.models.vae import VAE, vae_loss
+import tinygen.nn.functional as F
+from tinygen.models.vae import ConvVAE, VAE, vae_loss
 
+import autoencoders
 import common
 
-HELD_OUT = 1000
+TRAVERSAL_ROWS = 10  # the code units shown in traversal.png, largest held-out KL first
+TRAVERSAL_VALUES = np.linspace(-3, 3, 11, dtype=np.float32)  # the values each of them takes, +-3 prior sigmas
 
 
-def evaluation_elbo(model, images, device, batch_size=500):
-    """The mean ELBO per image (in nats, higher is better) on images the model never trained on."""
-    total = 0.0
-    with tinygen.no_grad():
-        for start in range(0, len(images), batch_size):
-            x = tinygen.Tensor(images[start : start + batch_size], device=device)
-            reconstruction, mu, logvar = model(x)  # one sample of z per image, as in training
-            loss, _, _ = vae_loss(reconstruction, x, mu, logvar)
-            total += loss.item()
-    return -total / len(images)
+def non_negative_number(text):
+    """An argparse type: a finite float >= 0 (beta weights the KL; a negative one would reward leaving the prior)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def held_out_terms(model, images, device):
+    """The ELBO's terms for each image, in nats: (bce (N,), kl (N, latent_dim)).
+
+    bce = -log p(x|z) at one draw z ~ q(z|x), summed over the pixels (an unbiased estimate of the
+    reconstruction term, as in training); kl[:, j] = -1/2 (1 + logvar_j - mu_j^2 - exp(logvar_j)),
+    the closed form of F.gaussian_kl before its sum over the code units j.
+    """
+    def terms(x):
+        reconstruction, mu, logvar = model(x)
+        n = x.shape[0]
+        pixels = autoencoders.IMAGE_PIXELS
+        bce = F.binary_cross_entropy(reconstruction.reshape(n, pixels), x.reshape(n, pixels), reduction="none").sum(dim=1)
+        return np.concatenate([bce.numpy()[:, None], mu.numpy(), logvar.numpy()], axis=1).astype(np.float64)
+
+    model.eval()
+    columns = autoencoders.in_batches(terms, images, device)
+    model.train()
+    bce, mu, logvar = columns[:, 0], columns[:, 1 : 1 + model.latent_dim], columns[:, 1 + model.latent_dim :]
+    return bce, -0.5 * (1 + logvar - mu**2 - np.exp(logvar))
+
+
+def traversal(decode, mu, units, device):
+    """Row r decodes the code mu with unit units[r] set to each of TRAVERSAL_VALUES in turn (the others
+    kept): what that one unit changes in the image. Returns (len(units) * 11, 28, 28)."""
+    rows, columns = len(units), len(TRAVERSAL_VALUES)
+    codes = np.tile(mu.astype(np.float32), (rows, columns, 1))  # (rows, columns, latent_dim)
+    codes[np.arange(rows)[:, None], np.arange(columns)[None, :], np.asarray(units)[:, None]] = TRAVERSAL_VALUES
+    return autoencoders.in_batches(decode, codes.reshape(rows * columns, -1), device).reshape(-1, 28, 28)
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=20, batch_size=128, lr=1e-3, out="runs/vae")
+    parser = autoencoders.parser(__doc__.splitlines()[1], epochs=50, batch_size=128, lr=1e-3, out="runs/vae")
     parser.add_argument("--latent", type=common.whole_number(1), default=20,
-                        help="size of the code z, at least 1 (2 draws the latent manifold)")
-    args = common.parse_args(parser)
-    tinygen.manual_seed(args.seed)
+                        help="size of the code z, at least 1 (default 20; 2 draws the latent manifold)")
+    parser.add_argument("--conv", action="store_true", help="the convolutional VAE (keras-io's layers) instead of the MLP")
+    parser.add_argument("--beta", type=non_negative_number, default=1.0,
+                        help="weight of the KL term, >= 0 (default 1: the VAE; other values: the beta-VAE)")
+    args = autoencoders.parse_args(parser)
+    tinygen.manual_seed(args.seed)  # before the model is made: its initial weights are random too
 
-    images = common.load_mnist(args, scale="unit")  # sigmoid output and BCE: images in [0, 1]
-    if args.split == "test":
-        images, evaluation_images = images[:-HELD_OUT], images[-HELD_OUT:]
-    else:
-        evaluation_images = common.mnist(args, "test").arrays(scale="unit")[0]
-    common.check_batch_size(args, len(images))
-    loader = DataLoader(images, args.batch_size, shuffle=True, seed=args.seed, drop_last=True, device=args.device)
-
-    model = VAE(latent_dim=args.latent).to(args.device)
+    data = autoencoders.load_data(args)
+    model = (ConvVAE(args.latent) if args.conv else VAE(args.latent)).to(args.device)
     opt = optim.Adam(model.parameters(), lr=args.lr)
+    name = ("conv " if args.conv else "") + ("VAE" if args.beta == 1 else f"beta-VAE (beta {args.beta:g})")
     print(model)
 
-    history = {"loss": [], "reconstruction": [], "kl": []}  # per image, in nats
-    step = 0
-    if args.resume:
-        step = common.load_checkpoint(args.resume, args, {"vae": model}, {"vae": opt}, history)
-    folder = common.out_dir(args)  # only now, with the options, data and checkpoint checked, is --out written
+    def train_step(x, epoch):
+        reconstruction, mu, logvar = model(x)
+        loss, bce, kl = vae_loss(reconstruction, x, mu, logvar, beta=args.beta)  # summed over the batch
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        n = x.shape[0]
+        return {"loss": loss.item() / n, "reconstruction": bce.item() / n, "kl": kl.item() / n}  # nats per image
 
-    steps_per_epoch = len(loader)
-    last_step = common.total_steps(args, steps_per_epoch)
-    fixed_z = common.fixed_noise(100, args.latent, args.seed, args.device)
-    shown = tinygen.Tensor(evaluation_images[:50], device=args.device)  # images to reconstruct each epoch
+    def mean_code(x):
+        """The code's mean mu: the held-out images' codes without the sampling noise."""
+        return model.encode(x)[0]
 
-    started = time.perf_counter()
-    for epoch in range(step // steps_per_epoch, args.epochs):
-        if step >= last_step:
-            break
-        bar = common.epoch_bar(loader, epoch, step, args.epochs)
-        for x in bar:
-            reconstruction, mu, logvar = model(x)
-            loss, bce, kl = vae_loss(reconstruction, x, mu, logvar)  # summed over the batch
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    fixed_z = common.fixed_noise(100, args.latent, args.seed, args.device)  # the same draws at every epoch
+    shown = data.held_out[:50]
 
-            step += 1
-            n = x.shape[0]
-            history["loss"].append(loss.item() / n)
-            history["reconstruction"].append(bce.item() / n)
-            history["kl"].append(kl.item() / n)
-            common.check_finite(history, step, args)  # a NaN loss: stop, saying so
-            bar.set_postfix(loss=history["loss"][-1], bce=history["reconstruction"][-1], kl=history["kl"][-1],
-                            refresh=False)  # shown at the bar's next redraw, not written every step
-            if step >= last_step:
-                break
-
-        # End of an epoch: reconstructions (originals above, reconstructions below), samples, checkpoint.
+    def end_of_epoch(epoch, folder):
+        """Held-out originals above their reconstructions from mu; decoded prior draws."""
+        model.eval()
+        reconstructed = autoencoders.in_batches(lambda x: model.decode(mean_code(x)), shown, args.device)
         with tinygen.no_grad():
-            reconstructed = model.decode(model.encode(shown)[0]).numpy().reshape(-1, 28, 28)
             samples = model.decode(fixed_z).numpy()
-        pairs = np.concatenate([shown.numpy().reshape(-1, 28, 28), reconstructed])
+        model.train()
+        pairs = np.concatenate([shown.reshape(-1, 28, 28), reconstructed.reshape(-1, 28, 28)])
         common.save_grid(pairs, folder / f"reconstructions_epoch_{epoch + 1:03d}.png",
-                         f"VAE epoch {epoch + 1}: originals (top 5 rows), reconstructions of their means (bottom 5)")
-        common.save_grid(samples, folder / f"samples_epoch_{epoch + 1:03d}.png", f"VAE, epoch {epoch + 1}: z ~ N(0, I)")
-        common.save_checkpoint(folder / "checkpoint.npz", args, step, {"vae": model}, {"vae": opt}, history)
+                         f"{name} epoch {epoch + 1}: originals (top 5 rows), reconstructions of their means (bottom 5)")
+        common.save_grid(samples.reshape(-1, 28, 28), folder / f"samples_epoch_{epoch + 1:03d}.png",
+                         f"{name}, epoch {epoch + 1}: z ~ N(0, I)")
 
-    print(f"trained {len(history['loss'])} steps in all; this run took {time.perf_counter() - started:.1f} s")
-    elbo = evaluation_elbo(model, evaluation_images, args.device)
-    print(f"ELBO on {len(evaluation_images)} held-out images: {elbo:.2f} nats per image")
-    common.save_text(f"{elbo:.4f}\n", folder / "elbo.txt")
-    if history["loss"]:
-        viz.plot_curves(history, folder / "curves.png", title="VAE: negative ELBO per image and its two terms")
+    history = {"loss": [], "reconstruction": [], "kl": []}  # per image, in nats
+    folder = autoencoders.train(args, data.train, train_step, {"vae": model}, {"vae": opt}, history, end_of_epoch)
+
+    bce, kl = held_out_terms(model, data.held_out, args.device)
+    kl_per_unit = kl.mean(axis=0)
+    reconstruction_nats, kl_nats = float(bce.mean()), float(kl_per_unit.sum())
+    print(f"ELBO on {len(bce)} held-out images: {-(reconstruction_nats + kl_nats):.2f} nats per image "
+          f"(reconstruction {reconstruction_nats:.2f}, KL {kl_nats:.2f}; beta {args.beta:g})")
+    elbo = {"held_out_negative_elbo": reconstruction_nats + kl_nats, "held_out_reconstruction_nats": reconstruction_nats,
+            "held_out_kl": kl_nats, "held_out_kl_per_unit": [float(k) for k in kl_per_unit], "beta": args.beta,
+            "conv": args.conv}
+    autoencoders.finish(args, folder, model, data, history, args.latent, name, extra_metrics=elbo,
+                        reconstruction=lambda x: model.decode(mean_code(x)),
+                        samples=autoencoders.prior_samples(model.decode, args.latent, args))
+
+    model.eval()  # the line between two held-out digits' means, decoded (pairs 0-1, 2-3, ..., as the autoencoder's)
+    autoencoders.save_interpolation(mean_code, model.decode, data.held_out[:10], folder / "interpolation.png",
+                                    args.device, title=f"{name}: decoded means between two digits")
     if args.latent == 2:
         with tinygen.no_grad():
-            viz.save_latent_manifold(lambda z: model.decode(tinygen.Tensor(z, device=args.device)),
+            viz.save_latent_manifold(lambda z: model.decode(tinygen.Tensor(z, device=args.device)).numpy().reshape(-1, 28, 28),
                                      folder / "manifold.png")
-    with tinygen.no_grad():
-        samples = model.decode(common.fixed_noise(1000, args.latent, args.seed + 1, args.device)).numpy()
-    common.save_samples_and_metrics(args, folder, samples)
+    if args.beta != 1:
+        units = np.argsort(-kl_per_unit, kind="stable")[:TRAVERSAL_ROWS]
+        mu = autoencoders.in_batches(mean_code, data.held_out[:1], args.device)[0]
+        images = traversal(model.decode, mu, units, args.device)
+        viz.save_image_grid(np.clip(images, 0, 1), folder / "traversal.png", nrow=len(TRAVERSAL_VALUES),
+                            title=f"{name}: a row per code unit (largest held-out KL first), set to -3 ... 3")
 
 
 if __name__ == "__main__":

@@ -153,3 +153,19 @@ def plot_roc_curve(fpr, tpr, path, auc, title="ROC curve"):
     ax.legend(loc="lower right")
     fig.tight_layout()
     _save_figure(fig, path)
+
+
+def plot_tradeoff(kl, reconstruction, labels, path, title="KL against reconstruction"):
+    """A point per run: its held-out KL (the rate, x) against its reconstruction term (the distortion,
+    y), both in nats per image, each point labelled (e.g. 'beta 4'): a beta-VAE sweep's trade-off."""
+    plt = _pyplot()
+    kl, reconstruction = _host(kl).ravel(), _host(reconstruction).ravel()
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    ax.plot(kl, reconstruction, marker="o", linestyle=":")
+    for x, y, label in zip(kl, reconstruction, labels):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5))
+    ax.set_xlabel("held-out KL (nats per image)")
+    ax.set_ylabel("held-out reconstruction (BCE nats per image)")
+    ax.set_title(title)
+    fig.tight_layout()
+    _save_figure(fig, path)
