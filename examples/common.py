@@ -204,14 +204,21 @@ def fixed_noise(n, latent_dim, seed, device):
 # Checkpoints: models, optimisers, the step, the curves so far and the random state
 
 
-RESUME_WITH_THE_SAME = ["split", "batch_size", "seed"]  # saved with the run: they decide each epoch's batches
+# Options saved with the run that a resumed run must repeat, and why. An example adds its own in
+# args.resume_with_the_same (option -> why), as the beta-VAE does: {"beta": "the loss depends on it"}.
+RESUME_WITH_THE_SAME = {name: "each epoch's batches depend on it" for name in ["split", "batch_size", "seed"]}
+
+
+def resume_with_the_same(args):
+    """The options a --resume of this run must repeat (option -> why): the common ones and the example's."""
+    return {**RESUME_WITH_THE_SAME, **getattr(args, "resume_with_the_same", {})}
 
 
 def save_checkpoint(path, args, step, models, optimizers, history):
     tinygen.save(
         {
             "step": step,
-            "options": {name: getattr(args, name) for name in RESUME_WITH_THE_SAME},
+            "options": {name: getattr(args, name) for name in resume_with_the_same(args)},
             "models": {name: m.state_dict() for name, m in models.items()},
             "model_types": {name: type(m).__name__ for name, m in models.items()},
             "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
@@ -246,12 +253,14 @@ def load_checkpoint(path, args, models, optimizers, history):
         theirs = ", ".join(f"{name}: {kind}" for name, kind in sorted(saved["model_types"].items()))
         refuse(f"is a checkpoint of other models ({theirs}; this example trains "
                f"{', '.join(f'{name}: {kind}' for name, kind in sorted(types.items()))})", "give a checkpoint of this example")
+    must_repeat = resume_with_the_same(args)
     for name, value in saved.get("options", {}).items():  # older checkpoints have none
         value = value if isinstance(value, str) else value.item()
-        if name in RESUME_WITH_THE_SAME and value != getattr(args, name):
+        if name in must_repeat and value != getattr(args, name):
             option = "--" + name.replace("_", "-")
-            refuse(f"comes from a run with {option} {value}, this one has {getattr(args, name)}",
-                   f"resume with {option} {value} (each epoch's batches depend on it)")
+            theirs, ours = (f"{v:g}" if isinstance(v, float) else str(v) for v in (value, getattr(args, name)))
+            refuse(f"comes from a run with {option} {theirs}, this one has {ours}",
+                   f"resume with {option} {theirs} ({must_repeat[name]})")
     try:
         for name, model in models.items():
             model.load_state_dict(saved["models"][name])

@@ -89,6 +89,7 @@ def main():
     parser.add_argument("--beta", type=non_negative_number, default=1.0,
                         help="weight of the KL term, >= 0 (default 1: the VAE; other values: the beta-VAE)")
     args = autoencoders.parse_args(parser)
+    args.resume_with_the_same = {"beta": "the loss depends on it"}  # a resumed run must not change the loss
     tinygen.manual_seed(args.seed)  # before the model is made: its initial weights are random too
 
     data = autoencoders.load_data(args)

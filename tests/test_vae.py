@@ -280,6 +280,16 @@ def test_a_conv_checkpoint_is_not_resumed_without_conv(conv_runs, mnist_dir, tmp
     assert not (tmp_path / "new").exists()
 
 
+def test_a_run_is_not_resumed_with_another_beta(conv_runs, mnist_dir, tmp_path):
+    """The beta is part of the loss: resuming a --beta 1 run with --beta 4 would train on two losses."""
+    path = conv_runs / "split" / "checkpoint.npz"
+    status, _, stderr = run_script("vae_mnist.py", "--data-dir", mnist_dir, "--split", "test", "--batch-size", 32,
+                                   "--conv", "--beta", 4, "--out", tmp_path / "new", "--resume", path)
+    assert_refused("vae_mnist.py", status, stderr, f"--resume {path} comes from a run with --beta 1, this one has 4; "
+                   "resume with --beta 1 (the loss depends on it)")
+    assert not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize("value,message", [
     ("-1", "argument --beta: must be a number >= 0, got -1"),
     ("nan", "argument --beta: must be a number >= 0, got nan"),
