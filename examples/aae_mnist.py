@@ -125,6 +125,9 @@ def main():
     parser = autoencoders.parser(__doc__.splitlines()[1], epochs=20, batch_size=100, lr=1e-3, out="runs/aae")
     parser.add_argument("--latent", type=common.whole_number(1), default=10, help="size of the code z, at least 1 "
                         "(default 10)")
+    parser.add_argument("--adversarial-lr", type=common.positive_number, default=2e-4,
+                        help="learning rate of phase 2, D's and the encoder's adversarial updates, > 0 (default 2e-4, "
+                             "PyTorch-GAN's; --lr is phase 1's)")
     parser.add_argument("--no-adversary", dest="adversary", action="store_false",
                         help="leave out the encoder's adversarial update: a plain autoencoder, for comparison")
     args = autoencoders.parse_args(parser)
@@ -133,10 +136,11 @@ def main():
     data = autoencoders.load_data(args)
     encoder, decoder = Encoder(args.latent).to(args.device), Decoder(args.latent).to(args.device)
     D = CodeDiscriminator(args.latent).to(args.device)
-    # Three optimisers, one per update: the phases take turns, each with its own Adam state.
+    # Three optimisers, one per update, each with its own Adam state. Phase 2 is a GAN's game, played
+    # with PyTorch-GAN's Adam (2e-4, beta1 0.5); faster (5e-4 and more) the codes collapse here.
     opt_reconstruction = optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=args.lr)
-    opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    opt_generator = optim.Adam(encoder.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    opt_D = optim.Adam(D.parameters(), lr=args.adversarial_lr, betas=(0.5, 0.999))
+    opt_generator = optim.Adam(encoder.parameters(), lr=args.adversarial_lr, betas=(0.5, 0.999))
     print(encoder, decoder, D, sep="\n")
 
     def train_step(x, epoch):

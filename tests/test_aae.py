@@ -34,6 +34,7 @@ import autoencoders  # noqa: E402
 
 
 def networks(latent=10, seed=0):
+    """The example's networks and its three optimisers, with its default learning rates."""
     tinygen.manual_seed(seed)
     encoder, decoder, D = Encoder(latent), Decoder(latent), CodeDiscriminator(latent)
     optimizers = (optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=1e-3),
@@ -245,6 +246,15 @@ def test_the_example_runs_and_writes_its_files(mnist_dir, tmp_path):
     encoder.load_state_dict(tinygen.load(tmp_path / "checkpoint.npz")["models"]["encoder"])
     images, _ = held_out(mnist_dir)
     np.testing.assert_allclose(codes, autoencoders.in_batches(encoder.eval(), images, "cpu"), rtol=1e-5, atol=1e-6)
+    # Three optimisers, each holding what it updates: E and the decoder; D; E alone (the generator).
+    saved = np.load(tmp_path / "checkpoint.npz")
+    def shapes(optimizer):
+        count = int(saved[f"optimizers/{optimizer}/param_count"])
+        return [saved[f"optimizers/{optimizer}/{i}.exp_avg"].shape for i in range(count)]
+    encoder_shapes = [p.shape for p in encoder.parameters()]
+    assert shapes("reconstruction") == encoder_shapes + [p.shape for p in Decoder(8).parameters()]
+    assert shapes("discriminator") == [p.shape for p in CodeDiscriminator(8).parameters()]
+    assert shapes("generator") == encoder_shapes
 
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["steps"] == 3 and metrics["code_size"] == 8 and metrics["adversary"] is True
@@ -265,12 +275,20 @@ def test_a_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
     stdout = run_example(mnist_dir, split, "--max-steps", "6", "--no-metrics", "--resume", str(split / "checkpoint.npz"))
     assert "at step 3" in stdout
     assert_same_run(one, split, ["reconstructions.npy", "samples.npy", "codes.npy"])
+    # The checkpoint of another code size is refused in one line, before anything is written.
+    stderr = run_example(mnist_dir, split, "--max-steps", "9", "--latent", "5", "--resume", str(split / "checkpoint.npz"),
+                         status=2)
+    assert stderr == (f"aae_mnist.py: error: --resume {split / 'checkpoint.npz'} does not fit this model (load_state_dict "
+                      f"for Encoder: 'net.5.weight' has shape (10, 512) in the state dict but (5, 512) in the model); "
+                      f"resume with the options it was trained with (e.g. --latent) or start a new run\n")
+    np.testing.assert_array_equal(np.load(split / "codes.npy"), np.load(one / "codes.npy"))  # the run's files stay
 
 
 @pytest.mark.parametrize("options, message", [
     (["--latent", "0"], r"argument --latent: must be at least 1, got 0"),
     (["--latent", "ten"], r"argument --latent: expected a whole number, got 'ten'"),
     (["--no-adversary", "yes"], r"unrecognized arguments: yes"),
+    (["--adversarial-lr", "0"], r"argument --adversarial-lr: must be a positive number, got 0"),
 ])
 def test_a_bad_option_is_one_line_and_status_2(options, message, mnist_dir, tmp_path):
     stderr = run_example(mnist_dir, tmp_path / "out", *options, status=2)
@@ -278,16 +296,6 @@ def test_a_bad_option_is_one_line_and_status_2(options, message, mnist_dir, tmp_
     assert stderr.startswith("aae_mnist.py: error: ")
     assert __import__("re").search(message, stderr), stderr
     assert not (tmp_path / "out").exists()  # nothing written
-
-
-def test_resuming_with_another_code_size_is_one_line(mnist_dir, tmp_path):
-    run_example(mnist_dir, tmp_path, "--max-steps", "1", "--no-metrics")
-    stderr = run_example(mnist_dir, tmp_path, "--max-steps", "2", "--latent", "5", "--resume",
-                         str(tmp_path / "checkpoint.npz"), status=2)
-    assert len(stderr.strip().splitlines()) == 1, stderr
-    assert stderr.startswith(f"aae_mnist.py: error: --resume {tmp_path / 'checkpoint.npz'} does not fit this model "
-                             f"(load_state_dict for Encoder: 'net.5.weight' has shape (10, 512) in the state dict but "
-                             f"(5, 512) in the model); ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,16 +308,13 @@ SLOW_EPOCHS = 8
 def train_on_digits(digits, adversary, epochs=SLOW_EPOCHS):
     """The example's training (its defaults, batches of 100) on the 9,000 training digits; returns
     the held-out codes' statistics and D's accuracy on them against as many fresh prior draws."""
-    encoder, decoder, D, _ = networks()
-    opt_reconstruction = optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=1e-3)
-    opt_D = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_generator = optim.Adam(encoder.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    encoder, decoder, D, optimizers = networks()
     train, test = digits
     loader = DataLoader(train, 100, shuffle=True, seed=0, drop_last=True)
     for epoch in range(epochs):
         loader.set_epoch(epoch)
         for x in loader:
-            aae_mnist.two_phase_step(x, encoder, decoder, D, opt_reconstruction, opt_D, opt_generator, adversary)
+            aae_mnist.two_phase_step(x, encoder, decoder, D, *optimizers, adversary)
     codes = autoencoders.in_batches(encoder.eval(), test, "cpu")
     draws = np.random.default_rng(1).standard_normal(codes.shape).astype(np.float32)
     return aae_mnist.code_statistics(codes), aae_mnist.discriminator_accuracy(D, codes, draws, "cpu")
@@ -325,8 +330,21 @@ def digits(mnist_dir):
 
 @pytest.mark.slow
 def test_the_adversary_makes_the_held_out_codes_near_the_prior(digits):
-    """PLACEHOLDER"""
+    """Eight epochs each (about 20 s on 2 idle cores), the same networks and steps, with and without
+    phase 2(b). Measured here (seed 0), on the 1,000 held-out codes:
+        with the adversary:    |mean| 0.83, covariance eigenvalues in [0.65, 1.95], Gaussian KL 0.68 nats,
+                               D's accuracy 0.67;
+        without it:            |mean| 5.4,  eigenvalues in [1.9, 26],              KL 50 nats, D 0.998;
+        1000 prior draws:      |mean| ~0.1, eigenvalues in ~[0.8, 1.2],             KL ~0.03 (the yardstick).
+    The bounds leave room for another machine's rounding and the game's ups and downs, and still
+    fail the plain autoencoder many times over: near 0 and I is a KL of at most 1.5 nats, a tenth of
+    the plain code's at most; every eigenvalue within [0.4, 2.5]; D's accuracy at most 0.8 while
+    the plain code's is above 0.95 (D can tell, when the codes are not shaped)."""
     aae, aae_accuracy = train_on_digits(digits, adversary=True)
     plain, plain_accuracy = train_on_digits(digits, adversary=False)
     print(f"\nwith the adversary: {aae} D accuracy {aae_accuracy}\nwithout: {plain} D accuracy {plain_accuracy}")
-    assert False
+    assert aae["gaussian_kl_to_prior"] < min(1.5, plain["gaussian_kl_to_prior"] / 10)
+    assert aae["mean_norm"] < min(1.2, plain["mean_norm"] / 3)
+    assert 0.4 < aae["covariance_eigenvalues_min"] and aae["covariance_eigenvalues_max"] < 2.5
+    assert plain["covariance_eigenvalues_max"] > 5  # the bounds above would fail it
+    assert aae_accuracy < 0.8 < 0.95 < plain_accuracy
