@@ -9,6 +9,8 @@ E(x) of images are "fake". Each batch goes through the paper's two phases (Makhz
    summed over the pixels and averaged over the images (nats per image, as the VAE's term);
 2. regularisation: (a) update D to tell prior draws from codes; then (b) update E, as a GAN's
    generator, to make D call its codes real.
+Phase 1 steps Adam at --lr (1e-3); phase 2, a GAN's game, steps D's and E's own Adams at
+--adversarial-lr (2e-4, beta1 0.5: PyTorch-GAN's).
 At the equilibrium D cannot tell codes from prior draws: the codes of all images, together, are
 distributed as N(0, I), and the decoder makes a digit of any draw z ~ N(0, I).
 
