@@ -18,11 +18,12 @@ distributed as N(0, I), and the decoder makes a digit of any draw z ~ N(0, I).
 shapes; D still trains beside it and shows how easily such codes are told from the prior.
 
 Writes to --out: reconstructions.png, curves.png, reconstructions.npy, checkpoint.npz,
-samples.npy (1000 decoded prior draws, float32 (1000, 28, 28) in [0, 1]), codes.npy (the held-out
-images' codes in order, float32 (1000, latent)), codes.png (the codes' first two dimensions,
-coloured by digit, beside as many prior draws) and metrics.json: the held-out reconstruction
-error (and PCA's), the codes' mean and covariance against the prior's, D's accuracy on the
-held-out codes against fresh prior draws (0.5: chance), and tinygen's metrics of the samples.
+samples.npy (1000 decoded prior draws, float32 (1000, 28, 28) in [0, 1]) and samples.png (the
+first 100), codes.npy (the held-out images' codes in order, float32 (1000, latent)), codes.png
+(the codes' first two dimensions, coloured by digit, beside as many prior draws) and
+metrics.json: the held-out reconstruction error (and PCA's), the codes' mean and covariance
+against the prior's, D's accuracy on the held-out codes against fresh prior draws (0.5: chance),
+and tinygen's metrics of the samples.
 """
 import numpy as np
 
@@ -170,9 +171,10 @@ def main():
           f"D's accuracy, codes against prior draws: {accuracy:.3f} (0.5 is chance)")
 
     kind = "adversarial autoencoder" if args.adversary else "autoencoder without the adversary"
+    samples = autoencoders.prior_samples(decoder, args.latent, args)
     autoencoders.finish(args, folder, nn.Sequential(encoder, decoder), data, history, args.latent,
-                        f"{kind}, code {args.latent}", extra_metrics=code_metrics,
-                        samples=autoencoders.prior_samples(decoder, args.latent, args))
+                        f"{kind}, code {args.latent}", extra_metrics=code_metrics, samples=samples)
+    common.save_grid(np.clip(samples[:100], 0, 1), folder / "samples.png", f"{kind}: decoded draws z ~ N(0, I)")
     autoencoders.save_array(codes, folder / "codes.npy")
     viz.plot_codes(codes, data.held_out_labels, prior_draws, folder / "codes.png",
                    title=f"{kind}: held-out codes (dimensions 1 and 2) and prior draws")

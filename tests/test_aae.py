@@ -238,7 +238,7 @@ def test_the_example_runs_and_writes_its_files(mnist_dir, tmp_path):
     assert reconstructions.dtype == samples.dtype == codes.dtype == np.float32
     for decoded in (reconstructions, samples):
         assert 0 <= decoded.min() and decoded.max() <= 1
-    for picture in ("reconstructions.png", "curves.png", "codes.png"):
+    for picture in ("reconstructions.png", "curves.png", "codes.png", "samples.png"):
         assert (tmp_path / picture).stat().st_size > 1000
 
     # codes.npy holds the held-out images' codes in order: the checkpoint's encoder gives them again.
