@@ -169,3 +169,29 @@ def plot_tradeoff(kl, reconstruction, labels, path, title="KL against reconstruc
     ax.set_title(title)
     fig.tight_layout()
     _save_figure(fig, path)
+
+
+def plot_codes(codes, labels, prior_draws, path, title="codes and prior draws"):
+    """Two panels with the same axes: codes (N, k) by their first two dimensions, coloured by the
+    digit they encode (labels (N,)), and prior draws (M, k) beside them. An adversarial
+    autoencoder's codes should fill the prior's round cloud; a plain autoencoder's need not.
+    A one-dimensional code is drawn against its digit instead."""
+    plt = _pyplot()
+    codes, labels, prior_draws = _host(codes), _host(labels).ravel(), _host(prior_draws)
+    two_d = codes.shape[1] >= 2
+
+    def y_of(points, digits):
+        return points[:, 1] if two_d else digits
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), dpi=100, sharex=True, sharey=True)
+    dots = axes[0].scatter(codes[:, 0], y_of(codes, labels), c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
+    fig.colorbar(dots, ax=axes[0], ticks=range(10), label="digit")
+    axes[1].scatter(prior_draws[:, 0], y_of(prior_draws, np.full(len(prior_draws), 4.5)), color="grey", s=4)
+    axes[0].set_title(f"{len(codes)} codes", fontsize=9)
+    axes[1].set_title(f"{len(prior_draws)} draws from N(0, I)", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("dimension 1")
+        ax.set_ylabel("dimension 2" if two_d else "digit")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save_figure(fig, path)
