@@ -131,9 +131,11 @@ def main():
     parser.add_argument("--adversarial-lr", type=common.positive_number, default=2e-4,
                         help="learning rate of phase 2, D's and the encoder's adversarial updates, > 0 (default 2e-4, "
                              "PyTorch-GAN's; --lr is phase 1's)")
-    parser.add_argument("--no-adversary", dest="adversary", action="store_false",
+    parser.add_argument("--no-adversary", action="store_true",
                         help="leave out the encoder's adversarial update: a plain autoencoder, for comparison")
     args = autoencoders.parse_args(parser)
+    args.adversary = not args.no_adversary
+    args.resume_with_the_same = {"no_adversary": "the encoder's loss depends on it"}
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
 
     data = autoencoders.load_data(args)

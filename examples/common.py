@@ -258,6 +258,10 @@ def load_checkpoint(path, args, models, optimizers, history):
         value = value if isinstance(value, str) else value.item()
         if name in must_repeat and value != getattr(args, name):
             option = "--" + name.replace("_", "-")
+            if isinstance(value, bool):  # a flag: given or not
+                refuse(f"comes from a run {'with' if value else 'without'} {option}, this one is "
+                       f"{'without' if value else 'with'} it", f"resume {'with' if value else 'without'} {option} "
+                       f"({must_repeat[name]})")
             theirs, ours = (f"{v:g}" if isinstance(v, float) else str(v) for v in (value, getattr(args, name)))
             refuse(f"comes from a run with {option} {theirs}, this one has {ours}",
                    f"resume with {option} {theirs} ({must_repeat[name]})")

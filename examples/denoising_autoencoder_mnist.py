@@ -40,7 +40,8 @@ def main():
                         help="gaussian: sigma (default 0.5); masking: the fraction of pixels zeroed, at most 1 "
                              "(default 0.3)")
     args = autoencoders.parse_args(parser)
-    level = DEFAULT_LEVEL[args.noise] if args.level is None else args.level
+    level = args.level = DEFAULT_LEVEL[args.noise] if args.level is None else args.level
+    args.resume_with_the_same = {name: "the corruption trained on depends on it" for name in ["noise", "level"]}
     if args.noise == "masking" and level > 1:
         raise common.UsageError(f"--level {level:g}: masking zeroes a fraction of the pixels, at most 1; "
                                 f"give --level in (0, 1]")

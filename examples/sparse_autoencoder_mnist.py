@@ -50,7 +50,8 @@ def main():
     parser.add_argument("--beta", type=common.positive_number, default=None,
                         help=f"the penalty's weight (default {DEFAULT_BETA['kl']:g} for kl, {DEFAULT_BETA['l1']:g} for l1)")
     args = autoencoders.parse_args(parser)
-    beta = DEFAULT_BETA[args.penalty] if args.beta is None else args.beta
+    beta = args.beta = DEFAULT_BETA[args.penalty] if args.beta is None else args.beta
+    args.resume_with_the_same = {name: "the loss depends on it" for name in ["penalty", "rho", "beta"]}
     tinygen.manual_seed(args.seed)  # before the model is made: its initial weights are random too
 
     data = autoencoders.load_data(args)

@@ -282,6 +282,12 @@ def test_a_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
                       f"for Encoder: 'net.5.weight' has shape (10, 512) in the state dict but (5, 512) in the model); "
                       f"resume with the options it was trained with (e.g. --latent) or start a new run\n")
     np.testing.assert_array_equal(np.load(split / "codes.npy"), np.load(one / "codes.npy"))  # the run's files stay
+    # Nor is a run resumed without the adversary it was trained with: that would change the encoder's loss.
+    stderr = run_example(mnist_dir, split, "--max-steps", "9", "--no-adversary", "--resume", str(split / "checkpoint.npz"),
+                         status=2)
+    assert stderr == (f"aae_mnist.py: error: --resume {split / 'checkpoint.npz'} comes from a run without "
+                      f"--no-adversary, this one is with it; resume without --no-adversary (the encoder's loss "
+                      f"depends on it)\n")
 
 
 @pytest.mark.parametrize("options, message", [

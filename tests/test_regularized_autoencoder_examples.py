@@ -106,6 +106,15 @@ def test_a_run_split_in_two_equals_one_run(script, mnist_dir, tmp_path):
     assert "at step 3" in stdout
     denoised = ["denoised.npy"] if script == "denoising_autoencoder_mnist.py" else []
     assert_same_run(one, split, ["reconstructions.npy"] + denoised)
+    # The loss's own options must be repeated on resume: another penalty or corruption is refused in one line.
+    other = {"sparse_autoencoder_mnist.py": ("--penalty", "kl", "l1", "the loss depends on it"),
+             "denoising_autoencoder_mnist.py": ("--noise", "gaussian", "masking", "the corruption trained on depends on it")}
+    if script in other:
+        option, value, saved, why = other[script]
+        stderr = run_example(script, mnist_dir, split, "--max-steps", "9", "--code-size", "50", option, value,
+                             "--resume", str(split / "checkpoint.npz"), status=2)
+        assert stderr == (f"{script}: error: --resume {split / 'checkpoint.npz'} comes from a run with {option} {saved}, "
+                          f"this one has {value}; resume with {option} {saved} ({why})\n")
 
 
 @pytest.mark.parametrize("script, options, message", [
