@@ -13,9 +13,9 @@ width, stroke), and decode(z, y) draws digit y in the style of z. The loss is th
 alone. The label is an input, never part of the target (a target of [x, y] would score the
 decoder on copying a label it was given).
 """
-import tinygen
 from tinygen import nn
 import tinygen.nn.functional as F
+from tinygen.models.vae import reparameterize
 
 IMAGE_SIZE = 28 * 28
 
@@ -46,9 +46,8 @@ class CVAE(nn.Module):
         return self.to_mu(h), self.to_logvar(h)
 
     def reparameterize(self, mu, logvar):
-        """z = mu + sigma * eps, sigma = exp(logvar / 2), eps ~ N(0, I): as in the VAE."""
-        eps = tinygen.randn(*mu.shape, device=mu.device, dtype=mu.dtype)
-        return mu + (logvar * 0.5).exp() * eps
+        """z = mu + sigma * eps, sigma = exp(logvar / 2), eps ~ N(0, I): the VAE's (vae.reparameterize)."""
+        return reparameterize(mu, logvar)
 
     def decode(self, z, labels):
         """The pixel probabilities of p(x|z, y), (N, 784): digit `labels` in the style of z."""
