@@ -178,6 +178,6 @@ def test_bad_arguments_of_info_loss_and_the_discriminator():
         info_loss(q_logits, q_mean, c.astype(float), cont)
     with pytest.raises(TypeError, match=r"info_loss: q_logits and q_mean must be Tensors"):
         info_loss(q_logits.numpy(), q_mean, c, cont)
-    with pytest.raises(ValueError, match=r"InfoGANDiscriminator: expected images \(N, 1, 28, 28\) or \(N, 784\), "
-                                         r"got \(4, 1, 32, 32\)"):
+    with pytest.raises(ValueError, match=r"InfoGANDiscriminator: expected images of 28x28 = 784 pixels, "
+                                         r"\(N, 1, 28, 28\) or \(N, 784\), got shape \(4, 1, 32, 32\)"):
         models()[1](tinygen.randn(4, 1, 32, 32))

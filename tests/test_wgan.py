@@ -52,6 +52,9 @@ def test_critic_is_a_score_without_sigmoid_or_batch_norm(Critic):
     assert scores.shape == (5, 1)
     np.testing.assert_allclose(critic(x.reshape(5, 784)).numpy(), scores.numpy(), rtol=1e-6)
     assert np.abs(critic(x * 100).numpy()).max() > 1  # a score on the real line, not a probability
+    with pytest.raises(ValueError, match=rf"{Critic.__name__}: expected images of 28x28 = 784 pixels, "
+                                         r"\(N, 1, 28, 28\) or \(N, 784\), got shape \(5, 3, 28, 28\)"):
+        critic(tinygen.randn(5, 3, 28, 28))
 
 
 # ---------------------------------------------------------------------------------------------

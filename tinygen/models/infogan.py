@@ -37,7 +37,7 @@ from tinygen import nn
 import tinygen.nn.functional as F
 from tinygen.autograd import Tensor
 from tinygen.creation import rand, randint, randn
-from tinygen.models.conditional_gan import check_labels
+from tinygen.models.conditional_gan import check_labels, flat_images
 
 LATENT_DIM = 62  # the paper's noise size for MNIST
 NUM_CATEGORIES = 10  # one categorical code, Cat(K = 10)
@@ -100,10 +100,8 @@ class InfoGANDiscriminator(nn.Module):
         )
 
     def forward(self, images):
-        if not isinstance(images, Tensor) or images.ndim < 2 or images.numel() != images.shape[0] * 784:
-            got = images.shape if isinstance(images, Tensor) else type(images).__name__
-            raise ValueError(f"{type(self).__name__}: expected images (N, 1, 28, 28) or (N, 784), got {got}")
-        features = self.trunk(images.reshape(images.shape[0], 1, 28, 28))
+        n = flat_images(type(self).__name__, images).shape[0]
+        features = self.trunk(images.reshape(n, 1, 28, 28))
         q = self.q(features)
         return self.adversarial(features), q[:, :self.num_categories], q[:, self.num_categories:]
 

@@ -16,7 +16,7 @@ critic with BatchNorm in training mode).
 
 Both critics are given: the MLP is the cheaper one on a CPU (about 0.5M multiply-adds per image
 against the convolutional one's 6.6M; five critic steps per generator step, and WGAN-GP's double
-backward, make that count) and the default of the examples; the convolutional one is the DCGAN's
+backward, make that count) and the one to start from there; the convolutional one is the DCGAN's
 discriminator without its BatchNorm and sigmoid, for those with a GPU.
 
 The critic must be kept (roughly) 1-Lipschitz for the estimate to mean anything:
@@ -29,10 +29,10 @@ Both take N_CRITIC critic steps per generator step.
 import math
 
 from tinygen import nn
-import tinygen.nn.functional as F
 from tinygen.autograd import Tensor, grad, no_grad
 from tinygen.creation import rand
 from tinygen.functional.checks import check_real, not_a_tensor
+from tinygen.models.conditional_gan import flat_images
 
 IMAGE_SIZE = 28 * 28
 CLIP = 0.01  # WGAN's clip range c (Arjovsky et al.)
@@ -53,7 +53,7 @@ class MLPCritic(nn.Module):
         )
 
     def forward(self, images):
-        return self.net(images.reshape(images.shape[0], IMAGE_SIZE))
+        return self.net(flat_images(type(self).__name__, images))
 
 
 class DCGANCritic(nn.Module):
@@ -68,7 +68,8 @@ class DCGANCritic(nn.Module):
         )
 
     def forward(self, images):
-        return self.net(images.reshape(images.shape[0], 1, 28, 28)).reshape(images.shape[0], 1)
+        n = flat_images(type(self).__name__, images).shape[0]
+        return self.net(images.reshape(n, 1, 28, 28)).reshape(n, 1)
 
 
 def clip_weights_(module, c=CLIP):
@@ -102,6 +103,8 @@ def wasserstein_estimate(critic_real, critic_fake):
     critic_real, critic_fake: the critic's scores (N, 1) and (M, 1) of real and generated images.
     The critic maximises W (its loss is -W, plus the penalty for WGAN-GP); the generator
     minimises -mean D(G(z)). W itself, per step, is the curve to watch: it falls as G improves.
+    With clipping the critic is K-Lipschitz for some K that c sets, not 1-Lipschitz, so W is the
+    distance times an unknown K: compare it along one run, not between runs with another c.
     """
     real = _critic_scores("wasserstein_estimate", "critic_real", critic_real)
     fake = _critic_scores("wasserstein_estimate", "critic_fake", critic_fake)
