@@ -305,6 +305,11 @@ def test_gradient_penalty_refuses_bad_arguments():
     with pytest.raises(ValueError, match=r"gradient_penalty: expected real and fake images of the same shape "
                                          r"\(N, ...\), got \(4, 1, 28, 28\) and \(3, 1, 28, 28\)"):
         gradient_penalty(critic, real, fake[:3])
+    with pytest.raises(TypeError, match=r"gradient_penalty: real and fake images must have the same dtype, "
+                                        r"got float32 and float64"):
+        gradient_penalty(critic, real, fake.double())
+    penalty, _ = gradient_penalty(critic, real, fake, tinygen.tensor(np.full((4, 1, 1, 1), 0.5)))  # a float64 alpha
+    assert penalty.dtype == np.float32
     with pytest.raises(TypeError, match=r"gradient_penalty\(\): argument 'fake' must be Tensor, not ndarray"):
         gradient_penalty(critic, real, fake.numpy())
     with pytest.raises(ValueError, match=r"gradient_penalty: expected the critic's output of shape \(N, 1\), "

@@ -29,6 +29,7 @@ Both take N_CRITIC critic steps per generator step.
 import math
 
 from tinygen import nn
+import tinygen.nn.functional as F
 from tinygen.autograd import Tensor, grad, no_grad
 from tinygen.creation import rand
 from tinygen.functional.checks import check_real, not_a_tensor
@@ -115,11 +116,14 @@ def gradient_penalty(critic, real, fake, alpha=None):
     """WGAN-GP's penalty (Gulrajani et al. 2017) and the mean gradient norm it saw.
 
         x_hat_n = alpha_n x_n + (1 - alpha_n) x~_n      alpha_n ~ U(0, 1), ONE per sample n
-        g_n     = d D(x_hat_n) / d x_hat_n               = the gradient of sum_n D(x_hat_n)
+        g_n     = d D(x_hat_n) / d x_hat_n               = row n of the gradient of sum_m D(x_hat_m)
         ||g_n|| = sqrt(sum over all of sample n's pixels of g_n^2 + eps)
         penalty = mean_n (||g_n|| - 1)^2
 
-    real, fake: images of the same shape (N, ...); fake is detached (the penalty trains the critic
+    One backward gives every g_n: D(x_hat_m) does not depend on x_hat_n for m != n (no BatchNorm),
+    so row n of the gradient of the sum is sample n's own gradient.
+
+    real, fake: images of the same shape and dtype (N, ...); fake is detached (the penalty trains the critic
     only). alpha: None draws it, else a tensor of shape (N, 1, ..., 1) in [0, 1]. The gradient is
     taken with create_graph=True so that the penalty can itself be differentiated w.r.t. the
     critic's parameters: its backward runs through the backward of the critic (double backward).
@@ -135,6 +139,9 @@ def gradient_penalty(critic, real, fake, alpha=None):
     if real.shape != fake.shape or real.ndim < 2 or real.shape[0] == 0:
         raise ValueError(f"gradient_penalty: expected real and fake images of the same shape (N, ...), "
                          f"got {real.shape} and {fake.shape}")
+    if real.dtype != fake.dtype:
+        raise TypeError(f"gradient_penalty: real and fake images must have the same dtype, got {real.dtype} "
+                        f"and {fake.dtype}")
     _refuse_batch_norm(critic)
     n = real.shape[0]
     per_sample = (n,) + (1,) * (real.ndim - 1)
@@ -147,7 +154,7 @@ def gradient_penalty(critic, real, fake, alpha=None):
     elif not (alpha.data.min() >= 0 and alpha.data.max() <= 1):  # N values: cheap
         raise ValueError(f"gradient_penalty: alpha must be in [0, 1], got range "
                          f"[{alpha.data.min()}, {alpha.data.max()}]")
-    alpha = alpha.detach()
+    alpha = F.astype(alpha.detach(), real.dtype)  # a constant, in the images' dtype
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_()  # a new leaf
     scores = _critic_scores("gradient_penalty", "the critic's output", critic(x_hat))
     (g,) = grad(scores.sum(), x_hat, create_graph=True)
