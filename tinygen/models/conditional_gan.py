@@ -25,8 +25,8 @@ before it would be applied twice (PyTorch-GAN's `acgan` does that: the catalogue
 ACGAN's generator is the cGAN's: only D and the losses differ.
 
 MLPs, not convolutions, for the CPU: about 1.5M multiply-adds per image in G and 0.5M-0.9M in D,
-where the DCGAN pair costs about 14M; a step of batch 64 (D on real and fake, then G) takes
-about 15-20 ms on 2 cores, as the vanilla GAN's does.
+where the DCGAN pair costs about 14M. A step of batch 64 (D on real and fake, then G) costs 1 to 2
+vanilla GAN steps (measured side by side on 2 busy cores: ACGAN 1.2x, cGAN 1.9x, its D the wider).
 """
 from tinygen import backend, nn
 import tinygen.nn.functional as F
