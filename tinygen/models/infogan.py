@@ -19,6 +19,9 @@ The paper's MNIST architecture (its Table 1), at half its widths by default for 
                          q            Linear 128, BN, LeakyReLU(0.1), Linear 10 + 2
                                       -> categorical logits (N, 10), continuous means (N, 2)
 
+At half width a step of batch 64 costs about 5 vanilla GAN steps, at the paper's about 20 (measured
+side by side on 2 busy cores): about 3.3M multiply-adds per image in each network against 13M.
+
 D and Q share the trunk (the same Parameter objects): Q costs one small head, not a second network.
 Q models each continuous code as a Gaussian of FIXED unit variance around its mean, so its
 negative log-likelihood is half the squared error (see `info_loss`).
