@@ -12,6 +12,7 @@ The paper's MNIST architecture (its Table 1), at half its widths by default for 
                          -> Linear 2w x 7 x 7, BN, ReLU -> (N, 2w, 7, 7)
                          -> ConvTranspose 4, stride 2 -> (N, w, 14, 14), BN, ReLU
                          -> ConvTranspose 4, stride 2 -> (N, 1, 28, 28), tanh          (w = width)
+                         (tanh, not the paper's sigmoid: tinygen's GAN images live in [-1, 1])
     InfoGANDiscriminator x (N, 1, 28, 28) -> trunk: Conv 4, stride 2 -> (N, w, 14, 14), LeakyReLU(0.1)
                          -> Conv 4, stride 2 -> (N, 2w, 7, 7), BN, LeakyReLU(0.1)
                          -> Linear hidden, BN, LeakyReLU(0.1) -> features (N, hidden), then two heads:
@@ -30,6 +31,7 @@ How it trains (the official code's recipe): the information term L_I = `info_los
 generated images is ADDED to both players' losses,
     L_D = BCE(adv(x), 1) + BCE(adv(G(z, c)), 0) + L_I      (one optimiser: trunk, both heads)
     L_G = BCE(adv(G(z, c)), 1) + L_I                       (one optimiser: G)
+(the paper: Adam with lr 2e-4 for D and 1e-3 for G, betas (0.5, 0.999))
 so that L_I is minimised by G (draw images whose codes can be read), by Q's head and by the
 trunk (read them). The catalogue's pitfall: L_I must reach G and Q; an info term stepped by an
 optimiser that holds only D's adversarial head (or not G) never teaches G to encode c.
