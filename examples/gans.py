@@ -8,7 +8,7 @@ step (a function of one batch, which updates D and then G), then a few calls her
                         end_of_epoch=gans.epoch_grid(G, (fixed_z,), title))
     gans.finish(args, folder, history, gans.generate(G, gans.sample_noise(1000, G.latent_dim, args)), title)
 
-`train` is the loop written once: batches in a seeded order, a progress bar with the history's
+`train` is the loop written once (common.train_epochs): batches in a seeded order, a progress bar with the history's
 latest values, a NaN check, a checkpoint at the end of every epoch and exact resume (`--resume`),
 as examples/autoencoders.py does for the autoencoders (both use examples/common.py for it).
 A step that needs several real batches (a critic trained n times per generator step) asks for
@@ -17,7 +17,6 @@ them with `batches_per_step`. `finish` writes what every GAN writes: curves.png,
 GAN also gives it samples_by_class (10, 100, 28, 28): row k generated for digit k.
 """
 import json
-import time
 import types
 
 import numpy as np
@@ -88,32 +87,11 @@ def train(args, data, train_step, models, optimizers, history, end_of_epoch=None
     check_batches(args, n_images, batches_per_step)
     loader = DataLoader(data, args.batch_size * batches_per_step, shuffle=True, seed=args.seed, drop_last=True,
                         device=args.device)
-    step = 0
-    if args.resume:
-        step = common.load_checkpoint(args.resume, args, models, optimizers, history)
-    folder = common.out_dir(args)  # only now, with the options, data and checkpoint checked, is --out written
 
-    steps_per_epoch = len(loader)
-    last_step = common.total_steps(args, steps_per_epoch)
-    started = time.perf_counter()
-    for epoch in range(step // steps_per_epoch, args.epochs):
-        if step >= last_step:
-            break
-        bar = common.epoch_bar(loader, epoch, step, args.epochs)
-        for batch in bar:
-            numbers = train_step(batch if batches_per_step == 1 else split_batch(batch, batches_per_step))
-            step += 1
-            for key in history:
-                history[key].append(float(numbers[key].item() if isinstance(numbers[key], tinygen.Tensor) else numbers[key]))
-            common.check_finite(history, step, args)  # a NaN loss: stop, saying so
-            bar.set_postfix({key: values[-1] for key, values in history.items()}, refresh=False)
-            if step >= last_step:
-                break
-        if end_of_epoch is not None:
-            end_of_epoch(epoch, step, folder)
-        common.save_checkpoint(folder / "checkpoint.npz", args, step, models, optimizers, history)
-    print(f"trained {step} steps in all; this run took {time.perf_counter() - started:.1f} s")
-    return folder
+    def one_step(batch, epoch):
+        return train_step(batch if batches_per_step == 1 else split_batch(batch, batches_per_step))
+
+    return common.train_epochs(args, loader, one_step, models, optimizers, history, end_of_epoch)
 
 
 def split_batch(batch, n):
