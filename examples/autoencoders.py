@@ -7,9 +7,9 @@ Each autoencoder example reads top to bottom as its variant: its model, its loss
     folder = autoencoders.train(args, data.train, train_step, models, optimizers, history)
     result = autoencoders.finish(args, folder, model, data, history, code_size, title)
 
-`train` is the loop written once (common.train_epochs): batches in a seeded order, a progress bar with the losses,
-a NaN check, a checkpoint at the end of every epoch and exact resume (`--resume`), the same as
-the GAN examples (it uses examples/common.py for all of it). `finish` writes the files every
+`train` is the loop written once (common.train_epochs, which the GAN examples use too): batches
+in a seeded order, a progress bar with the losses, a NaN check, a checkpoint at the end of every
+epoch and exact resume (`--resume`). `finish` writes the files every
 autoencoder writes: reconstructions.png, curves.png, reconstructions.npy and metrics.json,
 where the held-out error stands beside PCA's with as many components as the code: the linear
 baseline a learned code has to beat. A variant writes its own extra files after it, with

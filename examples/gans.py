@@ -8,10 +8,10 @@ step (a function of one batch, which updates D and then G), then a few calls her
                         end_of_epoch=gans.epoch_grid(G, (fixed_z,), title))
     gans.finish(args, folder, history, gans.generate(G, gans.sample_noise(1000, G.latent_dim, args)), title)
 
-`train` is the loop written once (common.train_epochs): batches in a seeded order, a progress bar with the history's
-latest values, a NaN check, a checkpoint at the end of every epoch and exact resume (`--resume`),
-as examples/autoencoders.py does for the autoencoders (both use examples/common.py for it).
-A step that needs several real batches (a critic trained n times per generator step) asks for
+`train` is the loop written once (common.train_epochs, which the autoencoders' loop uses too):
+batches in a seeded order, a progress bar with the history's latest values, a NaN check, a
+checkpoint at the end of every epoch and exact resume (`--resume`). A step that needs several
+real batches (a critic trained n times per generator step) asks for
 them with `batches_per_step`. `finish` writes what every GAN writes: curves.png, samples.npy
 (float32 (1000, 28, 28) in [0, 1]) and metrics.json (tinygen's sample metrics); a conditional
 GAN also gives it samples_by_class (10, 100, 28, 28): row k generated for digit k.
@@ -47,7 +47,8 @@ def load_data(args, hold_out=False):
     images, labels = common.mnist(args, args.split).arrays(scale="symmetric")
     held_out = held_out_labels = None
     if hold_out and args.split == "test":
-        images, held_out, labels, held_out_labels = images[:-HELD_OUT], images[-HELD_OUT:], labels[:-HELD_OUT], labels[-HELD_OUT:]
+        images, held_out = images[:-HELD_OUT], images[-HELD_OUT:]
+        labels, held_out_labels = labels[:-HELD_OUT], labels[-HELD_OUT:]
     elif hold_out:
         test_images, test_labels = common.mnist(args, "test").arrays(scale="symmetric")
         held_out, held_out_labels = test_images[-HELD_OUT:], test_labels[-HELD_OUT:]

@@ -100,13 +100,21 @@ def test_load_data_holds_out_the_last_1000_test_images_only_when_asked(mnist_dir
 
 
 def test_by_class_gives_row_k_for_digit_k_with_the_same_noise_in_every_row(tmp_path):
-    class Echo(nn.Module):  # a "generator" that draws the digit it is asked for as the image's mean
+    class Echo(nn.Module):
+        """A "generator" that writes its label (scaled to [-1, 1]) into the top half of the image
+        and its first noise value (squashed by tanh) into the bottom half."""
+
         def forward(self, z, labels):
-            return (labels.float().reshape(-1, 1) / 9 * 2 - 1) + 0 * z[:, :1] * tinygen.ones(1, 784)
+            label_half = (labels.float().reshape(-1, 1) / 9 * 2 - 1) * tinygen.ones(1, 392)
+            noise_half = z[:, :1].tanh() * tinygen.ones(1, 392)
+            return tinygen.cat([label_half, noise_half], dim=1)
 
     images = gans.by_class(Echo(), 3, loop_args(tmp_path), n=5)
     assert images.shape == (10, 5, 28, 28) and images.dtype == np.float32
-    np.testing.assert_allclose(images.mean(axis=(1, 2, 3)), np.arange(10) / 9, atol=1e-6)
+    np.testing.assert_allclose(images[:, :, :14].mean(axis=(1, 2, 3)), np.arange(10) / 9, atol=1e-6)  # row k: k
+    noise = images[:, :, 14:].mean(axis=(2, 3))  # (10, 5): each column's noise, in every row
+    np.testing.assert_array_equal(noise, np.broadcast_to(noise[0], (10, 5)))  # the same in every row
+    assert len(set(noise[0].tolist())) == 5  # and another in every column
 
 
 def test_finish_writes_samples_by_class_and_its_class_accuracy(mnist_dir, tmp_path):

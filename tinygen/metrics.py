@@ -226,8 +226,8 @@ def class_accuracy(samples_by_class, data_dir=None):
     image per code, read as one digit, right in one row of ten at most."""
     samples_by_class = np.asarray(samples_by_class)
     if samples_by_class.ndim != 4 or samples_by_class.shape[0] != 10 or samples_by_class.shape[2:] != (28, 28):
-        raise ValueError(f"class_accuracy: samples_by_class of shape {samples_by_class.shape}; expected (10, n, 28, 28), "
-                         f"row k the images generated for digit k")
+        raise ValueError(f"class_accuracy: samples_by_class of shape {samples_by_class.shape}; expected "
+                         f"(10, n, 28, 28), row k the images generated for digit k")
     if not (samples_by_class.min() >= 0 and samples_by_class.max() <= 1):  # NaN fails both
         raise ValueError(f"class_accuracy: samples_by_class must be in [0, 1], got values in "
                          f"[{samples_by_class.min():g}, {samples_by_class.max():g}]")

@@ -28,9 +28,9 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.net = nn.Sequential(  # bias=False before a BatchNorm: its shift does a bias's work (see above)
-            nn.ConvTranspose2d(latent_dim, 128, 7, bias=False), nn.BatchNorm2d(128), nn.ReLU(),                  # 1 -> 7
+            nn.ConvTranspose2d(latent_dim, 128, 7, bias=False), nn.BatchNorm2d(128), nn.ReLU(),               # 1 -> 7
             nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),  # 7 -> 14
-            nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1), nn.Tanh(),                                        # 14 -> 28
+            nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1), nn.Tanh(),                                     # 14 -> 28
         )
         dcgan_init_(self)
 
