@@ -9,12 +9,14 @@ real digits, while G pulls the score of its fakes towards c:
     D minimises  1/2 E_x (D(x) - b)^2 + 1/2 E_z (D(G(z)) - a)^2
     G minimises  1/2 E_z (D(G(z)) - c)^2
 
-with (a, b, c) = (0, 1, 1), the paper's 0-1 coding: c = b, G wants its fakes scored as real.
-(The paper's other choice, a = -1, b = 1, c = 0, minimises the Pearson chi^2 divergence between
-p_d + p_g and 2 p_g.) For a fixed G the best D is (b p_d + a p_g) / (p_d + p_g), here
-p_d / (p_d + p_g), the vanilla D's optimum (tests/test_gan_toy.py trains both on a toy with known
-densities). Unlike the log loss, the square keeps pushing fakes that D already scores as real
-but far from the real digits, so G's gradient does not vanish while D wins.
+with (a, b, c) = (0, 1, 1), the paper's 0-1 coding: the vanilla GAN's labels as targets (fake 0,
+real 1) and c = b, G wants its fakes scored as real; so the two examples differ in the loss
+alone. (The paper's other choice, a = -1, b = 1, c = 0, makes G minimise the Pearson chi^2
+divergence between p_d + p_g and 2 p_g.) For a fixed G the best D is
+(b p_d + a p_g) / (p_d + p_g), here p_d / (p_d + p_g), the vanilla D's optimum too
+(tests/test_gan_toy.py trains both on a toy with known densities). Why squares: the sigmoid's
+log loss saturates for fakes that D scores far on the real side of its decision boundary, while
+the square still pulls them towards the boundary, so G's gradient does not vanish there.
 
 Beware a look-alike: PyTorch-GAN's "cgan" trains with exactly this loss (MSE on a D without a
 sigmoid), so it is a conditional LSGAN, not Mirza and Osindero's conditional GAN.
