@@ -7,9 +7,9 @@ Each autoencoder example reads top to bottom as its variant: its model, its loss
     folder = autoencoders.train(args, data.train, train_step, models, optimizers, history)
     result = autoencoders.finish(args, folder, model, data, history, code_size, title)
 
-`train` is the loop written once: batches in a seeded order, a progress bar with the losses,
-a NaN check, a checkpoint at the end of every epoch and exact resume (`--resume`), the same as
-the GAN examples (it uses examples/common.py for all of it). `finish` writes the files every
+`train` is the loop written once (common.train_epochs, which the GAN examples use too): batches
+in a seeded order, a progress bar with the losses, a NaN check, a checkpoint at the end of every
+epoch and exact resume (`--resume`). `finish` writes the files every
 autoencoder writes: reconstructions.png, curves.png, reconstructions.npy and metrics.json,
 where the held-out error stands beside PCA's with as many components as the code: the linear
 baseline a learned code has to beat. A variant writes its own extra files after it, with
@@ -20,7 +20,6 @@ prior: `prior_samples` gives them, and `finish(..., samples=...)` writes samples
 tinygen's sample metrics (classifier score, Frechet distance, classes covered) to metrics.json.
 """
 import json
-import time
 import types
 
 import numpy as np
@@ -86,32 +85,8 @@ def train(args, images, train_step, models, optimizers, history, end_of_epoch=No
     """
     common.check_batch_size(args, len(images[0] if isinstance(images, tuple) else images))
     loader = DataLoader(images, args.batch_size, shuffle=True, seed=args.seed, drop_last=True, device=args.device)
-    step = 0
-    if args.resume:
-        step = common.load_checkpoint(args.resume, args, models, optimizers, history)
-    folder = common.out_dir(args)  # only now, with the options, data and checkpoint checked, is --out written
-
-    steps_per_epoch = len(loader)
-    last_step = common.total_steps(args, steps_per_epoch)
-    started = time.perf_counter()
-    for epoch in range(step // steps_per_epoch, args.epochs):
-        if step >= last_step:
-            break
-        bar = common.epoch_bar(loader, epoch, step, args.epochs)
-        for x in bar:
-            numbers = train_step(x, epoch)
-            step += 1
-            for key in history:
-                history[key].append(float(numbers[key].item() if isinstance(numbers[key], tinygen.Tensor) else numbers[key]))
-            common.check_finite(history, step, args)  # a NaN loss: stop, saying so
-            bar.set_postfix({key: values[-1] for key, values in history.items()}, refresh=False)
-            if step >= last_step:
-                break
-        if end_of_epoch is not None:
-            end_of_epoch(epoch, folder)
-        common.save_checkpoint(folder / "checkpoint.npz", args, step, models, optimizers, history)
-    print(f"trained {step} steps in all; this run took {time.perf_counter() - started:.1f} s")
-    return folder
+    after_epoch = None if end_of_epoch is None else lambda epoch, step, folder: end_of_epoch(epoch, folder)
+    return common.train_epochs(args, loader, train_step, models, optimizers, history, after_epoch)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """What the examples share: command-line options, the data, checkpoints, and the files they write.
 
-The training loops themselves are in the example scripts, written out in full.
+The loop over epochs and batches (`train_epochs`) is written once here; each family's module
+(examples/autoencoders.py, examples/gans.py) makes its batches and calls it with the example's
+own step, which stays in the example script, written out in full.
 
 A mistake in how an example is called (an option out of range, a data folder without MNIST, a
 checkpoint of another model, a --out folder holding another run) is a UsageError: `run(main)`
@@ -15,11 +17,12 @@ import math
 import os
 import pathlib
 import sys
+import time
 
 import numpy as np
 
 import tinygen
-from tinygen import backend, cli, data, metrics, viz
+from tinygen import backend, cli, data, viz
 from tinygen.cli import UsageError
 from tinygen.files import atomic_write, check_replaceable
 from tinygen.serialization import CheckpointError
@@ -200,6 +203,44 @@ def fixed_noise(n, latent_dim, seed, device):
     return tinygen.Tensor(z, device=device)
 
 
+def train_epochs(args, loader, train_step, models, optimizers, history, end_of_epoch=None):
+    """The training loop: args.epochs (or --max-steps) over the loader's batches; returns the --out folder.
+
+    numbers = train_step(batch, epoch) does one step and returns the step's numbers for the curves
+    (Tensors or floats), with the keys of `history`; they are appended to it, checked for NaN,
+    and shown on the progress bar. models and optimizers are dicts of name -> Module / optimiser:
+    all of them go into the checkpoint written at the end of every epoch, with the history, the
+    step and the random state, so that --resume continues exactly where the run stopped.
+    end_of_epoch(epoch, step, folder), if given, runs just before that checkpoint.
+    """
+    step = 0
+    if args.resume:
+        step = load_checkpoint(args.resume, args, models, optimizers, history)
+    folder = out_dir(args)  # only now, with the options, data and checkpoint checked, is --out written
+
+    steps_per_epoch = len(loader)
+    last_step = total_steps(args, steps_per_epoch)
+    started = time.perf_counter()
+    for epoch in range(step // steps_per_epoch, args.epochs):
+        if step >= last_step:
+            break
+        bar = epoch_bar(loader, epoch, step, args.epochs)
+        for batch in bar:
+            numbers = train_step(batch, epoch)
+            step += 1
+            for key in history:
+                history[key].append(float(numbers[key].item() if isinstance(numbers[key], tinygen.Tensor) else numbers[key]))
+            check_finite(history, step, args)  # a NaN loss: stop, saying so
+            bar.set_postfix({key: values[-1] for key, values in history.items()}, refresh=False)
+            if step >= last_step:
+                break
+        if end_of_epoch is not None:
+            end_of_epoch(epoch, step, folder)
+        save_checkpoint(folder / "checkpoint.npz", args, step, models, optimizers, history)
+    print(f"trained {step} steps in all; this run took {time.perf_counter() - started:.1f} s")
+    return folder
+
+
 # ---------------------------------------------------------------------------------------------
 # Checkpoints: models, optimisers, the step, the curves so far and the random state
 
@@ -312,36 +353,5 @@ def save_text(text, path):
         f.write(text.encode())
 
 
-def save_samples_and_metrics(args, folder, images01):
-    """Write samples.npy (N, 28, 28) float32 in [0, 1] and, unless --no-metrics, print and save the metrics."""
-    samples = np.clip(np.asarray(images01, dtype=np.float32).reshape(-1, 28, 28), 0, 1)
-    save_array(samples, folder / "samples.npy")
-    print(f"wrote {folder / 'samples.npy'} {samples.shape}")
-    if args.no_metrics:
-        return None
-    result = metrics.evaluate(samples, data_dir=args.data_dir)
-    save_text(json.dumps(result, indent=1), folder / "metrics.json")
-    print("metrics:", json.dumps(result))
-    return result
-
-
-def generate(G, z):
-    """G's images for noise z, in [0, 1], as a NumPy array: in eval mode and without a graph."""
-    G.eval()
-    with tinygen.no_grad():
-        images = to_unit(G(z)).numpy()
-    G.train()
-    return images
-
-
 def save_grid(images01, path, title):
     viz.save_image_grid(images01, path, nrow=10, title=title)
-
-
-def finish_gan(args, folder, G, history, seconds):
-    """After training: the curves, 1000 samples from fresh noise, and their metrics."""
-    print(f"trained {len(history['d_loss'])} steps in all; this run took {seconds:.1f} s")
-    if history["d_loss"]:
-        viz.plot_gan_curves(history, folder / "curves.png")
-    samples = generate(G, fixed_noise(1000, G.latent_dim, args.seed + 1, args.device))
-    return save_samples_and_metrics(args, folder, samples)

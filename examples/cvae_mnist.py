@@ -27,7 +27,8 @@ digit asked for, overall and per digit), the held-out error beside PCA's and the
 import numpy as np
 
 import tinygen
-from tinygen import metrics, optim, viz
+from tinygen import optim, viz
+from tinygen.metrics import class_accuracy
 from tinygen.models.cvae import CVAE
 from tinygen.models.vae import vae_loss
 
@@ -56,17 +57,6 @@ def draw_by_class(model, latent_dim, args, n=100):
     with tinygen.no_grad():
         images = model.decode(z, digits).numpy()
     return np.clip(images.reshape(10, n, 28, 28), 0, 1).astype(np.float32)
-
-
-def class_accuracy(samples_by_class, data_dir):
-    """How often tinygen's classifier reads the images of row k of samples_by_class (10, n, 28, 28)
-    as digit k: overall and per digit. Chance is 0.1, and so is the most a decoder that ignores the
-    label can score: it gives one image per code, read as one digit, right in one row of ten at most."""
-    classifier, _, _ = metrics.load_classifier(data_dir)
-    probabilities, _ = metrics.predict(classifier, samples_by_class.reshape(-1, 28, 28))
-    read_as = probabilities.argmax(axis=1).reshape(10, -1)
-    correct = read_as == np.arange(10)[:, None]
-    return {"class_accuracy": float(correct.mean()), "class_accuracy_per_digit": correct.mean(axis=1).tolist()}
 
 
 def main():

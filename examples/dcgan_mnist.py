@@ -4,8 +4,12 @@
 
 The generator grows noise into an image with transposed convolutions (1x1 -> 7x7 -> 14x14 ->
 28x28), the discriminator shrinks an image with strided convolutions, and BatchNorm steadies
-both (Radford et al. 2015); see tinygen/models/dcgan.py. Only the networks differ from the
-vanilla GAN: the two-phase loop is the same, `train_gan` in examples/vanilla_gan_mnist.py.
+both (Radford et al. 2015); the convolutions before a BatchNorm have no bias, whose work the
+BatchNorm's shift does. See tinygen/models/dcgan.py.
+
+Only the networks differ from the vanilla GAN: the losses and the two-phase step are the same,
+so this file hands its networks to `train_gan` in examples/vanilla_gan_mnist.py, where the step
+is written out.
 
 Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoint.npz, metrics.json.
 """

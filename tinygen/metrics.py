@@ -8,6 +8,7 @@ For generated images x (N, 28, 28) in [0, 1], with the classifier's p(y|x) and f
   Frechet distance  |m_g - m_r|^2 + Tr(S_g + S_r - 2 (S_g S_r)^(1/2))  between Gaussians fitted to
                     the features of generated and real images (the FID analogue): 0 when they match.
   class coverage    the histogram of predicted digits, and how many digits get at least 1%.
+  class accuracy    for a conditional model: how often images asked for digit k are read as k.
 
 The classifier (two strided convolutions and two linear layers) is trained on first use and its
 weights cached next to the MNIST files it was trained on, so later calls load it.
@@ -216,6 +217,25 @@ def evaluate(samples, data_dir=None, verbose=True):
         "class_histogram": histogram,
         "classifier": description,
     }
+
+
+def class_accuracy(samples_by_class, data_dir=None):
+    """How often the classifier reads the images of row k of samples_by_class (10, n, 28, 28), in
+    [0, 1], as digit k: overall and per digit (a conditional model's images, row k asked for digit
+    k). Chance is 0.1, and so is the most a model that ignores the label can score: it gives one
+    image per code, read as one digit, right in one row of ten at most."""
+    samples_by_class = np.asarray(samples_by_class)
+    if samples_by_class.ndim != 4 or samples_by_class.shape[0] != 10 or samples_by_class.shape[2:] != (28, 28):
+        raise ValueError(f"class_accuracy: samples_by_class of shape {samples_by_class.shape}; expected "
+                         f"(10, n, 28, 28), row k the images generated for digit k")
+    if not (samples_by_class.min() >= 0 and samples_by_class.max() <= 1):  # NaN fails both
+        raise ValueError(f"class_accuracy: samples_by_class must be in [0, 1], got values in "
+                         f"[{samples_by_class.min():g}, {samples_by_class.max():g}]")
+    classifier, _, _ = load_classifier(data_dir)
+    probabilities, _ = predict(classifier, samples_by_class.reshape(-1, 28, 28))
+    read_as = probabilities.argmax(axis=1).reshape(10, -1)
+    correct = read_as == np.arange(10)[:, None]
+    return {"class_accuracy": float(correct.mean()), "class_accuracy_per_digit": correct.mean(axis=1).tolist()}
 
 
 # ---------------------------------------------------------------------------------------------

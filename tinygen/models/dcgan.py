@@ -1,6 +1,10 @@
 """DCGAN (Radford et al. 2015) for 28x28 images: transposed convolutions up, strided convolutions down.
 
 Spatial sizes:  G: z (100, 1x1) -> 7x7 -> 14x14 -> 28x28;   D: 28x28 -> 14x14 -> 7x7 -> 1x1.
+
+A convolution followed by a BatchNorm has no bias (bias=False), as in PyTorch's DCGAN tutorial:
+BatchNorm subtracts each channel's batch mean, which removes any constant the convolution adds,
+and then adds its own learned shift, so a bias there would be a parameter that does nothing.
 """
 from tinygen import nn
 from tinygen.nn import init
@@ -23,10 +27,10 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim=100):
         super().__init__()
         self.latent_dim = latent_dim
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(latent_dim, 128, 7), nn.BatchNorm2d(128), nn.ReLU(),        # 1 -> 7
-            nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),  # 7 -> 14
-            nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1), nn.Tanh(),                  # 14 -> 28
+        self.net = nn.Sequential(  # bias=False before a BatchNorm: its shift does a bias's work (see above)
+            nn.ConvTranspose2d(latent_dim, 128, 7, bias=False), nn.BatchNorm2d(128), nn.ReLU(),               # 1 -> 7
+            nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),  # 7 -> 14
+            nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1), nn.Tanh(),                                     # 14 -> 28
         )
         dcgan_init_(self)
 
@@ -38,10 +42,10 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),                     # 28 -> 14
-            nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),  # 14 -> 7
-            nn.Conv2d(128, 1, 7), nn.Sigmoid(),                                             # 7 -> 1
+        self.net = nn.Sequential(  # bias=False before a BatchNorm: its shift does a bias's work (see above)
+            nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),                                 # 28 -> 14
+            nn.Conv2d(64, 128, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),  # 14 -> 7
+            nn.Conv2d(128, 1, 7), nn.Sigmoid(),                                                         # 7 -> 1
         )
         dcgan_init_(self)
 

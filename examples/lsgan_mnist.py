@@ -1,0 +1,87 @@
+"""Train a least-squares GAN (LSGAN, Mao et al. 2017) on MNIST digits.
+
+    python examples/lsgan_mnist.py --data-dir ../shared/data/mnist --split test
+
+The vanilla GAN's networks and two-phase step, with another pair of losses. D ends without its
+sigmoid: it gives a raw score, which least squares pull towards a target, a for fakes and b for
+real digits, while G pulls the score of its fakes towards c:
+
+    D minimises  1/2 E_x (D(x) - b)^2 + 1/2 E_z (D(G(z)) - a)^2
+    G minimises  1/2 E_z (D(G(z)) - c)^2
+
+with (a, b, c) = (0, 1, 1), the paper's 0-1 coding: the vanilla GAN's labels as targets (fake 0,
+real 1) and c = b, G wants its fakes scored as real; so the two examples differ in the loss
+alone. (The paper's other choice, a = -1, b = 1, c = 0, makes G minimise the Pearson chi^2
+divergence between p_d + p_g and 2 p_g.) For a fixed G the best D is
+(b p_d + a p_g) / (p_d + p_g), here p_d / (p_d + p_g), the vanilla D's optimum too
+(tests/test_gan_toy.py trains both on a toy with known densities). Why squares: the sigmoid's
+log loss saturates for fakes that D scores far on the real side of its decision boundary, while
+the square still pulls them towards the boundary, so G's gradient does not vanish there.
+
+Beware a look-alike: PyTorch-GAN's "cgan" trains with exactly this loss (MSE on a D without a
+sigmoid), so it is a conditional LSGAN, not Mirza and Osindero's conditional GAN.
+
+Writes to --out: a sample grid per epoch, training curves (D's mean score of real and fake
+images beside the 0.5 that D* gives where it cannot tell them apart), samples.npy,
+checkpoint.npz, metrics.json.
+"""
+import tinygen
+from tinygen import nn, optim
+from tinygen.models.vanilla_gan import Discriminator, Generator
+import tinygen.nn.functional as F
+
+import common
+import gans
+
+A, B, C = 0.0, 1.0, 1.0  # D's target for fakes, D's target for real images, G's target for its fakes
+
+
+class LSGANDiscriminator(Discriminator):
+    """The vanilla GAN's D without its last sigmoid: image (784) -> 512 -> 256 -> a raw score."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(*self.net[:-1])  # every layer but the Sigmoid
+
+
+def main():
+    parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/lsgan")
+    args = common.parse_args(parser)
+    tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
+    G, D = Generator(latent_dim=100).to(args.device), LSGANDiscriminator().to(args.device)
+    data = gans.load_data(args)
+    opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    print(G, D, sep="\n")
+    a, b, c = (tinygen.full((args.batch_size, 1), value, device=args.device) for value in (A, B, C))
+
+    def train_step(real):
+        z = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
+        fake = G(z)
+
+        # 1. Train D: least squares pull the scores of real images to b and of fakes to a.
+        #    (F.mse_loss is the batch's mean square; the 1/2 is the paper's.)
+        d_real, d_fake = D(real), D(fake.detach())
+        d_loss = 0.5 * F.mse_loss(d_real, b) + 0.5 * F.mse_loss(d_fake, a)
+        opt_D.zero_grad()
+        d_loss.backward()
+        opt_D.step()
+
+        # 2. Train G through a frozen D: pull the updated D's scores of the fakes to c.
+        D.requires_grad_(False)
+        g_loss = 0.5 * F.mse_loss(D(fake), c)
+        opt_G.zero_grad()
+        g_loss.backward()
+        opt_G.step()
+        D.requires_grad_(True)
+        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real.mean(), "d_fake": d_fake.mean()}
+
+    history = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}  # d_real, d_fake: the batch's mean score
+    fixed_z = gans.sample_noise(100, G.latent_dim, args, offset=0)  # the same 100 digits in every epoch's grid
+    folder = gans.train(args, data.images, train_step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history,
+                        end_of_epoch=gans.epoch_grid(G, (fixed_z,), "LSGAN"))
+    gans.finish(args, folder, history, gans.generate(G, gans.sample_noise(1000, G.latent_dim, args)), "LSGAN")
+
+
+if __name__ == "__main__":
+    common.run(main)
