@@ -127,12 +127,12 @@ def _torch_models(model):
         return G, D
     G = nn.Sequential(
         nn.Unflatten(1, (100, 1, 1)),
-        nn.ConvTranspose2d(100, 128, 7), nn.BatchNorm2d(128), nn.ReLU(),
-        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(100, 128, 7, bias=False), nn.BatchNorm2d(128), nn.ReLU(),  # no bias before a BatchNorm,
+        nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),  # as tinygen's DCGAN
         nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
     D = nn.Sequential(
         nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
         nn.Conv2d(128, 1, 7), nn.Sigmoid(), nn.Flatten())
     return G, D
 
