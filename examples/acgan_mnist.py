@@ -1,0 +1,110 @@
+"""Train an auxiliary-classifier GAN (ACGAN, Odena et al. 2017) on MNIST digits: D also says which digit.
+
+    python examples/acgan_mnist.py --data-dir ../shared/data/mnist --split test
+
+G is the conditional GAN's: noise z and a label c in, a digit out. D is NOT told the label; it
+has two heads on one body: the adversarial head (a logit: real or generated?) and the auxiliary
+head (10 class logits: which digit?). Both players want the auxiliary head to read the right
+class, so it learns from real digits and G learns to draw digits it can read:
+
+    L_D = BCE(adv(x), 1) + BCE(adv(G(z, c)), 0) + CE(aux(x), y) + CE(aux(G(z, c)), c)
+    L_G = BCE(adv(G(z, c)), 1) + CE(aux(G(z, c)), c)
+
+BCE on the adversarial logit (binary_cross_entropy_with_logits), CE on the class LOGITS
+(cross_entropy takes the log-softmax itself: a softmax before it, as in PyTorch-GAN's `acgan`,
+would be applied twice and flatten the gradient). G's adversarial term is the non-saturating
+one, as in the vanilla GAN.
+
+Training leaves out the last 1,000 test images (gans.load_data(args, hold_out=True)); at the
+end the auxiliary head classifies them, and metrics.json reports its accuracy (aux_accuracy_held_out):
+D became a digit classifier on the side.
+
+Writes to --out: a sample grid per epoch (a row per digit), training curves, samples.npy
+(100 of each digit), samples_by_class.npy/.png (row k asked for digit k), checkpoint.npz and
+metrics.json (class accuracy per digit of G(z, k) by tinygen's classifier, and the held-out
+accuracy of D's auxiliary head).
+"""
+import numpy as np
+
+import tinygen
+from tinygen import optim
+from tinygen.models.conditional_gan import ACGANDiscriminator, ConditionalGenerator
+import tinygen.nn.functional as F
+
+import common
+import gans
+
+
+def make_train_step(G, D, opt_G, opt_D, args):
+    """The ACGAN's two-phase step on one batch (real images, their labels)."""
+    real_target = tinygen.ones(args.batch_size, 1, device=args.device)
+    fake_target = tinygen.zeros(args.batch_size, 1, device=args.device)
+
+    def train_step(batch):
+        real, labels = batch
+        z = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
+        asked = tinygen.randint(0, 10, args.batch_size, device=args.device)  # the digits G must draw
+        fake = G(z, asked)
+
+        # 1. Train D: real towards 1 and fakes towards 0 (adversarial head), and the class of
+        #    both (auxiliary head): the true labels of real images, the asked labels of fakes.
+        (real_logit, real_classes), (fake_logit, fake_classes) = D(real), D(fake.detach())
+        d_adversarial = (F.binary_cross_entropy_with_logits(real_logit, real_target)
+                         + F.binary_cross_entropy_with_logits(fake_logit, fake_target))
+        d_class = F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, asked)
+        d_loss = d_adversarial + d_class
+        opt_D.zero_grad()
+        d_loss.backward()
+        opt_D.step()
+
+        # 2. Train G through a frozen D: fakes called real AND read as the digit asked for.
+        D.requires_grad_(False)
+        logit, classes = D(fake)
+        g_class = F.cross_entropy(classes, asked)
+        g_loss = F.binary_cross_entropy_with_logits(logit, real_target) + g_class
+        opt_G.zero_grad()
+        g_loss.backward()
+        opt_G.step()
+        D.requires_grad_(True)
+        return {"d_loss": d_loss, "g_loss": g_loss, "d_class": d_class, "g_class": g_class,
+                "d_real": real_logit.sigmoid().mean(), "d_fake": fake_logit.sigmoid().mean()}
+
+    return train_step
+
+
+def auxiliary_accuracy(D, images, labels, args, batch_size=500):
+    """How often D's auxiliary head reads real images (N, 1, 28, 28) in [-1, 1] as their labels (N,)."""
+    D.eval()
+    read_as = []
+    with tinygen.no_grad():
+        for start in range(0, len(images), batch_size):  # a few big batches, not a loop over images
+            _, classes = D(tinygen.Tensor(images[start : start + batch_size], device=args.device))
+            read_as.append(classes.numpy().argmax(axis=1))
+    D.train()
+    return float((np.concatenate(read_as) == np.asarray(labels)).mean())
+
+
+def main():
+    parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/acgan")
+    args = common.parse_args(parser)
+    tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
+    G, D = ConditionalGenerator(latent_dim=100).to(args.device), ACGANDiscriminator().to(args.device)
+    data = gans.load_data(args, hold_out=True)  # the last 1,000 test images: to test the auxiliary head
+    opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    print(G, D, sep="\n")
+    train_step = make_train_step(G, D, opt_G, opt_D, args)
+
+    history = {"d_loss": [], "g_loss": [], "d_class": [], "g_class": [], "d_real": [], "d_fake": []}
+    fixed = (gans.sample_noise(100, G.latent_dim, args, offset=0), gans.digits(10, args.device))  # row k: digit k
+    folder = gans.train(args, (data.images, data.labels), train_step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D},
+                        history, end_of_epoch=gans.epoch_grid(G, fixed, "ACGAN"))
+    held_out = auxiliary_accuracy(D, data.held_out, data.held_out_labels, args)
+    print(f"D's auxiliary head on the {len(data.held_out)} held-out real digits: accuracy {held_out:.3f}")
+    by_class = gans.by_class(G, G.latent_dim, args)  # (10, 100, 28, 28): row k asked for digit k
+    gans.finish(args, folder, history, by_class.reshape(1000, 28, 28), "ACGAN", samples_by_class=by_class,
+                extra_metrics={"aux_accuracy_held_out": held_out})
+
+
+if __name__ == "__main__":
+    common.run(main)
