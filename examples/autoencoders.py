@@ -9,10 +9,10 @@ Each autoencoder example reads top to bottom as its variant: its model, its loss
 
 `train` is the loop written once (common.train_epochs, which the GAN examples use too): batches
 in a seeded order, a progress bar with the losses, a NaN check, a checkpoint at the end of every
-epoch and exact resume (`--resume`). `finish` writes the files every
-autoencoder writes: reconstructions.png, curves.png, reconstructions.npy and metrics.json,
-where the held-out error stands beside PCA's with as many components as the code: the linear
-baseline a learned code has to beat. A variant writes its own extra files after it, with
+epoch and exact resume (`--resume`). `finish` writes the files every autoencoder writes:
+reconstructions.png, curves.png, reconstructions.npy and metrics.json, where the held-out error
+stands beside PCA's with as many components as the code: the linear baseline a learned code has
+to beat. A variant writes its own extra files after it, with
 `in_batches` and `save_array`.
 
 The generative members (the VAEs, the adversarial autoencoder) also decode draws from their

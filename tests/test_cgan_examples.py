@@ -80,17 +80,6 @@ def test_bad_options_are_one_line(script, mnist_dir, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_acgan_refuses_a_cgan_checkpoint(mnist_dir, tmp_path):
-    run_example("cgan_mnist.py", mnist_dir, tmp_path / "cgan", "--max-steps", "1", "--no-metrics")
-    path = tmp_path / "cgan" / "checkpoint.npz"
-    status, _, stderr = run_script("acgan_mnist.py", "--data-dir", mnist_dir, "--split", "test", "--batch-size", 32,
-                                   "--out", tmp_path / "new", "--resume", path)
-    assert_refused("acgan_mnist.py", status, stderr, f"--resume {path} is a checkpoint of other models (D: "
-                   f"ConditionalDiscriminator, G: ConditionalGenerator; this example trains D: ACGANDiscriminator, "
-                   f"G: ConditionalGenerator)")
-    assert not (tmp_path / "new").exists()
-
-
 # ---------------------------------------------------------------------------------------------
 # The steps in process
 

@@ -158,9 +158,10 @@ def test_batch_larger_than_the_data(tmp_path, mnist_dir, script, images):
 
 @pytest.fixture(scope="module")
 def trained(mnist_dir, tmp_path_factory):
-    """Folders of a vanilla GAN and a VAE (--latent 2) run, 2 steps each with batch 32."""
+    """Folders of a vanilla GAN, a cGAN and a VAE (--latent 2) run, 2 steps each with batch 32."""
     root = tmp_path_factory.mktemp("trained")
-    for script, name, extra in [("vanilla_gan_mnist.py", "gan", []), ("vae_mnist.py", "vae", ["--latent", "2"])]:
+    for script, name, extra in [("vanilla_gan_mnist.py", "gan", []), ("cgan_mnist.py", "cgan", []),
+                                ("vae_mnist.py", "vae", ["--latent", "2"])]:
         status, stdout, stderr = run_script(script, "--data-dir", mnist_dir, "--split", "test", "--batch-size", 32,
                                             "--max-steps", 2, "--no-metrics", "--out", root / name, *extra)
         assert status == 0, stderr
@@ -204,6 +205,11 @@ def test_resuming_another_runs_checkpoint_into_a_run_is_refused(trained, mnist_d
                                         "checkpoint of this example"),
     ("dcgan_mnist.py", "gan", [], "is a checkpoint of other models (D: Discriminator, G: Generator; this example "
                                   "trains D: DCGANDiscriminator, G: DCGANGenerator)"),
+    ("lsgan_mnist.py", "gan", [], "is a checkpoint of other models (D: Discriminator, G: Generator; this example "
+                                  "trains D: LSGANDiscriminator, G: Generator)"),
+    ("acgan_mnist.py", "cgan", [], "is a checkpoint of other models (D: ConditionalDiscriminator, G: "
+                                   "ConditionalGenerator; this example trains D: ACGANDiscriminator, G: "
+                                   "ConditionalGenerator)"),
     ("vae_mnist.py", "vae", ["--latent", "3"], "does not fit this model (load_state_dict for VAE: 'to_mu.weight' has "
                                                "shape (2, 400) in the state dict but (3, 400) in the model); resume "
                                                "with the options it was trained with (e.g. --latent)"),
@@ -211,7 +217,8 @@ def test_resuming_another_runs_checkpoint_into_a_run_is_refused(trained, mnist_d
                                                                "resume with --seed 0"),
     ("vanilla_gan_mnist.py", "gan", ["--batch-size", "16"], "comes from a run with --batch-size 32, this one has 16; "
                                                             "resume with --batch-size 32"),
-], ids=["gan-resumes-vae", "dcgan-resumes-gan", "vae-other-latent", "other-seed", "other-batch-size"])
+], ids=["gan-resumes-vae", "dcgan-resumes-gan", "lsgan-resumes-gan", "acgan-resumes-cgan", "vae-other-latent",
+        "other-seed", "other-batch-size"])
 def test_resume_of_a_checkpoint_that_does_not_fit(trained, mnist_dir, tmp_path, script, checkpoint, extra, message):
     before = files_in(trained)
     path = trained / checkpoint / "checkpoint.npz"

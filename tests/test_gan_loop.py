@@ -209,13 +209,3 @@ def test_lsgan_options_are_checked(tmp_path, mnist_dir):
     assert_refused("lsgan_mnist.py", status, stderr, "--batch-size 10001 is larger than the 10000 training images; "
                    "use at most 10000")
     assert not (tmp_path / "run").exists()
-
-
-def test_lsgan_refuses_a_vanilla_gan_checkpoint(tmp_path, mnist_dir):
-    run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path / "gan", "--max-steps", "1", "--no-metrics")
-    path = tmp_path / "gan" / "checkpoint.npz"
-    status, _, stderr = run_script("lsgan_mnist.py", "--data-dir", mnist_dir, "--split", "test", "--batch-size", 32,
-                                   "--out", tmp_path / "new", "--resume", path)
-    assert_refused("lsgan_mnist.py", status, stderr, f"--resume {path} is a checkpoint of other models (D: "
-                   f"Discriminator, G: Generator; this example trains D: LSGANDiscriminator, G: Generator)")
-    assert not (tmp_path / "new").exists()
