@@ -4,6 +4,7 @@ from tinygen.nn.activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from tinygen.nn.conv import Conv2d, ConvTranspose2d
 from tinygen.nn.embedding import Embedding
 from tinygen.nn.linear import Identity, Linear
+from tinygen.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from tinygen.nn.module import Buffer, Module, ModuleList, Parameter, Sequential
 from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d
 from tinygen.nn.pooling import AvgPool2d, MaxPool2d, Upsample
