@@ -171,6 +171,31 @@ def plot_tradeoff(kl, reconstruction, labels, path, title="KL against reconstruc
     _save_figure(fig, path)
 
 
+def plot_points_strip(data, snapshots, path, captions, title=None):
+    """A row of panels with the same axes: each snapshot's points (M, 2) in colour over the data's
+    points (N, 2) in grey, captioned (e.g. 'step 500: 3/8 modes'). A 2-D GAN's modes appearing and
+    vanishing over training read left to right."""
+    plt = _pyplot()
+    data = _host(data)
+    snapshots = [_host(points) for points in snapshots]
+    low, high = data.min(axis=0), data.max(axis=0)
+    margin = 0.25 * (high - low).max()
+    fig, axes = plt.subplots(1, len(snapshots), figsize=(2.2 * len(snapshots), 2.5), dpi=100, squeeze=False)
+    for ax, points, caption in zip(axes[0], snapshots, captions):
+        ax.scatter(data[:, 0], data[:, 1], color="lightgrey", s=2)
+        ax.scatter(points[:, 0], points[:, 1], color="tab:blue", s=1, alpha=0.5)
+        ax.set_xlim(low[0] - margin, high[0] + margin)
+        ax.set_ylim(low[1] - margin, high[1] + margin)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(caption, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
 def plot_codes(codes, labels, prior_draws, path, title="codes and prior draws"):
     """Two panels with the same axes: codes (N, k) by their first two dimensions, coloured by the
     digit they encode (labels (N,)), and prior draws (M, k) beside them. An adversarial
