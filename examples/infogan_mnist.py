@@ -15,16 +15,21 @@ for the categorical code), and both players minimise it besides their adversaria
 
 (the paper's learning rates, betas (0.5, 0.999); the networks and info_loss are in
 tinygen/models/infogan.py). L_I must reach G: it is G that puts the code into the picture, and
-Q's head and the trunk that learn to read it. G's easiest way to make ten codes readable is to
-draw ten different digits, so c ends up choosing the digit (in an order of its own: code 3 may
-draw sevens), and cont the style (slant, width). Nothing forces a perfect split: InfoGAN is
-known to merge similar digits (4 and 9, 1 and 7) into one code and split another digit in two.
+Q's head and the trunk that learn to read it. Held by D to real-looking digits, G keeps ten
+codes readable most cheaply by tying them to what differs most between real digits, the digit
+itself: c comes to choose the digit (in an order of its own: code 3 may draw sixes) and cont the
+style (width, slant). Nothing forces a perfect split: InfoGAN is known to give one code two
+digits and another digit two codes (in our default run one code drew zeros and eights, another
+ones and twos, and no code eights alone).
 
 What proves it, in metrics.json: q_accuracy, how often Q's most likely category for G(z, c, cont)
 is c (1000 fresh draws; chance 0.1), and the code's purity against the digits tinygen's classifier
 reads in samples_by_code (metrics.code_purity: the confusion code x digit, the purity with each
 code mapped to its most frequent digit, the accuracy of the best one-to-one matching of codes to
 digits, and that matching, code k -> digit).
+
+30 epochs by default (4,680 steps of batch 64 on the test split): the codes' purity against the
+digits grew from 0.39 at 6 epochs to 0.80 at 30 and no further by 36.
 
 Writes to --out: a sample grid per epoch (row k: code k, the same (z, cont) in every row),
 curves.png (losses, D's outputs and the information I(c; G) in nats, up to log 10 = 2.30),
@@ -98,17 +103,23 @@ def fixed_codes(n, args, offset):
     return z, tinygen.Tensor(cont.astype(np.float32), device=args.device)
 
 
+def every_code(z, cont, args):
+    """G's inputs for the same n draws (z_j, cont_j) with every code: (z, c, cont) of 10 n rows,
+    the n draws ten times over, with c = 0 for the first n, 1 for the next n, ..., 9."""
+    def ten_times(t):
+        return tinygen.Tensor(np.tile(t.numpy(), (10, 1)), device=args.device)
+    return ten_times(z), gans.digits(z.shape[0], args.device), ten_times(cont)
+
+
 def by_code(G, z, cont, args):
     """G(z_j, k, cont_j) for the same n draws (z_j, cont_j) and every code k: float32 (10, n, 28, 28)
     in [0, 1], row k with the categorical code set to k."""
-    n = z.shape[0]
-    tile = lambda t: tinygen.Tensor(np.tile(t.numpy(), (10, 1)), device=args.device)  # the n draws, ten times
-    return gans.generate(G, tile(z), gans.digits(n, args.device), tile(cont)).reshape(10, n, 28, 28)
+    return gans.generate(G, *every_code(z, cont, args)).reshape(10, z.shape[0], 28, 28)
 
 
 def continuous_sweep(G, args, steps=10, low=-2.0, high=2.0):
     """The picture of the continuous codes: row k has code c = k and one fixed z; its left half
-    sweeps cont_1 from low to high (cont_2 = 0), its right half cont_2 (cont_1 = 0), with a blank
+    sweeps cont_1 from low to high (cont_2 = 0), its right half cont_2 (cont_1 = 0), with a white
     column between. The codes were trained in [-1, 1]: beyond it G extrapolates, as in the paper."""
     z, _ = fixed_codes(1, args, offset=2)
     values = np.linspace(low, high, steps, dtype=np.float32)
@@ -119,8 +130,8 @@ def continuous_sweep(G, args, steps=10, low=-2.0, high=2.0):
     images = gans.generate(G, tinygen.Tensor(np.tile(z.numpy(), (20 * steps, 1)), device=args.device),
                            tinygen.Tensor(codes, device=args.device), tinygen.Tensor(cont, device=args.device))
     rows = images.reshape(10, 2, steps, 28, 28)
-    blank = np.zeros((10, 1, 28, 28), np.float32)
-    return np.concatenate([rows[:, 0], blank, rows[:, 1]], axis=1).reshape(-1, 28, 28), 2 * steps + 1
+    gap = np.ones((10, 1, 28, 28), np.float32)  # a white column between the two sweeps
+    return np.concatenate([rows[:, 0], gap, rows[:, 1]], axis=1).reshape(-1, 28, 28), 2 * steps + 1
 
 
 def q_accuracy(G, D, args, n=1000):
@@ -149,9 +160,7 @@ def main():
     train_step = make_train_step(G, D, opt_G, opt_D, args)
 
     history = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "information": []}
-    z, cont = fixed_codes(10, args, offset=0)
-    fixed = (tinygen.Tensor(np.tile(z.numpy(), (10, 1)), device=args.device), gans.digits(10, args.device),
-             tinygen.Tensor(np.tile(cont.numpy(), (10, 1)), device=args.device))  # row k: code k
+    fixed = every_code(*fixed_codes(10, args, offset=0), args)  # 100 inputs: a row of ten per code
     folder = gans.train(args, data.images, train_step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history,
                         end_of_epoch=gans.epoch_grid(G, fixed, "InfoGAN, a row per code c"))
 

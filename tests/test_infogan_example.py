@@ -150,13 +150,13 @@ def test_q_accuracy_counts_right_readings():
 
 
 def test_the_continuous_sweep_varies_one_code_a_half():
-    """continuous_codes.png's images: 10 rows of 10 + 1 blank + 10; each half changes along its row."""
+    """continuous_codes.png's images: 10 rows of 10 + 1 white + 10; each half changes along its row."""
     tinygen.manual_seed(0)
     G = InfoGANGenerator(width=8, hidden=32)
     images, columns = infogan_mnist.continuous_sweep(G, step_args(seed=0))
     assert columns == 21 and images.shape == (210, 28, 28)
     rows = images.reshape(10, 21, 28, 28)
-    assert (rows[:, 10] == 0).all()  # the blank column
+    assert (rows[:, 10] == 1).all()  # the white column between the sweeps
     assert np.abs(rows[:, 0] - rows[:, 9]).max() > 1e-4 and np.abs(rows[:, 11] - rows[:, 20]).max() > 1e-4
 
 
