@@ -167,7 +167,8 @@ def test_the_continuous_sweep_varies_one_code_a_half():
 @pytest.mark.slow
 def test_a_briefly_trained_infogan_makes_its_code_readable(mnist_dir, tmp_path):
     """One epoch (156 steps) of the example's own step on the test split, default networks: Q's
-    most likely category for G(z, c, cont) is c far above chance (0.1)."""
+    most likely category for G(z, c, cont) is c far above chance (0.1). Measured 1.0; with G's
+    phase planted without the information loss, 0.29 (the test fails)."""
     args = types.SimpleNamespace(data_dir=str(mnist_dir), split="test", batch_size=64, seed=0, device="cpu",
                                  resume=None, epochs=1, max_steps=None, out=str(tmp_path))
     tinygen.manual_seed(0)
@@ -179,4 +180,4 @@ def test_a_briefly_trained_infogan_makes_its_code_readable(mnist_dir, tmp_path):
                {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history)
     accuracy = infogan_mnist.q_accuracy(G, D, args)
     print("Q's accuracy:", accuracy, "information of the last 10 steps:", np.mean(history["information"][-10:]))
-    assert accuracy > 0.5 and np.mean(history["information"][-10:]) > 1.0
+    assert accuracy > 0.8 and np.mean(history["information"][-10:]) > 1.0
