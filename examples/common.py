@@ -29,7 +29,7 @@ from tinygen.serialization import CheckpointError
 
 RUN_FILES = ["checkpoint.npz", "samples.npy", "metrics.json", "curves.png", "elbo.txt",
              "reconstructions.npy", "noisy.npy", "denoised.npy", "codes.npy", "anomaly_scores.npy",
-             "samples_by_class.npy"]  # a run's results in --out
+             "samples_by_class.npy", "samples_by_code.npy"]  # a run's results in --out
 
 
 def run(main):

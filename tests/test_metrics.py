@@ -1,13 +1,18 @@
-"""The sample-quality metrics tell real digits from noise and from a single repeated digit."""
+"""The sample-quality metrics tell real digits from noise and from a single repeated digit; the
+matching of an unsupervised code to the digits is the best one-to-one map."""
+import itertools
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tinygen import metrics
 from tinygen.data import MNIST
+from strategies import medium
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +88,98 @@ def test_a_damaged_classifier_cache_is_trained_again(mnist_dir, tmp_path, monkey
     model, _, _ = metrics.load_classifier(mnist_dir, verbose=False)
     assert trained == [1] and isinstance(model, metrics.MnistClassifier)
     assert metrics.tinygen.load(tmp_path / metrics.CLASSIFIER_FILE)["trained_on"].startswith("MNIST")
+
+
+# ---------------------------------------------------------------------------------------------
+# Code purity: an unsupervised code (InfoGAN's) against the digits, after matching codes to digits
+
+
+def brute_force_matching(confusion):
+    """The most images a one-to-one map of codes to digits matches, trying every map."""
+    n_codes, n_digits = confusion.shape
+    return max(sum(confusion[k, d] for k, d in enumerate(digits))
+               for digits in itertools.permutations(range(n_digits), n_codes))
+
+
+@medium
+@given(order=st.permutations(range(10)), n=st.integers(1, 100))
+def test_a_permuted_perfect_code_is_matched_fully(order, n):
+    """Code k draws only digit order[k]: the numbering differs, the code is perfect."""
+    confusion = n * np.eye(10, dtype=np.int64)[order]
+    found = metrics.match_codes(confusion)
+    assert found == {"code_purity": 1.0, "code_matched_accuracy": 1.0, "code_to_digit": list(order)}
+
+
+def test_two_codes_drawing_the_same_digit_are_pure_but_only_one_is_matched():
+    confusion = 100 * np.eye(10, dtype=np.int64)
+    confusion[3] = 0
+    confusion[3, 8] = 100  # codes 3 and 8 both draw eights; nobody draws a three
+    found = metrics.match_codes(confusion)
+    assert found["code_purity"] == 1.0 and found["code_matched_accuracy"] == 0.9
+    assert sorted(found["code_to_digit"]) == list(range(10))  # one-to-one: distinct digits
+    assert {found["code_to_digit"][3], found["code_to_digit"][8]} == {3, 8}
+
+
+@medium
+@given(data=st.data(), n_codes=st.integers(1, 6), extra_digits=st.integers(0, 2))
+def test_the_matching_is_the_best_one_to_one_map(data, n_codes, extra_digits):
+    n_digits = n_codes + extra_digits
+    confusion = np.array(data.draw(st.lists(st.lists(st.integers(0, 20), min_size=n_digits, max_size=n_digits),
+                                            min_size=n_codes, max_size=n_codes)), dtype=np.int64)
+    confusion[0, 0] += 1  # not all zero
+    found = metrics.match_codes(confusion)
+    digits, total = found["code_to_digit"], confusion.sum()
+    assert len(set(digits)) == n_codes and all(0 <= d < n_digits for d in digits)
+    assert found["code_matched_accuracy"] == confusion[np.arange(n_codes), digits].sum() / total  # the map it gives
+    assert found["code_matched_accuracy"] == brute_force_matching(confusion) / total  # is the best
+    assert found["code_purity"] == confusion.max(axis=1).sum() / total >= found["code_matched_accuracy"]
+
+
+def test_the_matching_of_ten_codes_equals_scipys_assignment():
+    optimize = pytest.importorskip("scipy.optimize")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        confusion = rng.integers(0, 100, (10, 10))
+        codes, digits = optimize.linear_sum_assignment(confusion, maximize=True)
+        found = metrics.match_codes(confusion)
+        assert found["code_matched_accuracy"] == pytest.approx(confusion[codes, digits].sum() / confusion.sum(), abs=1e-15)
+
+
+@pytest.mark.parametrize("confusion,message", [
+    (np.ones((11, 10), np.int64), r"match_codes: expected confusion counts \(K codes, D digits\) with 1 <= K <= D, "
+                                  r"got shape \(11, 10\)"),
+    (np.ones(10, np.int64), r"got shape \(10,\)"),
+    (np.full((10, 10), 0.5), r"match_codes: confusion must hold counts \(integers >= 0, not all 0\), got dtype "
+                             r"float64 in \[0.5, 0.5\]"),
+    (-np.ones((3, 10), np.int64), r"got dtype int64 in \[-1, -1\]"),
+    (np.zeros((10, 10), np.int64), r"got dtype int64 in \[0, 0\]"),
+])
+def test_bad_confusion_counts_are_refused(confusion, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.match_codes(confusion)
+
+
+@pytest.mark.parametrize("shape,value,message", [
+    ((11, 5, 28, 28), 0.5, r"code_purity: samples_by_code of shape \(11, 5, 28, 28\); expected \(K, n, 28, 28\) "
+                           r"with 1 <= K <= 10, row k the images generated with code k"),
+    ((10, 0, 28, 28), 0.5, r"code_purity: samples_by_code of shape \(10, 0, 28, 28\)"),
+    ((1000, 28, 28), 0.5, r"code_purity: samples_by_code of shape \(1000, 28, 28\)"),
+    ((10, 5, 28, 28), 255.0, r"code_purity: samples_by_code must be in \[0, 1\], got values in \[255, 255\]"),
+])
+def test_bad_samples_by_code_are_refused(shape, value, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.code_purity(np.full(shape, value, np.float32))
+
+
+def test_code_purity_of_real_digits_under_permuted_codes(classifier, mnist_dir):
+    """Row k holds 50 held-out real images of digit order[k]: the classifier reads the code as
+    that digit, so the matching recovers `order` and both scores are near 1."""
+    _, reference = classifier
+    labels = MNIST(mnist_dir, "test").labels[-metrics.HELD_OUT:]
+    order = [3, 1, 4, 0, 5, 9, 2, 6, 8, 7]
+    by_code = np.stack([reference[labels == digit][:50] for digit in order])
+    found = metrics.code_purity(by_code, mnist_dir)
+    assert found["code_to_digit"] == order
+    assert found["code_matched_accuracy"] > 0.9 and found["code_purity"] >= found["code_matched_accuracy"]
+    confusion = np.array(found["code_confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 500 and (confusion.sum(axis=1) == 50).all()

@@ -35,3 +35,14 @@ def test_latent_grid_covers_the_gaussian_symmetrically():
     assert points.shape == (25, 2)
     np.testing.assert_allclose(points[:, 0].reshape(5, 5).mean(), 0, atol=1e-6)
     assert points[:, 0].max() > 1.9 and points[:, 0].min() < -1.9
+
+
+def png_width(path):
+    return int.from_bytes(path.read_bytes()[16:20], "big")  # the IHDR chunk: width, then height
+
+
+def test_a_variants_own_numbers_get_a_third_panel_in_the_gan_curves(tmp_path):
+    history = {k: list(np.linspace(0, 1, 100)) for k in ("d_loss", "g_loss", "d_real", "d_fake")}
+    viz.plot_gan_curves(history, tmp_path / "two.png")
+    viz.plot_gan_curves({**history, "information": list(np.linspace(0, 2.3, 100))}, tmp_path / "three.png")
+    assert png_width(tmp_path / "two.png") == 1000 and png_width(tmp_path / "three.png") == 1500

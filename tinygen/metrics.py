@@ -9,6 +9,8 @@ For generated images x (N, 28, 28) in [0, 1], with the classifier's p(y|x) and f
                     the features of generated and real images (the FID analogue): 0 when they match.
   class coverage    the histogram of predicted digits, and how many digits get at least 1%.
   class accuracy    for a conditional model: how often images asked for digit k are read as k.
+  code purity       for an unsupervised code (InfoGAN's): how well the codes pick digits, after
+                    matching codes to digits (many-to-one purity, one-to-one matched accuracy).
 
 The classifier (two strided convolutions and two linear layers) is trained on first use and its
 weights cached next to the MNIST files it was trained on, so later calls load it.
@@ -219,23 +221,83 @@ def evaluate(samples, data_dir=None, verbose=True):
     }
 
 
+def read_rows(samples, where, name, expected, rows_fit, data_dir=None):
+    """The digit the classifier reads in each image of `samples` (rows, n, 28, 28) in [0, 1], as
+    int (rows, n); a ValueError naming `where` and `name` if the shape (rows_fit(rows) and n >= 1)
+    or the values are not that."""
+    samples = np.asarray(samples)
+    if samples.ndim != 4 or not rows_fit(samples.shape[0]) or samples.shape[1] < 1 or samples.shape[2:] != (28, 28):
+        raise ValueError(f"{where}: {name} of shape {samples.shape}; expected {expected}")
+    if not (samples.min() >= 0 and samples.max() <= 1):  # NaN fails both
+        raise ValueError(f"{where}: {name} must be in [0, 1], got values in [{samples.min():g}, {samples.max():g}]")
+    classifier, _, _ = load_classifier(data_dir)
+    probabilities, _ = predict(classifier, samples.reshape(-1, 28, 28))
+    return probabilities.argmax(axis=1).reshape(samples.shape[:2])
+
+
 def class_accuracy(samples_by_class, data_dir=None):
     """How often the classifier reads the images of row k of samples_by_class (10, n, 28, 28), in
     [0, 1], as digit k: overall and per digit (a conditional model's images, row k asked for digit
     k). Chance is 0.1, and so is the most a model that ignores the label can score: it gives one
     image per code, read as one digit, right in one row of ten at most."""
-    samples_by_class = np.asarray(samples_by_class)
-    if samples_by_class.ndim != 4 or samples_by_class.shape[0] != 10 or samples_by_class.shape[2:] != (28, 28):
-        raise ValueError(f"class_accuracy: samples_by_class of shape {samples_by_class.shape}; expected "
-                         f"(10, n, 28, 28), row k the images generated for digit k")
-    if not (samples_by_class.min() >= 0 and samples_by_class.max() <= 1):  # NaN fails both
-        raise ValueError(f"class_accuracy: samples_by_class must be in [0, 1], got values in "
-                         f"[{samples_by_class.min():g}, {samples_by_class.max():g}]")
-    classifier, _, _ = load_classifier(data_dir)
-    probabilities, _ = predict(classifier, samples_by_class.reshape(-1, 28, 28))
-    read_as = probabilities.argmax(axis=1).reshape(10, -1)
+    read_as = read_rows(samples_by_class, "class_accuracy", "samples_by_class",
+                        "(10, n, 28, 28), row k the images generated for digit k", lambda rows: rows == 10, data_dir)
     correct = read_as == np.arange(10)[:, None]
     return {"class_accuracy": float(correct.mean()), "class_accuracy_per_digit": correct.mean(axis=1).tolist()}
+
+
+def code_purity(samples_by_code, data_dir=None):
+    """How well an unsupervised code (InfoGAN's categorical c) picks the digit, read by the classifier.
+
+    samples_by_code: (K, n, 28, 28) in [0, 1], K <= 10, row k the images generated with code k.
+    The code's numbering is arbitrary (code 3 may draw sevens), so the counts are compared with
+    the digits only after matching codes to digits (see `match_codes`). Returns a dict with the
+    confusion counts code x digit, code_purity (many-to-one), code_matched_accuracy (one-to-one)
+    and code_to_digit (the one-to-one matching: code k -> digit).
+    """
+    read_as = read_rows(samples_by_code, "code_purity", "samples_by_code",
+                        "(K, n, 28, 28) with 1 <= K <= 10, row k the images generated with code k",
+                        lambda rows: 1 <= rows <= 10, data_dir)
+    confusion = (read_as[:, :, None] == np.arange(10)).sum(axis=1)  # (K, 10): images of code k read as digit d
+    return {"code_confusion": confusion.tolist(), **match_codes(confusion)}
+
+
+def match_codes(confusion):
+    """Match codes to digits given confusion (K, D) (K <= D): the images of code k read as digit d.
+
+      purity            sum_k max_d confusion[k, d] / N: each code mapped to its most frequent digit,
+                        several codes may map to one digit (a code that merges 4 and 9 loses little)
+      matched accuracy  max over one-to-one maps m (distinct digits) of sum_k confusion[k, m(k)] / N:
+                        two codes drawing the same digit can be right for only one of them
+
+    The best one-to-one map is found exactly by dynamic programming over the subsets of digits:
+    best[S] is the most images codes 0..|S|-1 can match using exactly the digits in S (a bit mask),
+    and best[S + {d}] = max(best[S] + confusion[|S|, d]) over the digits d not in S: 2^D x D
+    steps (10,240 for ten digits), not the 10! = 3.6 million orders of trying every map.
+    Returns {"code_purity", "code_matched_accuracy", "code_to_digit": [m(0), ..., m(K-1)]}.
+    """
+    confusion = np.asarray(confusion)
+    if confusion.ndim != 2 or not 1 <= confusion.shape[0] <= confusion.shape[1]:
+        raise ValueError(f"match_codes: expected confusion counts (K codes, D digits) with 1 <= K <= D, "
+                         f"got shape {confusion.shape}")
+    if confusion.dtype.kind not in "iu" or confusion.min() < 0 or confusion.sum() == 0:
+        raise ValueError(f"match_codes: confusion must hold counts (integers >= 0, not all 0), got dtype "
+                         f"{confusion.dtype} in [{confusion.min():g}, {confusion.max():g}]")
+    n_codes, n_digits = confusion.shape
+    best = {0: (0, [])}  # digits used (bit mask) -> (images matched, digits given to codes 0..k-1)
+    for code in range(n_codes):
+        grown = {}
+        for used, (matched, digits) in best.items():
+            for digit in range(n_digits):
+                if not used >> digit & 1:
+                    candidate = matched + int(confusion[code, digit])
+                    if candidate > grown.get(used | 1 << digit, (-1,))[0]:
+                        grown[used | 1 << digit] = (candidate, digits + [digit])
+        best = grown
+    matched, code_to_digit = max(best.values(), key=lambda found: found[0])
+    total = int(confusion.sum())
+    return {"code_purity": float(confusion.max(axis=1).sum() / total), "code_matched_accuracy": matched / total,
+            "code_to_digit": code_to_digit}
 
 
 # ---------------------------------------------------------------------------------------------

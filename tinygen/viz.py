@@ -78,10 +78,13 @@ def _smooth(values, window):
 def plot_gan_curves(history, path, smooth=25):
     """Two panels: G and D losses; D(x) and D(G(z)) with the 0.5 line where D cannot tell them apart.
 
-    history: dict of per-step lists with keys 'd_loss', 'g_loss', 'd_real', 'd_fake'.
+    history: dict of per-step lists with keys 'd_loss', 'g_loss', 'd_real', 'd_fake'; any other
+    keys (a variant's own numbers: an ACGAN's class losses, an InfoGAN's information) are drawn
+    in a third panel.
     """
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5), dpi=100)
+    others = [key for key in history if key not in ("d_loss", "g_loss", "d_real", "d_fake")]
+    fig, (left, right, *third) = plt.subplots(1, 3 if others else 2, figsize=(15 if others else 10, 3.5), dpi=100)
     for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
         left.plot(_smooth(history[key], smooth), label=label)
     left.set_xlabel("step")
@@ -94,6 +97,12 @@ def plot_gan_curves(history, path, smooth=25):
     right.set_xlabel("step")
     right.set_title("discriminator outputs")
     right.legend()
+    for ax in third:
+        for key in others:
+            ax.plot(_smooth(history[key], smooth), label=key)
+        ax.set_xlabel("step")
+        ax.set_title("the variant's own terms")
+        ax.legend()
     fig.tight_layout()
     _save_figure(fig, path)
 
