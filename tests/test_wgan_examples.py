@@ -221,9 +221,27 @@ def train_critic_briefly(mnist_dir, tmp_path, make_train_step, steps):
 @pytest.mark.slow
 def test_a_briefly_trained_wgan_gp_critic_has_gradient_norm_near_1_on_interpolates(mnist_dir, tmp_path):
     """300 steps of the example's own step on the test split: the mean gradient norm on the
-    interpolates over the last 50 steps lies within 0.1 of 1. (The same training with lambda = 0
-    ends far from 1: its critic's slope is free.)"""
+    interpolates over the last 100 steps lies within 0.2 of 1 (1.05 here). The same training with
+    lambda = 0 (no penalty) leaves the critic's slope free: 13.9 over the first 50 steps, 52-140
+    after, so a step that lost its penalty fails."""
     history = train_critic_briefly(mnist_dir, tmp_path, wgan_gp_mnist.make_train_step, steps=300)
-    late = np.mean(history["grad_norm"][-50:])
-    print(f"mean gradient norm on interpolates, last 50 of 300 steps: {late:.3f}")
-    assert abs(late - 1) < 0.1
+    late = np.mean(history["grad_norm"][-100:])
+    print(f"mean gradient norm on interpolates, last 100 of 300 steps: {late:.3f}")
+    assert abs(late - 1) < 0.2
+
+
+def png_size(path):
+    """(width, height) from a PNG's header."""
+    header = path.read_bytes()[:24]
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_the_curves_show_the_estimate_and_for_wgan_gp_the_gradient_norm(tmp_path):
+    """One panel (W and G's loss) for the WGAN; a second one, the gradient norm beside 1, for WGAN-GP."""
+    from tinygen import viz
+    steps = np.linspace(1, 0, 60).tolist()
+    viz.plot_wgan_curves({"critic_loss": steps, "g_loss": steps, "wasserstein": steps}, tmp_path / "wgan.png")
+    viz.plot_wgan_curves({"critic_loss": steps, "g_loss": steps, "wasserstein": steps, "grad_norm": steps},
+                         tmp_path / "gp.png", title="WGAN-GP")
+    (width, height), (gp_width, gp_height) = png_size(tmp_path / "wgan.png"), png_size(tmp_path / "gp.png")
+    assert height == gp_height and gp_width == 2 * width
