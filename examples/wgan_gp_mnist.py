@@ -18,8 +18,8 @@ create_graph=True, and the critic loss's backward then runs through the critic's
 The critic has no BatchNorm (it would make D(x_hat_n) depend on the other samples); G, the
 vanilla GAN's Generator, keeps its own.
 
-Writes to --out: a sample grid per epoch, curves.png (the critic's Wasserstein estimate and G's
-loss; the mean gradient norm on interpolates beside the line at 1), samples.npy, checkpoint.npz
+Writes to --out: a sample grid per epoch, curves.png (the critic's Wasserstein estimate;
+the mean gradient norm on interpolates beside the line at 1), samples.npy, checkpoint.npz
 and metrics.json (with "grad_norm_late" and "wasserstein_late": their means over the last 10% of
 steps).
 """

@@ -21,7 +21,7 @@ unstable. The critic is tinygen/models/wgan.py's MLPCritic; G is the vanilla GAN
 WGAN-GP (examples/wgan_gp_mnist.py) replaces the clipping by a gradient penalty.
 
 Writes to --out: a sample grid per epoch, curves.png (the critic's Wasserstein estimate, which
-falls as G improves, and G's loss), samples.npy, checkpoint.npz and metrics.json (with
+falls as G improves), samples.npy, checkpoint.npz and metrics.json (with
 "wasserstein_late": the mean estimate over the last 10% of steps).
 """
 import tinygen

@@ -237,7 +237,7 @@ def png_size(path):
 
 
 def test_the_curves_show_the_estimate_and_for_wgan_gp_the_gradient_norm(tmp_path):
-    """One panel (W and G's loss) for the WGAN; a second one, the gradient norm beside 1, for WGAN-GP."""
+    """One panel (W) for the WGAN; a second one, the gradient norm beside 1, for WGAN-GP."""
     from tinygen import viz
     steps = np.linspace(1, 0, 60).tolist()
     viz.plot_wgan_curves({"critic_loss": steps, "g_loss": steps, "wasserstein": steps}, tmp_path / "wgan.png")
