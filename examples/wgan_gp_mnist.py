@@ -62,7 +62,7 @@ def make_train_step(G, critic, opt_G, opt_C, args):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=150, batch_size=64, lr=1e-4, out="runs/wgan_gp")
+    parser = common.parser(__doc__.splitlines()[1], epochs=200, batch_size=64, lr=1e-4, out="runs/wgan_gp")
     args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, critic = Generator(latent_dim=100).to(args.device), MLPCritic().to(args.device)
