@@ -156,7 +156,9 @@ def finish(args, folder, history, samples, title, samples_by_class=None, extra_m
     """Write what every GAN run writes; returns the metrics (None with --no-metrics).
 
     - curves.png: D's and G's losses with D(x) and D(G(z)) beside the 0.5 line (viz.plot_gan_curves)
-      when the history holds "d_real" and "d_fake"; otherwise every key of the history in one panel;
+      when the history holds "d_real" and "d_fake"; the Wasserstein estimate (and WGAN-GP's gradient
+      norm beside the line at 1) when it holds "wasserstein" (viz.plot_wgan_curves); otherwise every
+      key of the history in one panel;
     - samples.npy: `samples`, float32 (1000, 28, 28) in [0, 1] (a conditional GAN: 100 of each digit);
     - with samples_by_class (10, n, 28, 28), row k generated for digit k: samples_by_class.npy and
       samples_by_class.png (a column per digit, a row per code);
@@ -168,6 +170,8 @@ def finish(args, folder, history, samples, title, samples_by_class=None, extra_m
     if steps:
         if {"d_real", "d_fake"} <= set(history):
             viz.plot_gan_curves(history, folder / "curves.png")
+        elif "wasserstein" in history:  # WGAN, WGAN-GP: the critic's estimate (and the gradient norm)
+            viz.plot_wgan_curves(history, folder / "curves.png", title=title)
         else:
             viz.plot_curves(history, folder / "curves.png", title=f"{title}: training curves")
     found = {"steps": steps, **(extra_metrics or {})}

@@ -107,6 +107,33 @@ def plot_gan_curves(history, path, smooth=25):
     _save_figure(fig, path)
 
 
+def plot_wgan_curves(history, path, title="WGAN", smooth=25):
+    """A Wasserstein GAN's curves: the critic's estimate W = E D(x) - E D(G(z)), which falls as G
+    improves, and, where the history has "grad_norm" (WGAN-GP), the mean gradient norm on
+    interpolates beside the line at 1 that the penalty pulls it to. (G's loss -E D(G(z)) is left
+    out: it is W's second term plus the critic's drifting offset, which means nothing.)
+
+    history: dict of per-step lists with key 'wasserstein' and optionally 'grad_norm'.
+    """
+    plt = _pyplot()
+    panels = 2 if "grad_norm" in history else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5), dpi=100, squeeze=False)
+    left = axes[0, 0]
+    left.plot(_smooth(history["wasserstein"], smooth), label="W = E D(x) - E D(G(z))")
+    left.set_xlabel("generator step")
+    left.set_title(f"{title}: the critic's Wasserstein estimate", fontsize=9)
+    left.legend()
+    if panels == 2:
+        right = axes[0, 1]
+        right.plot(_smooth(history["grad_norm"], smooth), label="mean ||grad D(x_hat)||")
+        right.axhline(1.0, color="gray", linestyle="--", linewidth=1, label="1 (the penalty's target)")
+        right.set_xlabel("generator step")
+        right.set_title("gradient norm on interpolates", fontsize=9)
+        right.legend()
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
 def plot_curves(history, path, title="training", smooth=25):
     """One panel with a line per key of `history` (per-step lists), e.g. a VAE's loss terms."""
     plt = _pyplot()
