@@ -2,10 +2,12 @@
 
     python examples/acgan_mnist.py --data-dir ../shared/data/mnist --split test
 
-G is the conditional GAN's: noise z and a label c in, a digit out. D is NOT told the label; it
-has two heads on one body: the adversarial head (a logit: real or generated?) and the auxiliary
-head (10 class logits: which digit?). Both players want the auxiliary head to read the right
-class, so it learns from real digits and G learns to draw digits it can read:
+G takes noise z and a label c, as the conditional GAN's, but multiplies z by the label's
+embedding instead of joining the two (ACGANGenerator: joined, G drew one image per digit for
+every z, to satisfy the class term below). D is NOT told the label; it has two heads on one
+body: the adversarial head (a logit: real or generated?) and the auxiliary head (10 class
+logits: which digit?). Both players want the auxiliary head to read the right class, so it
+learns from real digits and G learns to draw digits it can read:
 
     L_D = BCE(adv(x), 1) + BCE(adv(G(z, c)), 0) + CE(aux(x), y) + CE(aux(G(z, c)), c)
     L_G = BCE(adv(G(z, c)), 1) + CE(aux(G(z, c)), c)
@@ -28,7 +30,7 @@ import numpy as np
 
 import tinygen
 from tinygen import optim
-from tinygen.models.conditional_gan import ACGANDiscriminator, ConditionalGenerator
+from tinygen.models.conditional_gan import ACGANDiscriminator, ACGANGenerator
 import tinygen.nn.functional as F
 
 import common
@@ -88,7 +90,7 @@ def main():
     parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/acgan")
     args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
-    G, D = ConditionalGenerator(latent_dim=100).to(args.device), ACGANDiscriminator().to(args.device)
+    G, D = ACGANGenerator(latent_dim=100).to(args.device), ACGANDiscriminator().to(args.device)
     data = gans.load_data(args, hold_out=True)  # the last 1,000 test images: to test the auxiliary head
     opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))

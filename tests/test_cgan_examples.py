@@ -13,7 +13,12 @@ import pytest
 
 import tinygen
 from tinygen import metrics, optim
-from tinygen.models.conditional_gan import ACGANDiscriminator, ConditionalDiscriminator, ConditionalGenerator
+from tinygen.models.conditional_gan import (
+    ACGANDiscriminator,
+    ACGANGenerator,
+    ConditionalDiscriminator,
+    ConditionalGenerator,
+)
 
 from same_run import assert_same_run
 from test_cli import assert_refused, run_script
@@ -55,7 +60,7 @@ def test_acgan_runs_and_reports_its_auxiliary_head_on_held_out_digits(mnist_dir,
     assert saved["steps"] == 3 and 0 <= saved["aux_accuracy_held_out"] <= 1
     assert len(saved["class_accuracy_per_digit"]) == 10 and {"frechet_distance", "classes_covered"} <= set(saved)
     checkpoint = tinygen.load(tmp_path / "checkpoint.npz")
-    assert checkpoint["model_types"] == {"D": "ACGANDiscriminator", "G": "ConditionalGenerator"}
+    assert checkpoint["model_types"] == {"D": "ACGANDiscriminator", "G": "ACGANGenerator"}
 
 
 def test_cgan_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
@@ -109,7 +114,7 @@ def test_the_acgan_class_loss_is_pytorchs_cross_entropy_of_the_logits():
     F.cross_entropy on the same logits gives the same number (a softmax before it would not)."""
     torch = pytest.importorskip("torch")
     tinygen.manual_seed(0)
-    G, D = ConditionalGenerator(latent_dim=4), ACGANDiscriminator()
+    G, D = ACGANGenerator(latent_dim=4), ACGANDiscriminator()
     opt_G, opt_D = optim.Adam(G.parameters(), lr=1e-3), optim.Adam(D.parameters(), lr=1e-3)
     real, labels = tinygen.rand(8, 1, 28, 28) * 2 - 1, tinygen.tensor(np.arange(8) % 10)
     tinygen.manual_seed(1)  # the step's own draws, made here first: z, then the asked labels
