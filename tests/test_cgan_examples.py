@@ -65,11 +65,12 @@ def test_acgan_runs_and_reports_its_auxiliary_head_on_held_out_digits(mnist_dir,
     assert checkpoint["model_types"] == {"D": "ACGANDiscriminator", "G": "ACGANGenerator"}
 
 
-def test_cgan_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
+@pytest.mark.parametrize("script", ["cgan_mnist.py", "acgan_mnist.py"])
+def test_run_split_in_two_equals_one_run(script, mnist_dir, tmp_path):
     one, split = tmp_path / "one", tmp_path / "split"
-    run_example("cgan_mnist.py", mnist_dir, one, "--max-steps", "4", "--no-metrics")
-    run_example("cgan_mnist.py", mnist_dir, split, "--max-steps", "2", "--no-metrics")
-    stdout = run_example("cgan_mnist.py", mnist_dir, split, "--max-steps", "4", "--no-metrics",
+    run_example(script, mnist_dir, one, "--max-steps", "4", "--no-metrics")
+    run_example(script, mnist_dir, split, "--max-steps", "2", "--no-metrics")
+    stdout = run_example(script, mnist_dir, split, "--max-steps", "4", "--no-metrics",
                          "--resume", str(split / "checkpoint.npz"))
     assert "at step 2" in stdout
     assert_same_run(one, split, ["samples.npy", "samples_by_class.npy"])

@@ -30,7 +30,8 @@ class term by drawing one image per digit whatever z was: the mean distance betw
 images of one digit (pixels in [0, 1]) fell to about 2 within the first epoch, where two real
 images of one digit are 9 apart, and stayed there (class accuracy 0.69 after 50 epochs). With the
 label multiplying the noise the same distance grows with training as it does without a class
-term at all (5 after one epoch, 6.6 after ten), and G draws every digit (see ACGANGenerator).
+term at all (5 after one epoch, 6.6 after ten, 8.2 after the example's 50), and G draws every
+digit (class accuracy 0.98; see ACGANGenerator).
 
 MLPs, not convolutions, for the CPU: about 1.5M multiply-adds per image in G and 0.5M-0.9M in D,
 where the DCGAN pair costs about 14M. A step of batch 64 (D on real and fake, then G) costs 1 to 2
