@@ -2,10 +2,12 @@
 
     python examples/acgan_mnist.py --data-dir ../shared/data/mnist --split test
 
-G is the conditional GAN's: noise z and a label c in, a digit out. D is NOT told the label; it
-has two heads on one body: the adversarial head (a logit: real or generated?) and the auxiliary
-head (10 class logits: which digit?). Both players want the auxiliary head to read the right
-class, so it learns from real digits and G learns to draw digits it can read:
+G takes noise z and a label c, as the conditional GAN's, but multiplies z by the label's
+embedding instead of joining the two (ACGANGenerator: joined, G drew one image per digit for
+every z, to satisfy the class term below). D is NOT told the label; it has two heads on one
+body: the adversarial head (a logit: real or generated?) and the auxiliary head (10 class
+logits: which digit?). Both players want the auxiliary head to read the right class, so it
+learns from real digits and G learns to draw digits it can read:
 
     L_D = BCE(adv(x), 1) + BCE(adv(G(z, c)), 0) + CE(aux(x), y) + CE(aux(G(z, c)), c)
     L_G = BCE(adv(G(z, c)), 1) + CE(aux(G(z, c)), c)
@@ -21,14 +23,15 @@ D became a digit classifier on the side.
 
 Writes to --out: a sample grid per epoch (a row per digit), training curves, samples.npy
 (100 of each digit), samples_by_class.npy/.png (row k asked for digit k), checkpoint.npz and
-metrics.json (class accuracy per digit of G(z, k) by tinygen's classifier, and the held-out
-accuracy of D's auxiliary head).
+metrics.json (class accuracy per digit of G(z, k) by tinygen's classifier, the held-out
+accuracy of D's auxiliary head, and the within-class distance of G's digits beside the real
+ones': a G that draws one image per digit whatever z is scores 0 there).
 """
 import numpy as np
 
 import tinygen
 from tinygen import optim
-from tinygen.models.conditional_gan import ACGANDiscriminator, ConditionalGenerator
+from tinygen.models.conditional_gan import ACGANDiscriminator, ACGANGenerator
 import tinygen.nn.functional as F
 
 import common
@@ -84,11 +87,28 @@ def auxiliary_accuracy(D, images, labels, args, batch_size=500):
     return float((np.concatenate(read_as) == np.asarray(labels)).mean())
 
 
+def within_class_distance(groups):
+    """The mean distance between two different images of one digit, averaged over the digits:
+    groups is a list of arrays (n_k, 28, 28) in [0, 1], the images of digit k (n_k >= 2).
+
+    The distance is the Euclidean norm of the difference over the 784 pixels. Two real images of
+    one digit are about 9 apart; a G collapsed within each class (the same image for every z) scores
+    0 however sharp its images are, which the classifier's class accuracy cannot see.
+    """
+    means = []
+    for images in groups:  # ten digits: the pairs of each are one matrix product
+        flat = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+        squares = (flat * flat).sum(axis=1)
+        distances = np.sqrt(np.clip(squares[:, None] + squares[None, :] - 2 * flat @ flat.T, 0, None))
+        means.append(distances.sum() / (len(flat) * (len(flat) - 1)))  # the zero diagonal left out
+    return float(np.mean(means))
+
+
 def main():
     parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/acgan")
     args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
-    G, D = ConditionalGenerator(latent_dim=100).to(args.device), ACGANDiscriminator().to(args.device)
+    G, D = ACGANGenerator(latent_dim=100).to(args.device), ACGANDiscriminator().to(args.device)
     data = gans.load_data(args, hold_out=True)  # the last 1,000 test images: to test the auxiliary head
     opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
@@ -102,8 +122,13 @@ def main():
     held_out = auxiliary_accuracy(D, data.held_out, data.held_out_labels, args)
     print(f"D's auxiliary head on the {len(data.held_out)} held-out real digits: accuracy {held_out:.3f}")
     by_class = gans.by_class(G, G.latent_dim, args)  # (10, 100, 28, 28): row k asked for digit k
+    real = common.to_unit(data.held_out).reshape(-1, 28, 28)
+    variety = {"within_class_distance": within_class_distance(by_class),
+               "within_class_distance_real": within_class_distance([real[data.held_out_labels == k] for k in range(10)])}
+    print(f"mean distance between two images of one digit: G {variety['within_class_distance']:.2f}, "
+          f"held-out real digits {variety['within_class_distance_real']:.2f}")
     gans.finish(args, folder, history, by_class.reshape(1000, 28, 28), "ACGAN", samples_by_class=by_class,
-                extra_metrics={"aux_accuracy_held_out": held_out})
+                extra_metrics={"aux_accuracy_held_out": held_out, **variety})
 
 
 if __name__ == "__main__":

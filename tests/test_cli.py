@@ -209,7 +209,7 @@ def test_resuming_another_runs_checkpoint_into_a_run_is_refused(trained, mnist_d
                                   "trains D: LSGANDiscriminator, G: Generator)"),
     ("acgan_mnist.py", "cgan", [], "is a checkpoint of other models (D: ConditionalDiscriminator, G: "
                                    "ConditionalGenerator; this example trains D: ACGANDiscriminator, G: "
-                                   "ConditionalGenerator)"),
+                                   "ACGANGenerator)"),
     ("vae_mnist.py", "vae", ["--latent", "3"], "does not fit this model (load_state_dict for VAE: 'to_mu.weight' has "
                                                "shape (2, 400) in the state dict but (3, 400) in the model); resume "
                                                "with the options it was trained with (e.g. --latent)"),

@@ -4,7 +4,8 @@ Shapes; that the label reaches G and D (another label, another output; the label
 row gets a gradient); that D's outputs are logits for the log loss (no sigmoid inside, so
 `binary_cross_entropy_with_logits` and not MSE: the catalogue's cGAN pitfall); that ACGAN's class
 head gives logits, whose cross-entropy is PyTorch's on the same numbers (no second softmax: the
-catalogue's ACGAN pitfall); and that bad labels and images are refused naming the model.
+catalogue's ACGAN pitfall); that the ACGAN's generator multiplies the noise by the label's
+embedding; and that bad labels and images are refused naming the model.
 """
 import functools
 
@@ -18,6 +19,7 @@ from tinygen import nn
 import tinygen.nn.functional as F
 from tinygen.models.conditional_gan import (
     ACGANDiscriminator,
+    ACGANGenerator,
     ConditionalDiscriminator,
     ConditionalGenerator,
     check_labels,
@@ -45,27 +47,52 @@ def test_shapes():
     adversarial, classes = A(fake)
     assert adversarial.shape == (5, 1) and classes.shape == (5, 10)
     assert G.label_embedding.weight.shape == D.label_embedding.weight.shape == (10, 10)
+    AG = ACGANGenerator()
+    fake = AG(tinygen.randn(5, 100), c)
+    assert fake.shape == (5, 1, 28, 28) and -1 <= fake.numpy().min() and fake.numpy().max() <= 1
+    assert AG.label_embedding.weight.shape == (10, 100)  # one number per coordinate of z
+    assert AG.net[0].weight.shape == (128, 100)  # z * emb(c): as wide as z, nothing joined
+
+
+def test_the_acgan_generator_draws_from_the_noise_times_the_labels_embedding():
+    """G(z, c) = net(z * emb(c)): the label scales each coordinate of z (joined beside z, it let
+    the ACGAN's G draw one image per digit whatever z was)."""
+    tinygen.manual_seed(0)
+    G = ACGANGenerator().eval()
+    z, c = tinygen.randn(6, 100), labels(0, 3, 3, 5, 9, 9)
+    rows = G.label_embedding.weight.numpy()[c.numpy()]
+    with tinygen.no_grad():
+        expected = G.net(tinygen.tensor(z.numpy() * rows)).numpy().reshape(6, 1, 28, 28)
+        np.testing.assert_allclose(G(z, c).numpy(), expected, rtol=1e-6, atol=1e-6)
+        G.label_embedding.weight.data[3] = 0  # a label whose embedding is zero silences z
+        silenced = G(z, labels(3, 3, 3, 3, 3, 3)).numpy()
+    np.testing.assert_allclose(silenced, silenced[:1].repeat(6, axis=0), atol=1e-6)
+    assert np.abs(expected[0] - expected[5]).max() > 1e-3
 
 
 def test_the_label_changes_the_generator_and_the_discriminator():
     tinygen.manual_seed(0)
     G, D = ConditionalGenerator().eval(), ConditionalDiscriminator().eval()  # no batch statistics, no dropout
+    AG = ACGANGenerator().eval()
     z, x = tinygen.randn(1, 100), images(1)
     with tinygen.no_grad():
         drawn = [G(z, labels(k)).numpy() for k in (3, 4)]
         judged = [D(x, labels(k)).item() for k in (3, 4)]
+        acgan_drawn = [AG(z, labels(k)).numpy() for k in (3, 4)]
     assert np.abs(drawn[0] - drawn[1]).max() > 1e-3
+    assert np.abs(acgan_drawn[0] - acgan_drawn[1]).max() > 1e-3
     assert abs(judged[0] - judged[1]) > 1e-4
 
 
-@pytest.mark.parametrize("which", ["generator", "discriminator"])
+@pytest.mark.parametrize("which", ["generator", "discriminator", "acgan generator"])
 def test_the_gradient_reaches_the_rows_of_the_labels_used(which):
     tinygen.manual_seed(0)
-    G, D = ConditionalGenerator(), ConditionalDiscriminator()
+    G = ACGANGenerator() if which == "acgan generator" else ConditionalGenerator()
+    D = ConditionalDiscriminator()
     c = labels(2, 7, 7)
     fake = G(tinygen.randn(3, 100), c)
     D(fake, c).sum().backward()
-    grad = (G if which == "generator" else D).label_embedding.weight.grad.numpy()
+    grad = (D if which == "discriminator" else G).label_embedding.weight.grad.numpy()
     used = np.abs(grad).sum(axis=1) > 0
     np.testing.assert_array_equal(used, np.isin(np.arange(10), [2, 7]))
 
@@ -138,11 +165,11 @@ def generator_in_eval_mode():
     return ConditionalGenerator().eval()
 
 
-@pytest.mark.parametrize("Model", [ConditionalGenerator, ConditionalDiscriminator])
+@pytest.mark.parametrize("Model", [ConditionalGenerator, ACGANGenerator, ConditionalDiscriminator])
 def test_bad_labels_are_refused_naming_the_model(Model):
     model = Model()
     name = Model.__name__
-    first = tinygen.randn(4, 100) if Model is ConditionalGenerator else images(4)
+    first = images(4) if Model is ConditionalDiscriminator else tinygen.randn(4, 100)
 
     def call(c):
         return model(first, c)
@@ -166,6 +193,10 @@ def test_bad_labels_are_refused_naming_the_model(Model):
 def test_bad_noise_and_images_are_refused_naming_the_model():
     with pytest.raises(ValueError, match=r"ConditionalGenerator: expected noise z of shape \(N, 100\), got \(4, 64\)"):
         ConditionalGenerator()(tinygen.randn(4, 64), labels(1, 2, 3, 4))
+    with pytest.raises(ValueError, match=r"ACGANGenerator: expected noise z of shape \(N, 100\), got \(4, 110\)"):
+        ACGANGenerator()(tinygen.randn(4, 110), labels(1, 2, 3, 4))  # z already joined with a label: refused
+    with pytest.raises(ValueError, match=r"ACGANGenerator: expected noise z of shape \(N, 8\), got ndarray"):
+        ACGANGenerator(latent_dim=8)(np.zeros((4, 8), np.float32), labels(1, 2, 3, 4))
     with pytest.raises(ValueError, match=r"ConditionalDiscriminator: expected images of 28x28 = 784 pixels, "
                                          r"\(N, 1, 28, 28\) or \(N, 784\), got shape \(4, 1, 32, 32\)"):
         ConditionalDiscriminator()(tinygen.randn(4, 1, 32, 32), labels(1, 2, 3, 4))

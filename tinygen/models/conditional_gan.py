@@ -6,6 +6,7 @@ GAN (Odena et al. 2017), as MLPs in PyTorch-GAN's `cgan` shapes.
                                 -> images (N, 1, 28, 28) in [-1, 1]  (LeakyReLU(0.2), BatchNorm from 256 on)
     ConditionalDiscriminator    [x, emb(c)] (N, 784 + 10) -> 512 -> 512 -> 512 -> 1: a logit (N, 1)
                                 (LeakyReLU(0.2), Dropout(0.4) on the last two hidden layers)
+    ACGANGenerator              z * emb(c) (N, 100), emb: nn.Embedding(10, 100) -> the same MLP from 100
     ACGANDiscriminator          x (N, 784) -> 512 -> 256 (LeakyReLU(0.2)), the shared body, then two heads:
                                 adversarial  256 -> 1    a logit (N, 1): real or generated?
                                 auxiliary    256 -> 10   class logits (N, 10): which digit?
@@ -22,7 +23,15 @@ asked for); G is trained to fool the adversarial head and to be classified as it
     L_G = BCE(adv(G(z, c)), 1) + CE(aux(G(z, c)), c)
 The auxiliary head returns LOGITS: `cross_entropy` takes the log-softmax inside, so a softmax
 before it would be applied twice (PyTorch-GAN's `acgan` does that: the catalogue's pitfall).
-ACGAN's generator is the cGAN's: only D and the losses differ.
+
+ACGAN's generator MULTIPLIES the noise by the label's embedding (as PyTorch-GAN's `acgan` does)
+where the cGAN's joins them side by side. With the label beside the noise, the ACGAN's G met its
+class term by drawing one image per digit whatever z was: the mean distance between two of its
+images of one digit (pixels in [0, 1]) fell to about 2 within the first epoch, where two real
+images of one digit are 9 apart, and stayed there (class accuracy 0.69 after 50 epochs). With the
+label multiplying the noise the same distance grows with training as it does without a class
+term at all (5 after one epoch, 6.6 after ten, 8.2 after the example's 50), and G draws every
+digit (class accuracy 0.98; see ACGANGenerator).
 
 MLPs, not convolutions, for the CPU: about 1.5M multiply-adds per image in G and 0.5M-0.9M in D,
 where the DCGAN pair costs about 14M. A step of batch 64 (D on real and fake, then G) costs 1 to 2
@@ -61,6 +70,25 @@ def flat_images(where, images):
     return images.reshape(images.shape[0], IMAGE_SIZE)
 
 
+def generator_mlp(in_features):
+    """The conditional generators' MLP: in_features -> 128 -> 256 -> 512 -> 1024 -> 784 pixels in [-1, 1]."""
+    return nn.Sequential(
+        nn.Linear(in_features, 128), nn.LeakyReLU(0.2),
+        nn.Linear(128, 256), nn.BatchNorm1d(256), nn.LeakyReLU(0.2),
+        nn.Linear(256, 512), nn.BatchNorm1d(512), nn.LeakyReLU(0.2),
+        nn.Linear(512, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.2),
+        nn.Linear(1024, IMAGE_SIZE), nn.Tanh(),
+    )
+
+
+def check_noise(where, z, latent_dim):
+    """Noise z of shape (N, latent_dim) as a Tensor. Raises naming `where`."""
+    if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"{where}: expected noise z of shape (N, {latent_dim}), got "
+                         f"{z.shape if isinstance(z, Tensor) else type(z).__name__}")
+    return z
+
+
 class ConditionalGenerator(nn.Module):
     """G(z, c): noise (N, latent_dim) and labels (N,) -> images of digit c, (N, 1, 28, 28) in [-1, 1]."""
 
@@ -68,22 +96,36 @@ class ConditionalGenerator(nn.Module):
         super().__init__()
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.label_embedding = nn.Embedding(num_classes, num_classes)
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim + num_classes, 128), nn.LeakyReLU(0.2),
-            nn.Linear(128, 256), nn.BatchNorm1d(256), nn.LeakyReLU(0.2),
-            nn.Linear(256, 512), nn.BatchNorm1d(512), nn.LeakyReLU(0.2),
-            nn.Linear(512, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.2),
-            nn.Linear(1024, IMAGE_SIZE), nn.Tanh(),
-        )
+        self.net = generator_mlp(latent_dim + num_classes)
 
     def forward(self, z, labels):
         where = type(self).__name__
-        if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"{where}: expected noise z of shape (N, {self.latent_dim}), got "
-                             f"{z.shape if isinstance(z, Tensor) else type(z).__name__}")
+        z = check_noise(where, z, self.latent_dim)
         labels = check_labels(where, labels, z.shape[0], self.num_classes)
         joined = F.cat([z, self.label_embedding(labels)], dim=1)  # the label joins the noise
         return self.net(joined).reshape(z.shape[0], 1, 28, 28)
+
+
+class ACGANGenerator(nn.Module):
+    """G(z, c) for the ACGAN: the noise scaled by the label's embedding, z * emb(c), -> images (N, 1, 28, 28).
+
+    The label's embedding has latent_dim numbers, one per coordinate of z, and multiplies z:
+    G sees z * emb(c), zero-mean for every digit, so the label says which directions of z count
+    and how much, but adds no offset that G could draw the digit from while ignoring z. (Joined
+    beside z, as in ConditionalGenerator, the ACGAN's class term drove G to one image per digit.)
+    """
+
+    def __init__(self, latent_dim=100, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.label_embedding = nn.Embedding(num_classes, latent_dim)
+        self.net = generator_mlp(latent_dim)
+
+    def forward(self, z, labels):
+        where = type(self).__name__
+        z = check_noise(where, z, self.latent_dim)
+        labels = check_labels(where, labels, z.shape[0], self.num_classes)
+        return self.net(z * self.label_embedding(labels)).reshape(z.shape[0], 1, 28, 28)  # the label scales z
 
 
 class ConditionalDiscriminator(nn.Module):
