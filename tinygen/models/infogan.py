@@ -139,7 +139,8 @@ def info_loss(q_logits, q_mean, c, cont, lambda_cat=LAMBDA_CAT, lambda_cont=LAMB
 def categorical_information(q_logits, c):
     """The lower bound of I(c; G(z, c)) that Q reaches, in nats: H(c) - CE = log K - CE(q_logits, c).
 
-    0 when Q reads nothing, log 10 = 2.30 nats when it reads c exactly: the curve to watch.
+    0 for a Q that guesses uniformly (below 0 for a worse one), log 10 = 2.30 nats when it reads c
+    exactly: the curve to watch.
     """
     return math.log(q_logits.shape[1]) - F.cross_entropy(q_logits, check_labels("categorical_information", c,
                                                                                  q_logits.shape[0], q_logits.shape[1]))
