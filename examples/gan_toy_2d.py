@@ -38,6 +38,7 @@ LATENT_DIM, HIDDEN = 8, 128
 SNAPSHOTS = 6  # pictures in the strip, evenly spaced over training (the last at the end)
 N_SAMPLES = 2500  # points drawn from G for samples.npy and each snapshot
 REPLAY_SIZE = 1024  # fakes kept for D (four batches of 256)
+MBD_KERNELS, MBD_DIMS = 8, 4  # minibatch discrimination: 8 kernels of 4 numbers (N^2 x 32 numbers a batch)
 
 
 class ToyGenerator(nn.Module):
@@ -59,12 +60,12 @@ class ToyDiscriminator(nn.Module):
         super().__init__()
         self.body = nn.Sequential(nn.Linear(2, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU())
         if trick == "minibatch-discrimination":
-            self.batch_layer = nn.MinibatchDiscrimination(HIDDEN, 16, 8)  # 16 kernels of 8: 128 -> 144
+            self.batch_layer = nn.MinibatchDiscrimination(HIDDEN, MBD_KERNELS, MBD_DIMS)  # 128 -> 136
         elif trick == "minibatch-stddev":
             self.batch_layer = nn.MinibatchStdDev(group_size=4)  # 128 -> 129
         else:
             self.batch_layer = nn.Identity()
-        features = {"minibatch-discrimination": HIDDEN + 16, "minibatch-stddev": HIDDEN + 1}.get(trick, HIDDEN)
+        features = {"minibatch-discrimination": HIDDEN + MBD_KERNELS, "minibatch-stddev": HIDDEN + 1}.get(trick, HIDDEN)
         self.head = nn.Linear(features, 1)
 
     def forward(self, points):
