@@ -286,15 +286,7 @@ def load_checkpoint(path, args, models, optimizers, history):
         refuse(f"cannot be read ({error.strerror})")
     if not {"step", "models", "optimizers", "history", "rng"} <= set(saved) or not isinstance(saved["models"], dict):
         refuse(f"is not a checkpoint of these examples (it holds {sorted(saved)})")
-    if sorted(saved["models"]) != sorted(models):
-        refuse(f"is a checkpoint of other models ({', '.join(sorted(saved['models']))}; this example trains "
-               f"{', '.join(sorted(models))})", "give a checkpoint of this example")
-    types = {name: type(model).__name__ for name, model in models.items()}
-    if saved.get("model_types", types) != types:  # older checkpoints do not say
-        theirs = ", ".join(f"{name}: {kind}" for name, kind in sorted(saved["model_types"].items()))
-        refuse(f"is a checkpoint of other models ({theirs}; this example trains "
-               f"{', '.join(f'{name}: {kind}' for name, kind in sorted(types.items()))})", "give a checkpoint of this example")
-    must_repeat = resume_with_the_same(args)
+    must_repeat = resume_with_the_same(args)  # first: an option that changes the models says so
     for name, value in saved.get("options", {}).items():  # older checkpoints have none
         value = value if isinstance(value, str) else value.item()
         if name in must_repeat and value != getattr(args, name):
@@ -306,6 +298,14 @@ def load_checkpoint(path, args, models, optimizers, history):
             theirs, ours = (f"{v:g}" if isinstance(v, float) else str(v) for v in (value, getattr(args, name)))
             refuse(f"comes from a run with {option} {theirs}, this one has {ours}",
                    f"resume with {option} {theirs} ({must_repeat[name]})")
+    if sorted(saved["models"]) != sorted(models):
+        refuse(f"is a checkpoint of other models ({', '.join(sorted(saved['models']))}; this example trains "
+               f"{', '.join(sorted(models))})", "give a checkpoint of this example")
+    types = {name: type(model).__name__ for name, model in models.items()}
+    if saved.get("model_types", types) != types:  # older checkpoints do not say
+        theirs = ", ".join(f"{name}: {kind}" for name, kind in sorted(saved["model_types"].items()))
+        refuse(f"is a checkpoint of other models ({theirs}; this example trains "
+               f"{', '.join(f'{name}: {kind}' for name, kind in sorted(types.items()))})", "give a checkpoint of this example")
     try:
         for name, model in models.items():
             model.load_state_dict(saved["models"][name])

@@ -9,12 +9,20 @@ the generator G learns to turn noise into digits that D calls real. Each step ha
      -log D(G(z)), which gives G strong gradients even while D easily rejects its images).
 At the equilibrium D cannot tell them apart: D(x) = D(G(z)) = 0.5.
 
+Two remedies for mode collapse (tinygen/nn/minibatch.py, tinygen/models/experience_replay.py),
+off by default so that this stays the classic GAN:
+  --experience-replay          D also sees older fakes: each fake is swapped, with probability 1/2,
+                               for one from a buffer of the last ten batches' worth
+  --minibatch-discrimination   D's last hidden layer gains, per image, how close its features are
+                               to the other images' of the batch (nn.MinibatchDiscrimination)
+
 Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoint.npz, metrics.json.
 `train_gan` below also trains the DCGAN (examples/dcgan_mnist.py): only the networks differ.
 The loop around the step (batches, checkpoints, grids, metrics) is examples/gans.py.
 """
 import tinygen
 from tinygen import optim
+from tinygen.models.experience_replay import ReplayBuffer
 from tinygen.models.vanilla_gan import Discriminator, Generator
 import tinygen.nn.functional as F
 
@@ -22,10 +30,32 @@ import common
 import gans
 
 
-def train_gan(G, D, args, title):
-    """Train G and D by the two-phase GAN step on MNIST scaled to [-1, 1] (tanh's range)."""
+REPLAY_BATCHES = 10  # --experience-replay keeps this many batches' worth of fakes
+
+
+def add_mode_collapse_options(parser):
+    """The remedies' options (this file's and the DCGAN's); a --resume must repeat them."""
+    parser.add_argument("--experience-replay", action="store_true",
+                        help="D also sees older fakes from a buffer (off by default)")
+    parser.add_argument("--minibatch-discrimination", action="store_true",
+                        help="D sees how alike the images of a batch are (off by default)")
+
+
+def parse_args(parser):
+    args = common.parse_args(parser)
+    args.resume_with_the_same = {"experience_replay": "the buffer is part of the run",
+                                 "minibatch_discrimination": "D's layers depend on it"}
+    return args
+
+
+def train_gan(G, D, args, title, image_shape):
+    """Train G and D by the two-phase GAN step on MNIST scaled to [-1, 1] (tanh's range).
+
+    image_shape: the shape of one of G's images, (784,) or (1, 28, 28): the replay buffer's items.
+    """
     data = gans.load_data(args)
     G.to(args.device), D.to(args.device)
+    replay = ReplayBuffer(REPLAY_BATCHES * args.batch_size, image_shape).to(args.device) if args.experience_replay else None
     opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
     print(G, D, sep="\n")
@@ -37,8 +67,10 @@ def train_gan(G, D, args, title):
         fake = G(z)
 
         # 1. Train D: push D(real) towards 1 and D(fake) towards 0. `detach` keeps this step
-        #    from reaching into G: only D's parameters get gradients here.
-        d_real, d_fake = D(real), D(fake.detach())
+        #    from reaching into G: only D's parameters get gradients here. (With
+        #    --experience-replay some of the fakes D sees are older ones, detached too.)
+        shown = replay(fake) if replay is not None else fake.detach()
+        d_real, d_fake = D(real), D(shown)
         d_loss = F.binary_cross_entropy(d_real, real_label) + F.binary_cross_entropy(d_fake, fake_label)
         opt_D.zero_grad()
         d_loss.backward()
@@ -55,16 +87,20 @@ def train_gan(G, D, args, title):
 
     history = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}  # d_real, d_fake: the batch's mean D(x), D(G(z))
     fixed_z = gans.sample_noise(100, G.latent_dim, args, offset=0)  # the same 100 digits in every epoch's grid
-    folder = gans.train(args, data.images, train_step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history,
+    models = {"G": G, "D": D, **({"replay": replay} if replay is not None else {})}  # the buffer goes into checkpoints
+    folder = gans.train(args, data.images, train_step, models, {"G": opt_G, "D": opt_D}, history,
                         end_of_epoch=gans.epoch_grid(G, (fixed_z,), title))
     gans.finish(args, folder, history, gans.generate(G, gans.sample_noise(1000, G.latent_dim, args)), title)
 
 
 def main():
     parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/vanilla_gan")
-    args = common.parse_args(parser)
+    add_mode_collapse_options(parser)
+    args = parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
-    train_gan(Generator(latent_dim=100), Discriminator(), args, title="vanilla GAN")
+    G = Generator(latent_dim=100)  # G first, then D: their initial weights come in that order
+    D = Discriminator(minibatch_discrimination=args.minibatch_discrimination)
+    train_gan(G, D, args, title="vanilla GAN", image_shape=(784,))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ BatchNorm subtracts each channel's batch mean, which removes any constant the co
 and then adds its own learned shift, so a bias there would be a parameter that does nothing.
 """
 from tinygen import nn
+from tinygen.models.vanilla_gan import MBD_DIMS, MBD_KERNELS
 from tinygen.nn import init
 
 
@@ -40,12 +41,23 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self):
+    """minibatch_discrimination=True replaces the last convolution (a 7x7 window over the whole
+    map, i.e. a linear layer) by Flatten -> nn.MinibatchDiscrimination(6272, 100, 5) -> Linear
+    6372 -> 1, so that D sees how close each image's features are to the other images' of its
+    batch (against mode collapse)."""
+
+    def __init__(self, minibatch_discrimination=False):
         super().__init__()
+        if minibatch_discrimination:
+            features = 128 * 7 * 7
+            head = [nn.Flatten(), nn.MinibatchDiscrimination(features, MBD_KERNELS, MBD_DIMS),
+                    nn.Linear(features + MBD_KERNELS, 1)]
+        else:
+            head = [nn.Conv2d(128, 1, 7)]                                                               # 7 -> 1
         self.net = nn.Sequential(  # bias=False before a BatchNorm: its shift does a bias's work (see above)
             nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),                                 # 28 -> 14
             nn.Conv2d(64, 128, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),  # 14 -> 7
-            nn.Conv2d(128, 1, 7), nn.Sigmoid(),                                                         # 7 -> 1
+            *head, nn.Sigmoid(),
         )
         dcgan_init_(self)
 

@@ -4,8 +4,10 @@ G maps noise z ~ N(0, I) of size 100 to a flattened 28x28 image in [-1, 1] (tanh
 D maps an image to the probability that it is real (sigmoid).
 """
 from tinygen import nn
+from tinygen.nn import MinibatchDiscrimination
 
 IMAGE_SIZE = 28 * 28
+MBD_KERNELS, MBD_DIMS = 100, 5  # minibatch discrimination: B kernels of C numbers (Salimans et al.)
 
 
 class Generator(nn.Module):
@@ -27,14 +29,21 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image (784) -> 512 -> 256 -> 1, LeakyReLU(0.2), sigmoid: P(image is real)."""
+    """image (784) -> 512 -> 256 -> 1, LeakyReLU(0.2), sigmoid: P(image is real).
 
-    def __init__(self):
+    minibatch_discrimination=True puts nn.MinibatchDiscrimination(256, 100, 5) (Salimans et al.'s
+    100 kernels of 5) before the last layer: 256 -> 356 -> 1, so that D sees how close each
+    image's features are to the other images' of its batch (against mode collapse).
+    """
+
+    def __init__(self, minibatch_discrimination=False):
         super().__init__()
+        batch_layer = [MinibatchDiscrimination(256, MBD_KERNELS, MBD_DIMS)] if minibatch_discrimination else []
         self.net = nn.Sequential(
             nn.Linear(IMAGE_SIZE, 512), nn.LeakyReLU(0.2),
             nn.Linear(512, 256), nn.LeakyReLU(0.2),
-            nn.Linear(256, 1), nn.Sigmoid(),
+            *batch_layer,
+            nn.Linear(256 + (MBD_KERNELS if minibatch_discrimination else 0), 1), nn.Sigmoid(),
         )
 
     def forward(self, images):
