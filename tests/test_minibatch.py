@@ -48,14 +48,15 @@ def test_minibatch_stddev_gradcheck(data, batch_and_group, images):
 
 def test_minibatch_discrimination_matches_the_usual_pytorch_formulation():
     """The formulation of the PyTorch ports (T (A, B, C); exp of minus the L1 norm, summed over the
-    batch, minus the self term 1), on the same weights and inputs."""
+    batch, minus the self term 1, divided by N - 1 with their `mean` option), on the same weights
+    and inputs."""
     torch = pytest.importorskip("torch")
     layer, x = mbd(5, 4, 3), np.random.default_rng(1).standard_normal((7, 5))
     layer.T.data *= 5
     T, tx = torch.tensor(layer.T.data).reshape(5, 4, 3), torch.tensor(x)
     matrices = tx.mm(T.view(5, -1)).view(-1, 4, 3)
     norm = (matrices.unsqueeze(0) - matrices.unsqueeze(1)).abs().sum(3)
-    expected = torch.cat([tx, torch.exp(-norm).sum(0) - 1], 1)
+    expected = torch.cat([tx, (torch.exp(-norm).sum(0) - 1) / (7 - 1)], 1)
     np.testing.assert_allclose(layer(tg.tensor(x)).numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
 
 
@@ -88,7 +89,7 @@ def test_a_sample_output_changes_when_another_member_of_its_batch_changes():
 
 def test_the_sample_own_distance_is_left_out():
     """A batch of one has no one near it: o = 0. Two equal samples are each other's exact copy:
-    o = exp(0) = 1 for every kernel, not 2 (which the self term would add)."""
+    o = exp(0) / 1 = 1 for every kernel, not 2 (which the self term would add)."""
     layer, x = mbd(), np.random.default_rng(4).standard_normal((1, 6))
     np.testing.assert_array_equal(layer(tg.tensor(x)).numpy()[:, 6:], 0)
     twins = layer(tg.tensor(np.concatenate([x, x]))).numpy()
@@ -96,13 +97,13 @@ def test_the_sample_own_distance_is_left_out():
 
 
 def test_minibatch_discrimination_tells_a_collapsed_batch_from_a_varied_one():
-    """Copies are near each other (o = N - 1 per kernel); spread-out samples are not."""
+    """Copies are near each other (o = 1 per kernel, the most); spread-out samples are not."""
     layer = mbd()
     layer.T.data *= 10
     varied = np.random.default_rng(5).standard_normal((8, 6))
     copies = np.repeat(varied[:1], 8, axis=0)
-    assert layer(tg.tensor(copies)).numpy()[:, 6:].min() == pytest.approx(7)
-    assert layer(tg.tensor(varied)).numpy()[:, 6:].max() < 2  # measured 1.26, against 7 for copies
+    assert layer(tg.tensor(copies)).numpy()[:, 6:].min() == pytest.approx(1)
+    assert layer(tg.tensor(varied)).numpy()[:, 6:].max() < 2 / 7  # measured 1.26 / 7, against 1 for copies
 
 
 def test_minibatch_stddev_is_the_group_standard_deviation_and_stays_in_its_group():

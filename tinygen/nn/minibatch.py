@@ -27,9 +27,15 @@ class MinibatchDiscrimination(Module):
 
         M = x T, reshaped (N, B, C):        B rows ("kernels") of C numbers per sample
         c_b(i, j) = exp(-||M_i,b - M_j,b||_1)   closeness of samples i and j under kernel b, in (0, 1]
-        o_b(i) = sum over j != i of c_b(i, j)   how many OTHER samples are near i (its own c is
-                                                exp(0) = 1 for every sample alike: left out)
+        o_b(i) = mean over j != i of c_b(i, j)  how near the OTHER samples are to i, in [0, 1] (its
+                                                own c is exp(0) = 1 for every sample alike: left out)
         y = [x, o]  (N, A + B)
+
+    The mean, where Salimans et al. write the sum (the sum / (N - 1); some PyTorch ports offer both):
+    the sum grows with the batch, and at the start, when every c is near 1, it is near N - 1. In
+    the vanilla GAN's D that was 44-51 per kernel for a batch of 64, which drove D's sigmoid to
+    exactly 1 for every image in the first steps, and training never started (measured). The mean
+    keeps o in [0, 1] whatever the batch size. A batch of one has no others: o = 0.
 
     The gradient flows through every op (matmul, abs, exp, sums): no backward of its own is
     needed. Sample i's output depends on every other sample of the batch: that is the point.
@@ -56,7 +62,7 @@ class MinibatchDiscrimination(Module):
         distances = (m.unsqueeze(1) - m.unsqueeze(0)).abs().sum(dim=3)  # (N, N, B): L1 between i and j
         closeness = (-distances).exp()  # (N, N, B)
         others = Tensor(1 - backend.module_for(x.device).eye(n, dtype=x.dtype).reshape(n, n, 1))  # 0 where j = i
-        o = (closeness * others).sum(dim=1)  # (N, B)
+        o = (closeness * others).sum(dim=1) / max(n - 1, 1)  # (N, B): the mean over the n - 1 others
         return F.cat([x, o], dim=1)
 
     def extra_repr(self):
