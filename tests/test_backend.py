@@ -11,7 +11,7 @@ import tinygen.nn.functional as F
 
 LIBRARY = pathlib.Path(tinygen.__file__).parent
 # Host-side modules (files, pictures, metrics, numerical checks) work on NumPy by nature.
-HOST_SIDE = {"backend.py", "data.py", "viz.py", "metrics.py", "gradcheck.py", "toy2d.py"}  # data, pictures, metrics
+HOST_SIDE = {"backend.py", "data.py", "viz.py", "metrics.py", "gradcheck.py"}
 
 
 def imported_modules(path):

@@ -16,8 +16,6 @@ the modes, or sweeps from one to the next as training goes on; the numbers that 
 """
 import math
 
-import numpy as np
-
 from tinygen import backend
 from tinygen.autograd import Tensor
 from tinygen.creation import randint, randn
@@ -27,14 +25,15 @@ COVERED_SHARE = 0.01  # a mode counts as covered with at least 1% of the samples
 NEAR = 3.0  # "near a centre": within 3 standard deviations
 
 
-def centres(name):
-    """The mixture's centres as float32 (K, 2), and its standard deviation."""
+def centres(name, device="cpu"):
+    """The mixture's centres as a float32 array (K, 2) on `device`, and its standard deviation."""
+    xp = backend.module_for(device)
     if name == "ring":
-        angles = np.arange(8) * (2 * math.pi / 8)
-        return (2 * np.stack([np.cos(angles), np.sin(angles)], axis=1)).astype(np.float32), 0.02
+        angles = xp.arange(8) * (2 * math.pi / 8)
+        return (2 * xp.stack([xp.cos(angles), xp.sin(angles)], axis=1)).astype(xp.float32), 0.02
     if name == "grid":
-        sides = np.arange(-4, 5, 2, dtype=np.float32)
-        return np.stack(np.meshgrid(sides, sides, indexing="ij"), axis=2).reshape(-1, 2), 0.05
+        sides = xp.arange(-4, 5, 2, dtype=xp.float32)
+        return xp.stack(xp.meshgrid(sides, sides, indexing="ij"), axis=2).reshape(-1, 2), 0.05
     raise ValueError(f"toy2d: unknown mixture {name!r}; choose one of {', '.join(MIXTURES)}")
 
 
@@ -42,28 +41,28 @@ def sample(name, n, device="cpu"):
     """n points of the mixture as a float32 Tensor (n, 2): a random centre each, plus N(0, std^2) noise.
 
     The draws come from tinygen's random generator (tinygen.manual_seed repeats them)."""
-    points, std = centres(name)
-    xp = backend.module_for(device)
-    picked = xp.asarray(points)[randint(0, len(points), n, device=device).data]
+    points, std = centres(name, device)
+    picked = points[randint(0, len(points), n, device=device).data]
     return Tensor(picked + std * randn(n, 2, device=device).data)
 
 
 def mode_counts(samples, name):
-    """How many of the samples (N, 2) lie within 3 std of each centre: int64 (K,)."""
+    """How many of the samples (N, 2) (an array on the host) lie within 3 std of each centre: int64 (K,)."""
+    xp = backend.module_for("cpu")
     points, std = centres(name)
-    samples = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
-    distances = np.linalg.norm(samples[:, None, :] - points[None, :, :], axis=2)  # (N, K)
+    samples = xp.asarray(samples, dtype=xp.float64).reshape(-1, 2)
+    distances = xp.linalg.norm(samples[:, None, :] - points[None, :, :], axis=2)  # (N, K)
     nearest = distances.argmin(axis=1)
-    near = distances[np.arange(len(samples)), nearest] <= NEAR * std  # (N,): near its closest centre
-    return np.bincount(nearest[near], minlength=len(points)).astype(np.int64)
+    near = distances[xp.arange(len(samples)), nearest] <= NEAR * std  # (N,): near its closest centre
+    return xp.bincount(nearest[near], minlength=len(points)).astype(xp.int64)
 
 
 def mode_metrics(samples, name):
     """The modes covered (of K) and the high-quality share of samples (N, 2), with the counts per mode."""
-    samples = np.asarray(samples)
+    samples = backend.module_for("cpu").asarray(samples)
     if samples.ndim != 2 or samples.shape[1] != 2 or len(samples) == 0:
         raise ValueError(f"toy2d.mode_metrics: expected samples of shape (N, 2), got {samples.shape}")
-    if not np.isfinite(samples).all():
+    if not backend.module_for("cpu").isfinite(samples).all():
         raise ValueError("toy2d.mode_metrics: the samples hold NaN or infinity")
     counts = mode_counts(samples, name)
     return {
