@@ -21,7 +21,7 @@ same buffer; its random draws come from tinygen's generator, so a seeded run rep
 """
 import math
 
-from tinygen import backend, nn
+from tinygen import nn
 from tinygen.autograd import Tensor
 from tinygen.creation import rand, randint, zeros
 from tinygen.functional.checks import check_int, check_real, not_a_tensor
@@ -57,13 +57,12 @@ class ReplayBuffer(nn.Module):
             self.images.data[filled : filled + take] = new[:take]
             self.count.data[...] = filled + take
             return Tensor(new.copy())
-        xp = backend.get_array_module(new)
         swap = rand(n, device=fakes.device).data < self.swap_probability  # (N,) bool: which fakes are swapped
         slots = randint(0, self.size, n, device=fakes.device).data[swap]  # a stored fake for each of them
-        seen = new.copy()
+        seen = new.copy()  # a fresh, contiguous array: what D sees
         seen[swap] = self.images.data[slots]  # D gets the old ones...
         self.images.data[slots] = new[swap]  # ...and the buffer keeps the new ones in their place
-        return Tensor(xp.ascontiguousarray(seen))
+        return Tensor(seen)
 
     def extra_repr(self):
         return f"size={self.size}, item_shape={self.item_shape}, swap_probability={self.swap_probability}"
