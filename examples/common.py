@@ -203,7 +203,7 @@ def fixed_noise(n, latent_dim, seed, device):
     return tinygen.Tensor(z, device=device)
 
 
-def train_epochs(args, loader, train_step, models, optimizers, history, end_of_epoch=None):
+def train_epochs(args, loader, train_step, models, optimizers, history, end_of_epoch=None, epoch_history=None):
     """The training loop: args.epochs (or --max-steps) over the loader's batches; returns the --out folder.
 
     numbers = train_step(batch, epoch) does one step and returns the step's numbers for the curves
@@ -212,10 +212,12 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
     all of them go into the checkpoint written at the end of every epoch, with the history, the
     step and the random state, so that --resume continues exactly where the run stopped.
     end_of_epoch(epoch, step, folder), if given, runs just before that checkpoint.
+    epoch_history, if given, is a dict of name -> list of what end_of_epoch measures once an epoch
+    (the GANs' class histogram of G's samples): it goes into the checkpoint too.
     """
     step = 0
     if args.resume:
-        step = load_checkpoint(args.resume, args, models, optimizers, history)
+        step = load_checkpoint(args.resume, args, models, optimizers, history, epoch_history)
     folder = out_dir(args)  # only now, with the options, data and checkpoint checked, is --out written
 
     steps_per_epoch = len(loader)
@@ -236,7 +238,7 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
                 break
         if end_of_epoch is not None:
             end_of_epoch(epoch, step, folder)
-        save_checkpoint(folder / "checkpoint.npz", args, step, models, optimizers, history)
+        save_checkpoint(folder / "checkpoint.npz", args, step, models, optimizers, history, epoch_history)
     print(f"trained {step} steps in all; this run took {time.perf_counter() - started:.1f} s")
     return folder
 
@@ -255,7 +257,7 @@ def resume_with_the_same(args):
     return {**RESUME_WITH_THE_SAME, **getattr(args, "resume_with_the_same", {})}
 
 
-def save_checkpoint(path, args, step, models, optimizers, history):
+def save_checkpoint(path, args, step, models, optimizers, history, epoch_history=None):
     tinygen.save(
         {
             "step": step,
@@ -264,13 +266,14 @@ def save_checkpoint(path, args, step, models, optimizers, history):
             "model_types": {name: type(m).__name__ for name, m in models.items()},
             "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
             "history": {key: np.asarray(values, dtype=np.float64) for key, values in history.items()},
+            "epoch_history": {key: np.asarray(values, dtype=np.float64) for key, values in (epoch_history or {}).items()},
             "rng": json.dumps(backend.get_rng_state()),
         },
         path,
     )
 
 
-def load_checkpoint(path, args, models, optimizers, history):
+def load_checkpoint(path, args, models, optimizers, history, epoch_history=None):
     """Restore everything `save_checkpoint` wrote; returns the step to continue from.
 
     A file that is not a checkpoint of this example, with these options, is a UsageError.
@@ -313,6 +316,8 @@ def load_checkpoint(path, args, models, optimizers, history):
             optimizer.load_state_dict(saved["optimizers"][name])
         for key in history:
             history[key][:] = saved["history"][key].numpy().tolist()
+        for key in epoch_history or {}:
+            epoch_history[key][:] = saved["epoch_history"][key].numpy().tolist()
         backend.set_rng_state(json.loads(saved["rng"]))
         step = int(saved["step"].item())
     except (KeyError, ValueError, TypeError, AttributeError) as error:

@@ -70,7 +70,8 @@ def check_batches(args, n_images, batches_per_step):
                          f"({batches_per_step} batches), more than the {n_images} training images; use at most {most}")
 
 
-def train(args, data, train_step, models, optimizers, history, end_of_epoch=None, batches_per_step=1):
+def train(args, data, train_step, models, optimizers, history, end_of_epoch=None, batches_per_step=1,
+          epoch_history=None):
     """Train for args.epochs (or --max-steps) over `data`; returns the --out folder.
 
     data: the images (N, 1, 28, 28), or a tuple such as (images, labels); a batch is then a Tensor
@@ -82,7 +83,8 @@ def train(args, data, train_step, models, optimizers, history, end_of_epoch=None
     models and optimizers are dicts of name -> Module / optimiser: all of them go into the
     checkpoint written at the end of every epoch, with the history, the step and the random
     state, so that --resume continues exactly where the run stopped. end_of_epoch(epoch, step,
-    folder), if given, runs just before that checkpoint (`epoch_grid` draws the epoch's samples).
+    folder), if given, runs just before that checkpoint (`epoch_grid` draws the epoch's samples);
+    what it measures once an epoch goes in epoch_history, which is checkpointed too.
     """
     n_images = len(data[0] if isinstance(data, tuple) else data)
     check_batches(args, n_images, batches_per_step)
@@ -92,7 +94,7 @@ def train(args, data, train_step, models, optimizers, history, end_of_epoch=None
     def one_step(batch, epoch):
         return train_step(batch if batches_per_step == 1 else split_batch(batch, batches_per_step))
 
-    return common.train_epochs(args, loader, one_step, models, optimizers, history, end_of_epoch)
+    return common.train_epochs(args, loader, one_step, models, optimizers, history, end_of_epoch, epoch_history)
 
 
 def split_batch(batch, n):
@@ -109,7 +111,8 @@ def split_batch(batch, n):
 
 def sample_noise(n, latent_dim, args, offset=1):
     """n fixed draws z ~ N(0, I) from their own generator (seeded by --seed + offset), so drawing
-    them changes no training random numbers. offset 0: the per-epoch grids; 1: the final samples."""
+    them changes no training random numbers. offset 0: the per-epoch grids; 1: the final samples;
+    2: the class histograms over training (`class_histograms`)."""
     return common.fixed_noise(n, latent_dim, args.seed + offset, args.device)
 
 
@@ -129,6 +132,27 @@ def generate(G, *inputs):
         images = common.to_unit(G(*inputs)).numpy()
     G.train()
     return images.reshape(-1, 28, 28).astype(np.float32)
+
+
+def class_histograms(G, inputs, args, epoch_history):
+    """An end_of_epoch for `train`: each epoch, count the digits the metrics' classifier reads in
+    G(*inputs) (the same fixed inputs every epoch), as a row of 10 counts appended to
+    epoch_history["class_histogram"] (and the epoch to epoch_history["epoch"]). A digit that G
+    stops drawing shows there as its count falling towards 0: mode collapse, seen as it happens
+    (viz.plot_class_histograms draws it). With --no-metrics it counts nothing.
+    """
+    classifier = None  # loaded (trained once, then cached) at the first epoch's end
+
+    def count(epoch, step, folder):
+        nonlocal classifier
+        if args.no_metrics:
+            return
+        if classifier is None:
+            classifier = metrics.load_classifier(args.data_dir)[0]
+        probabilities, _ = metrics.predict(classifier, generate(G, *inputs))
+        epoch_history["class_histogram"].append(metrics.class_coverage(probabilities)[0])
+        epoch_history["epoch"].append(epoch + 1)
+    return count
 
 
 def by_class(G, latent_dim, args, n=100):

@@ -16,12 +16,13 @@ off by default so that this stays the classic GAN:
   --minibatch-discrimination   D's last hidden layer gains, per image, how close its features are
                                to the other images' of the batch (nn.MinibatchDiscrimination)
 
-Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoint.npz, metrics.json.
-`train_gan` below also trains the DCGAN (examples/dcgan_mnist.py): only the networks differ.
+Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoint.npz, metrics.json,
+and class_histograms.png: the digits the metrics' classifier reads in 1000 of G's samples, epoch
+by epoch (a digit G drops, or one it collapses to, shows there). `train_gan` below also trains the DCGAN (examples/dcgan_mnist.py): only the networks differ.
 The loop around the step (batches, checkpoints, grids, metrics) is examples/gans.py.
 """
 import tinygen
-from tinygen import optim
+from tinygen import optim, viz
 from tinygen.models.experience_replay import ReplayBuffer
 from tinygen.models.vanilla_gan import Discriminator, Generator
 import tinygen.nn.functional as F
@@ -87,10 +88,23 @@ def train_gan(G, D, args, title, image_shape):
 
     history = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}  # d_real, d_fake: the batch's mean D(x), D(G(z))
     fixed_z = gans.sample_noise(100, G.latent_dim, args, offset=0)  # the same 100 digits in every epoch's grid
+    draw_grid = gans.epoch_grid(G, (fixed_z,), title)
+    per_epoch = {"epoch": [], "class_histogram": []}  # the digits read in G(watched_z) at each epoch's end
+    watched_z = gans.sample_noise(1000, G.latent_dim, args, offset=2)
+    count_digits = gans.class_histograms(G, (watched_z,), args, per_epoch)
+
+    def end_of_epoch(epoch, step, folder):
+        draw_grid(epoch, step, folder)
+        count_digits(epoch, step, folder)
+
     models = {"G": G, "D": D, **({"replay": replay} if replay is not None else {})}  # the buffer goes into checkpoints
     folder = gans.train(args, data.images, train_step, models, {"G": opt_G, "D": opt_D}, history,
-                        end_of_epoch=gans.epoch_grid(G, (fixed_z,), title))
-    gans.finish(args, folder, history, gans.generate(G, gans.sample_noise(1000, G.latent_dim, args)), title)
+                        end_of_epoch=end_of_epoch, epoch_history=per_epoch)
+    if per_epoch["class_histogram"]:
+        viz.plot_class_histograms([(f"{title}: the digits in 1000 samples, epoch by epoch", per_epoch["epoch"],
+                                    per_epoch["class_histogram"])], folder / "class_histograms.png")
+    gans.finish(args, folder, history, gans.generate(G, gans.sample_noise(1000, G.latent_dim, args)), title,
+                extra_metrics={"class_histogram_per_epoch": per_epoch["class_histogram"]} if per_epoch["epoch"] else None)
 
 
 def main():

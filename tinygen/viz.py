@@ -207,6 +207,37 @@ def plot_tradeoff(kl, reconstruction, labels, path, title="KL against reconstruc
     _save_figure(fig, path)
 
 
+def plot_class_histograms(panels, path, title=None):
+    """The share of each digit among a GAN's samples, epoch by epoch, as stacked bands (digit 0 at
+    the bottom; dotted lines every 10%, each digit's share in MNIST). A band that thins to nothing
+    is a digit the generator has dropped; one that swells is where it has collapsed to.
+
+    panels: a list of (caption, epochs, histograms), histograms (E, 10) counts with a row per
+    epoch in `epochs`; one panel per row of the figure (a sweep puts its runs one above another).
+    """
+    plt = _pyplot()
+    colours = plt.get_cmap("tab10").colors
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 * len(panels) + 0.6), dpi=100, squeeze=False,
+                             sharex=True)
+    for ax, (caption, epochs, histograms) in zip(axes[:, 0], panels):
+        counts = np.asarray(_host(histograms), dtype=np.float64).reshape(-1, 10)
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        bands = ax.stackplot(np.asarray(epochs), shares.T, colors=colours)
+        for level in np.arange(0.1, 1.0, 0.1):
+            ax.axhline(level, color="white", linewidth=0.5, linestyle=":")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share")
+        ax.set_title(caption, fontsize=9)
+    axes[-1, 0].set_xlabel("epoch")
+    axes[-1, 0].xaxis.get_major_locator().set_params(integer=True)
+    fig.legend(bands[::-1], [str(digit) for digit in range(9, -1, -1)], title="digit", loc="center right",
+               fontsize=8)  # top to bottom, as the bands are stacked
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    _save_figure(fig, path)
+
+
 def plot_points_strip(data, snapshots, path, captions, title=None):
     """A row of panels with the same axes: each snapshot's points (M, 2) in colour over the data's
     points (N, 2) in grey, captioned (e.g. 'step 500: 3/8 modes'). A 2-D GAN's modes appearing and
