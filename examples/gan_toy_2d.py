@@ -5,10 +5,12 @@
 
 The data are a mixture of Gaussians in the plane (tinygen/toy2d.py): 8 on a ring, or 25 on a
 grid. G is an MLP from noise to a point, D an MLP from a point to a logit, and they play the
-vanilla GAN's game with its two-phase step. The usual outcome without help is MODE COLLAPSE: G
-puts its points on one or a few modes, and often hops from mode to mode as D learns to reject
-where it is (OSCILLATION). `strip.png` shows it happen: G's samples at six moments of training
-over the data in grey.
+vanilla GAN's game with its two-phase step. By default D learns ten times slower than G
+(--g-lr 1e-3, --d-lr 1e-4), and the plain game then shows the two classic failures: MODE
+COLLAPSE, G's points all on one spot, and OSCILLATION, that spot hopping from place to place as D
+learns to reject wherever G is and G runs to wherever D now likes. `strip.png` shows it happen:
+G's samples at six moments of training over the data in grey. (With --d-lr 1e-3 the game is
+balanced and G spreads over most of the modes without help: try both.)
 
 --trick picks a remedy (tinygen/models/experience_replay.py, tinygen/nn/minibatch.py):
     none                       the plain game
@@ -35,6 +37,7 @@ import common
 
 TRICKS = ("none", "replay", "minibatch-discrimination", "minibatch-stddev")
 LATENT_DIM, HIDDEN = 8, 128
+BATCH_SIZE, G_LR, D_LR = 256, 1e-3, 1e-4  # the defaults, which the sweep uses too: D ten times slower than G
 SNAPSHOTS = 6  # pictures in the strip, evenly spaced over training (the last at the end)
 N_SAMPLES = 2500  # points drawn from G for samples.npy and each snapshot
 REPLAY_SIZE = 1024  # fakes kept for D (four batches of 256)
@@ -77,8 +80,9 @@ def parse_args():
     p.add_argument("--data", default="ring", choices=toy2d.MIXTURES, help="8 Gaussians on a ring, or 25 on a grid")
     p.add_argument("--trick", default="none", choices=TRICKS, help="a remedy for mode collapse (default none)")
     p.add_argument("--steps", type=common.whole_number(1), default=3000, help="training steps (default 3000)")
-    p.add_argument("--batch-size", type=common.whole_number(4), default=256, help="default 256")
-    p.add_argument("--lr", type=common.positive_number, default=1e-3, help="Adam's learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=common.whole_number(4), default=BATCH_SIZE, help=f"default {BATCH_SIZE}")
+    p.add_argument("--g-lr", type=common.positive_number, default=G_LR, help=f"G's learning rate (default {G_LR:g})")
+    p.add_argument("--d-lr", type=common.positive_number, default=D_LR, help=f"D's learning rate (default {D_LR:g})")
     p.add_argument("--seed", type=common.whole_number(0), default=0)
     p.add_argument("--out", default="runs/gan_toy_2d", help="folder for samples.npy, strip.png, metrics.json")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --out")
@@ -94,8 +98,8 @@ def train(args, quiet=False):
     """Train G and D on the mixture for args.steps steps; returns (final samples (2500, 2), metrics, snapshots)."""
     tinygen.manual_seed(args.seed)
     G, D = ToyGenerator(), ToyDiscriminator(args.trick)
-    opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    opt_G = optim.Adam(G.parameters(), lr=args.g_lr, betas=(0.5, 0.999))
+    opt_D = optim.Adam(D.parameters(), lr=args.d_lr, betas=(0.5, 0.999))
     replay = ReplayBuffer(REPLAY_SIZE, (2,)) if args.trick == "replay" else None
     real_label, fake_label = tinygen.ones(args.batch_size, 1), tinygen.zeros(args.batch_size, 1)
     fixed_z = common.fixed_noise(N_SAMPLES, LATENT_DIM, args.seed + 1, "cpu")  # the same noise at every snapshot
@@ -144,7 +148,7 @@ def main():
                           [f"step {step}: {m['modes_covered']}/{m['modes']} modes" for step, _, m in snapshots],
                           title=f"{args.data}, trick {args.trick}, seed {args.seed}")
     result = {**found, "data": args.data, "trick": args.trick, "seed": args.seed,
-              "steps": args.steps,
+              "steps": args.steps, "batch_size": args.batch_size, "g_lr": args.g_lr, "d_lr": args.d_lr,
               "over_training": [{"step": step, "modes_covered": m["modes_covered"],
                                  "high_quality_share": m["high_quality_share"]} for step, _, m in snapshots]}
     common.save_text(json.dumps(result, indent=1), folder / "metrics.json")

@@ -2,8 +2,8 @@
 
     python examples/gan_toy_2d_sweep.py --seeds 5
 
-Runs examples/gan_toy_2d.py's training for every --trick (none, replay, minibatch-discrimination,
-minibatch-stddev) on the ring and the grid, once per seed, and writes to --out:
+Runs examples/gan_toy_2d.py's training, with its defaults, for every --trick (none, replay,
+minibatch-discrimination, minibatch-stddev) on the ring and the grid, once per seed, and writes to --out:
     table.md    modes covered and high-quality share, mean +- standard deviation over the seeds
     table.json  the same, with every run's own figures
 One run's collapse or luck says little: a GAN's outcome swings from seed to seed, so the table
@@ -48,8 +48,9 @@ def main():
         for trick in gan_toy_2d.TRICKS:
             runs = []
             for seed in range(args.seeds):
-                run_args = types.SimpleNamespace(data=data, trick=trick, steps=args.steps, batch_size=256,
-                                                 lr=1e-3, seed=seed)
+                run_args = types.SimpleNamespace(data=data, trick=trick, steps=args.steps, seed=seed,
+                                                 batch_size=gan_toy_2d.BATCH_SIZE, g_lr=gan_toy_2d.G_LR,
+                                                 d_lr=gan_toy_2d.D_LR)
                 start = time.perf_counter()
                 _, found, _ = gan_toy_2d.train(run_args, quiet=True)
                 runs.append({"seed": seed, "modes_covered": found["modes_covered"],
@@ -62,7 +63,8 @@ def main():
             rows.append({"data": data, "trick": trick, "modes": found["modes"], "modes_covered_mean": modes[0],
                          "modes_covered_std": modes[1], "high_quality_mean": quality[0],
                          "high_quality_std": quality[1], "runs": runs})
-    lines = [f"{args.seeds} seeds, {args.steps} steps each; mean +- standard deviation over the seeds", "",
+    lines = [f"{args.seeds} seeds, {args.steps} steps each (batch {gan_toy_2d.BATCH_SIZE}, G's learning rate "
+             f"{gan_toy_2d.G_LR:g}, D's {gan_toy_2d.D_LR:g}); mean +- standard deviation over the seeds", "",
              "| data | trick | modes covered | high-quality share |", "| --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['data']} | {r['trick']} | {r['modes_covered_mean']:.1f} +- {r['modes_covered_std']:.1f} "

@@ -150,6 +150,8 @@ def class_histograms(G, inputs, args, epoch_history):
         if classifier is None:
             classifier = metrics.load_classifier(args.data_dir)[0]
         probabilities, _ = metrics.predict(classifier, generate(G, *inputs))
+        if epoch_history["epoch"][-1:] == [epoch + 1]:  # resumed in the middle of this epoch: count it anew
+            del epoch_history["epoch"][-1], epoch_history["class_histogram"][-1]
         epoch_history["class_histogram"].append(metrics.class_coverage(probabilities)[0])
         epoch_history["epoch"].append(epoch + 1)
     return count
