@@ -1,17 +1,28 @@
 """The remedies for mode collapse on MNIST (issue 13): --experience-replay and
 --minibatch-discrimination on examples/vanilla_gan_mnist.py and examples/dcgan_mnist.py, off by
 default. End to end for a few steps, the buffer in the checkpoint (resume equals one run), a
-resume that toggles a remedy refused, and D with minibatch discrimination seeing its batch."""
+resume that toggles a remedy refused, and D with minibatch discrimination seeing its batch.
+Then the class histogram over training that shows collapse (what it counts, and its resume), and
+examples/mode_collapse_sweep.py end to end."""
+import json
+import pathlib
+import sys
+
 import numpy as np
 import pytest
 
 import tinygen
+from tinygen import metrics
 from tinygen.models.dcgan import DCGANDiscriminator
-from tinygen.models.vanilla_gan import Discriminator
+from tinygen.models.vanilla_gan import Discriminator, Generator
 
 from same_run import assert_same_run
 from test_cli import assert_refused, run_script
 from test_examples import run_example
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
+import common  # noqa: E402  (examples/common.py)
+import gans  # noqa: E402  (examples/gans.py)
 
 
 def test_experience_replay_keeps_its_buffer_in_the_checkpoint(mnist_dir, tmp_path):
@@ -74,3 +85,84 @@ def test_the_remedies_are_off_by_default():
     plain = [p.shape for p in Discriminator().parameters()]
     assert plain == [(512, 784), (512,), (256, 512), (256,), (1, 256), (1,)]  # the classic D, unchanged
     assert [p.shape for p in DCGANDiscriminator().parameters()][-2:] == [(1, 128, 7, 7), (1,)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The class histogram over training: where collapse shows, epoch by epoch
+
+
+def test_the_class_histogram_is_what_the_classifier_reads_in_G_of_the_watched_noise(mnist_dir, tmp_path):
+    """Each epoch's row counts the digits the metrics' classifier reads in G(z) for 1000 fixed z
+    (gans.sample_noise with offset 2): recomputed here from the saved G, the last row is the same."""
+    run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path, "--epochs", "2", "--batch-size", "500")
+    saved = tinygen.load(tmp_path / "checkpoint.npz")
+    rows = saved["epoch_history"]["class_histogram"].numpy()
+    assert saved["epoch_history"]["epoch"].numpy().tolist() == [1, 2] and rows.shape == (2, 10)
+    assert (rows.sum(axis=1) == 1000).all()
+    G = Generator(latent_dim=100)
+    G.load_state_dict(saved["models"]["G"])
+    watched = common.fixed_noise(1000, 100, seed=0 + 2, device="cpu")  # --seed 0, offset 2
+    classifier = metrics.load_classifier(mnist_dir, verbose=False)[0]
+    probabilities, _ = metrics.predict(classifier, gans.generate(G, watched))
+    assert rows[-1].tolist() == metrics.class_coverage(probabilities)[0]
+    found = json.loads((tmp_path / "metrics.json").read_text())
+    assert found["class_histogram_per_epoch"] == rows.tolist()
+    assert (tmp_path / "class_histograms.png").stat().st_size > 5000
+
+
+def test_the_class_histograms_resume_with_the_run(mnist_dir, tmp_path):
+    """Split at the middle of epoch 2, the rows are those of one run (epoch 2 counted once)."""
+    one, split = tmp_path / "one", tmp_path / "split"
+    options = ["--epochs", "2", "--batch-size", "500"]  # 20 steps an epoch
+    run_example("vanilla_gan_mnist.py", mnist_dir, one, *options)
+    run_example("vanilla_gan_mnist.py", mnist_dir, split, *options, "--max-steps", "30")
+    assert tinygen.load(split / "checkpoint.npz")["epoch_history"]["epoch"].numpy().tolist() == [1, 2]
+    run_example("vanilla_gan_mnist.py", mnist_dir, split, *options, "--resume", str(split / "checkpoint.npz"))
+    assert_same_run(one, split, ["samples.npy"])
+
+
+def test_no_metrics_counts_nothing(mnist_dir, tmp_path):
+    run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
+    assert tinygen.load(tmp_path / "checkpoint.npz")["epoch_history"]["epoch"].shape == (0,)
+    assert not (tmp_path / "class_histograms.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# examples/mode_collapse_sweep.py
+
+
+def test_the_sweep_trains_every_run_and_tabulates_them(mnist_dir, tmp_path):
+    options = ["--data-dir", mnist_dir, "--split", "test", "--models", "vanilla", "--remedies", "none",
+               "minibatch-discrimination", "--seeds", "2", "--max-steps", "2", "--jobs", "2", "--out", tmp_path]
+    status, stdout, stderr = run_script("mode_collapse_sweep.py", *options)
+    assert status == 0, stderr[-3000:]
+    table = json.loads((tmp_path / "table.json").read_text())
+    assert [(row["model"], row["remedy"]) for row in table["rows"]] == [("vanilla", "none"),
+                                                                        ("vanilla", "minibatch-discrimination")]
+    for run in table["runs"]:
+        found = json.loads((tmp_path / f"vanilla_{run['remedy']}_seed{run['seed']}" / "metrics.json").read_text())
+        assert run["frechet_distance"] == found["frechet_distance"] and found["steps"] == 2
+        assert run["histogram_spread"] == pytest.approx(np.std(found["class_histogram"]))
+        shares = np.array(found["class_histogram_per_epoch"]) / 1000
+        assert run["worst_share"] == pytest.approx(shares.max())
+    mine = [run for run in table["runs"] if run["remedy"] == "none"]
+    assert table["rows"][0]["frechet_distance"] == pytest.approx(np.mean([run["frechet_distance"] for run in mine]))
+    assert "| vanilla | minibatch-discrimination |" in (tmp_path / "table.md").read_text()
+    assert (tmp_path / "class_histograms.png").stat().st_size > 5000
+    # --tabulate reads the runs again and trains nothing
+    before = (tmp_path / "vanilla_none_seed0" / "samples.npy").stat().st_mtime_ns
+    status, stdout, stderr = run_script("mode_collapse_sweep.py", *options, "--tabulate")
+    assert status == 0, stderr[-3000:]
+    assert (tmp_path / "vanilla_none_seed0" / "samples.npy").stat().st_mtime_ns == before
+    assert json.loads((tmp_path / "table.json").read_text())["rows"] == table["rows"]
+    # a second sweep into the same folder is refused
+    status, _, stderr = run_script("mode_collapse_sweep.py", *options)
+    assert_refused("mode_collapse_sweep.py", status, stderr, "already holds a sweep (table.md, table.json")
+
+
+def test_bad_sweep_options_are_one_line(tmp_path):
+    status, _, stderr = run_script("mode_collapse_sweep.py", "--data-dir", tmp_path / "nothing", "--split", "test",
+                                   "--out", tmp_path / "sweep")
+    assert_refused("mode_collapse_sweep.py", status, stderr, "--data-dir")
+    status, _, stderr = run_script("mode_collapse_sweep.py", "--tabulate", "--split", "test", "--out", tmp_path / "sweep")
+    assert_refused("mode_collapse_sweep.py", status, stderr, "--tabulate: 18 of the runs have no metrics.json")

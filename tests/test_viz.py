@@ -25,7 +25,8 @@ def test_pictures_are_png_files(tmp_path):
     viz.plot_gan_curves(history, tmp_path / "gan.png")
     viz.plot_curves({"loss": list(range(50))}, tmp_path / "curves.png")
     viz.save_latent_manifold(lambda z: np.tile(z[:, :1], (1, 784)) * 0 + 0.5, tmp_path / "manifold.png", n=5)
-    for name in ("grid.png", "gan.png", "curves.png", "manifold.png"):
+    viz.plot_class_histograms([("one run", [1, 2], [[100] * 10, [1000] + [0] * 9])], tmp_path / "classes.png")
+    for name in ("grid.png", "gan.png", "curves.png", "manifold.png", "classes.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.part"))  # written atomically: no temporary left
 
