@@ -217,24 +217,24 @@ def plot_class_histograms(panels, path, title=None):
     """
     plt = _pyplot()
     colours = plt.get_cmap("tab10").colors
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 * len(panels) + 0.6), dpi=100, squeeze=False,
-                             sharex=True)
-    for ax, (caption, epochs, histograms) in zip(axes[:, 0], panels):
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.3 * len(panels) + 0.6), dpi=100, squeeze=False)
+    for ax, (caption, epochs, histograms) in zip(axes[:, 0], panels):  # each its own epochs: runs may differ
         counts = np.asarray(_host(histograms), dtype=np.float64).reshape(-1, 10)
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         bands = ax.stackplot(np.asarray(epochs), shares.T, colors=colours)
         for level in np.arange(0.1, 1.0, 0.1):
             ax.axhline(level, color="white", linewidth=0.5, linestyle=":")
+        ax.set_xlim(min(epochs), max(epochs)) if len(epochs) > 1 else None
         ax.set_ylim(0, 1)
         ax.set_ylabel("share")
+        ax.set_xlabel("epoch", fontsize=8, labelpad=1)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(caption, fontsize=9)
-    axes[-1, 0].set_xlabel("epoch")
-    axes[-1, 0].xaxis.get_major_locator().set_params(integer=True)
     fig.legend(bands[::-1], [str(digit) for digit in range(9, -1, -1)], title="digit", loc="center right",
                fontsize=8)  # top to bottom, as the bands are stacked
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    fig.tight_layout(rect=(0, 0, 0.9, 0.98 if title else 1))
     _save_figure(fig, path)
 
 
