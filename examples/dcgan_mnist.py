@@ -11,7 +11,8 @@ Only the networks differ from the vanilla GAN: the losses and the two-phase step
 so this file hands its networks to `train_gan` in examples/vanilla_gan_mnist.py, where the step
 is written out, and from where it takes --experience-replay and --minibatch-discrimination.
 
-Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoint.npz, metrics.json.
+Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoint.npz, metrics.json,
+and class_histograms.png (the digits in 1000 of G's samples, epoch by epoch).
 """
 import tinygen
 from tinygen.models.dcgan import DCGANDiscriminator, DCGANGenerator
