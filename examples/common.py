@@ -316,8 +316,8 @@ def load_checkpoint(path, args, models, optimizers, history, epoch_history=None)
             optimizer.load_state_dict(saved["optimizers"][name])
         for key in history:
             history[key][:] = saved["history"][key].numpy().tolist()
-        for key in epoch_history or {}:
-            epoch_history[key][:] = saved["epoch_history"][key].numpy().tolist()
+        for key in epoch_history or {}:  # checkpoints older than epoch_history have none: start it empty
+            epoch_history[key][:] = saved["epoch_history"][key].numpy().tolist() if "epoch_history" in saved else []
         backend.set_rng_state(json.loads(saved["rng"]))
         step = int(saved["step"].item())
     except (KeyError, ValueError, TypeError, AttributeError) as error:

@@ -121,6 +121,17 @@ def test_the_class_histograms_resume_with_the_run(mnist_dir, tmp_path):
     assert_same_run(one, split, ["samples.npy"])
 
 
+def test_a_checkpoint_from_before_the_class_histograms_still_resumes(mnist_dir, tmp_path):
+    options = ["--epochs", "2", "--batch-size", "500", "--no-metrics"]
+    run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path, *options, "--max-steps", "20")
+    saved = tinygen.load(tmp_path / "checkpoint.npz")
+    del saved["epoch_history"]  # as the checkpoints written before it was added
+    tinygen.save(saved, tmp_path / "older.npz")
+    continued = tmp_path / "continued"
+    run_example("vanilla_gan_mnist.py", mnist_dir, continued, *options, "--resume", str(tmp_path / "older.npz"))
+    assert tinygen.load(continued / "checkpoint.npz")["step"].item() == 40
+
+
 def test_no_metrics_counts_nothing(mnist_dir, tmp_path):
     run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
     assert tinygen.load(tmp_path / "checkpoint.npz")["epoch_history"]["epoch"].shape == (0,)
