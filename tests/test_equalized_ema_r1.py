@@ -1,6 +1,8 @@
-"""The equalised learning rate layers (tinygen/nn/equalized.py): gradients, parity with the plain
+"""Issue 14's engine pieces. The equalised learning rate layers (tinygen/nn/equalized.py): gradients, parity with the plain
 torch op on weight * c, and what defines them: the stored weight is N(0, 1), the scale c is applied
-at run time, so an SGD step moves the stored weight by c times the scaled layer's gradient."""
+at run time, so an SGD step moves the stored weight by c times the scaled layer's gradient.
+Then the weights' moving average (tinygen/models/ema.py) and the R1 penalty (tinygen/models/r1.py)."""
+import copy
 import math
 
 import numpy as np
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 import tinygen as tg
 from tinygen import nn, optim
 from tinygen.gradcheck import gradcheck
+from tinygen.models.ema import update_average_
+from tinygen.models.r1 import r1_penalty
 
 from strategies import leaf, medium, normal_arrays
 from test_gradcheck_layers import to_float64
@@ -108,3 +112,104 @@ def test_equalized_bad_input_is_named():
         eq_conv()(tg.zeros(1, 3, 4, 4, dtype="float64"))
     with pytest.raises(ValueError, match=r"EqualizedConv2d\(0, 3, .*in_channels must be >= 1, got 0"):
         nn.EqualizedConv2d(0, 3, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# update_average_ (tinygen/models/ema.py): average <- decay * average + (1 - decay) * model
+
+def small_model(seed):
+    tg.manual_seed(seed)
+    return to_float64(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)))
+
+
+def test_decay_zero_copies_and_decay_one_keeps():
+    model, average = small_model(0), small_model(1)
+    model[1].running_mean.data[...] = 7.0
+    kept = {k: v.numpy().copy() for k, v in average.state_dict().items()}
+    update_average_(average, model, 1.0)
+    for k, v in average.state_dict().items():
+        if k.endswith(("weight", "bias")):
+            np.testing.assert_array_equal(v.numpy(), kept[k])
+    np.testing.assert_array_equal(average[1].running_mean.numpy(), 7.0)  # buffers are copied whatever the decay
+    update_average_(average, model, 0.0)
+    for k, v in average.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), model.state_dict()[k].numpy())
+
+
+def test_the_average_closes_one_minus_decay_to_the_k_of_the_gap():
+    model = small_model(0)
+    average = copy.deepcopy(model)
+    start = average[0].weight.numpy().copy()
+    for p in model.parameters():
+        p.data += 1.0  # the model moves once and stays
+    for _ in range(5):
+        update_average_(average, model, 0.9)
+    np.testing.assert_allclose(average[0].weight.numpy(), start + (1 - 0.9 ** 5), rtol=1e-12)
+    assert list(average.state_dict()) == list(model.state_dict())  # checkpoints the same way
+
+
+def test_the_update_records_no_graph():
+    model, average = small_model(0), small_model(1)
+    (model(tg.tensor(np.ones((2, 3)))) ** 2).sum().backward()
+    update_average_(average, model, 0.5)
+    assert all(p.grad is None for p in average.parameters())
+
+
+def test_update_average_refuses_another_structure():
+    model = small_model(0)
+    other = to_float64(nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5), nn.Linear(5, 1)))
+    with pytest.raises(ValueError, match=r"update_average_: the average and the model differ at '0.weight' "
+                                         r"\(5, 3\) against '0.weight' \(4, 3\); the average must be a copy"):
+        update_average_(other, model, 0.9)
+    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\], got 1.5"):
+        update_average_(copy.deepcopy(model), model, 1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# r1_penalty (tinygen/models/r1.py): (gamma / 2) mean_n ||grad_x D(x_n)||^2 on real images
+
+
+def small_d(seed=0):
+    tg.manual_seed(seed)
+    return to_float64(nn.Sequential(nn.Flatten(), nn.Linear(8, 5), nn.Tanh(), nn.Linear(5, 1)))
+
+
+def test_r1_matches_torch_value_and_parameter_gradients():
+    torch = pytest.importorskip("torch")
+    D, x = small_d(), np.random.default_rng(5).standard_normal((4, 2, 2, 2))
+    penalty = r1_penalty(D, tg.tensor(x), gamma=10.0)
+    penalty.backward()
+    w1, b1, w2, b2 = (torch.tensor(p.numpy(), requires_grad=True) for p in D.parameters())
+    tx = torch.tensor(x, requires_grad=True)
+    scores = torch.tanh(tx.reshape(4, -1) @ w1.T + b1) @ w2.T + b2
+    (g,) = torch.autograd.grad(scores.sum(), tx, create_graph=True)
+    expected = 10.0 / 2 * g.pow(2).reshape(4, -1).sum(1).mean()
+    expected.backward()
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-12)
+    for ours, theirs in zip(D.parameters()[:3], (w1, b1, w2)):  # the penalty reaches D's parameters
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert b2.grad is None and D[3].bias.grad is None  # the last bias moves D, not its slope: no gradient
+
+
+def test_r1_is_zero_for_a_d_that_ignores_x():
+    class Constant(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.score = nn.Parameter(tg.tensor(np.ones((1, 1))))
+
+        def forward(self, x):
+            return x.reshape(x.shape[0], -1).sum(dim=1, keepdim=True) * 0 + self.score  # x is used, times 0
+
+    assert r1_penalty(Constant(), tg.tensor(np.ones((3, 4))), gamma=5.0).item() == 0
+
+
+def test_r1_refuses_batch_norm_in_training_and_bad_input():
+    D = to_float64(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)))
+    with pytest.raises(ValueError, match=r"r1_penalty: D's 1 is BatchNorm1d\(4.*\) in training mode"):
+        r1_penalty(D, tg.tensor(np.ones((2, 3))), gamma=1.0)
+    D.eval()
+    assert np.isfinite(r1_penalty(D, tg.tensor(np.ones((2, 3))), gamma=1.0).item())  # eval mode: allowed
+    with pytest.raises(ValueError, match=r"r1_penalty: gamma must be >= 0, got -1"):
+        r1_penalty(D, tg.tensor(np.ones((2, 3))), gamma=-1)
+    with pytest.raises(TypeError, match=r"r1_penalty\(\): argument 'real' must be Tensor"):
+        r1_penalty(D, np.ones((2, 3)), gamma=1.0)
