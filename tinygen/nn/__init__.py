@@ -3,6 +3,7 @@ from tinygen.nn import functional, init
 from tinygen.nn.activation import Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from tinygen.nn.conv import Conv2d, ConvTranspose2d
 from tinygen.nn.embedding import Embedding
+from tinygen.nn.equalized import EqualizedConv2d, EqualizedLinear
 from tinygen.nn.linear import Identity, Linear
 from tinygen.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from tinygen.nn.module import Buffer, Module, ModuleList, Parameter, Sequential

@@ -1,0 +1,35 @@
+"""The R1 penalty (Mescheder et al. 2018), StyleGAN's regulariser for D:
+
+    R1 = (gamma / 2) * mean over the batch of ||grad_x D(x_n)||^2,   x the REAL images,
+
+the squared norm summed over all of sample n's pixels. It pushes D's gradient to 0 on the data,
+so D does not keep pushing G past the real images. The gradient is taken with create_graph=True,
+so the penalty can be differentiated w.r.t. D's parameters (double backward, as in
+gradient_penalty of tinygen/models/wgan.py). One backward of sum_n D(x_n) gives every sample's
+gradient, provided D treats each sample on its own (no BatchNorm in training mode: refused).
+No square root here, so no eps: a zero gradient gives a zero penalty and a finite derivative.
+"""
+from tinygen import nn
+from tinygen.autograd import Tensor, grad
+from tinygen.functional.checks import check_real, not_a_tensor
+from tinygen.models.wgan import _critic_scores
+
+
+def r1_penalty(D, real, gamma):
+    """(gamma / 2) * mean_n sum over pixels of (d D(x_n) / d x_n)^2 on real images (N, ...)."""
+    if not isinstance(real, Tensor):
+        raise not_a_tensor("r1_penalty", "real", real)
+    if real.ndim < 2 or real.shape[0] == 0:
+        raise ValueError(f"r1_penalty: expected real images of shape (N, ...), got {real.shape}")
+    gamma = check_real("r1_penalty", "gamma", gamma)
+    if gamma < 0:
+        raise ValueError(f"r1_penalty: gamma must be >= 0, got {gamma}")
+    for name, module in D.named_modules() if isinstance(D, nn.Module) else ():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.training:
+            raise ValueError(f"r1_penalty: D's {name} is {module} in training mode, which makes each sample's "
+                             f"score depend on the whole batch, so the gradient per sample is not that sample's "
+                             f"own; use a D without BatchNorm, or put it in eval mode")
+    x = real.detach().requires_grad_()  # a new leaf
+    scores = _critic_scores("r1_penalty", "D's output", D(x))
+    (g,) = grad(scores.sum(), x, create_graph=True)
+    return (g * g).reshape(real.shape[0], -1).sum(dim=1).mean() * (gamma / 2)
