@@ -9,10 +9,9 @@ gradient_penalty of tinygen/models/wgan.py). One backward of sum_n D(x_n) gives 
 gradient, provided D treats each sample on its own (no BatchNorm in training mode: refused).
 No square root here, so no eps: a zero gradient gives a zero penalty and a finite derivative.
 """
-from tinygen import nn
 from tinygen.autograd import Tensor, grad
 from tinygen.functional.checks import check_real, not_a_tensor
-from tinygen.models.wgan import _critic_scores
+from tinygen.models.wgan import _critic_scores, _refuse_batch_norm
 
 
 def r1_penalty(D, real, gamma):
@@ -24,11 +23,7 @@ def r1_penalty(D, real, gamma):
     gamma = check_real("r1_penalty", "gamma", gamma)
     if gamma < 0:
         raise ValueError(f"r1_penalty: gamma must be >= 0, got {gamma}")
-    for name, module in D.named_modules() if isinstance(D, nn.Module) else ():
-        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.training:
-            raise ValueError(f"r1_penalty: D's {name} is {module} in training mode, which makes each sample's "
-                             f"score depend on the whole batch, so the gradient per sample is not that sample's "
-                             f"own; use a D without BatchNorm, or put it in eval mode")
+    _refuse_batch_norm(D, "r1_penalty", "D's", "use a D without BatchNorm, or put it in eval mode")
     x = real.detach().requires_grad_()  # a new leaf
     scores = _critic_scores("r1_penalty", "D's output", D(x))
     (g,) = grad(scores.sum(), x, create_graph=True)

@@ -162,12 +162,14 @@ def gradient_penalty(critic, real, fake, alpha=None):
     return ((norms - 1) ** 2).mean(), norms.mean().detach()
 
 
-def _refuse_batch_norm(critic):
-    """A BatchNorm in training mode mixes the batch: D(x_hat_n) would depend on the other x_hat."""
+def _refuse_batch_norm(critic, where="gradient_penalty", whose="the critic's",
+                       advice="use a critic without BatchNorm (MLPCritic, DCGANCritic)"):
+    """A BatchNorm in training mode mixes the batch: D(x_n) would depend on the other samples, and a
+    penalty on each sample's gradient (gradient_penalty, r1_penalty) would not be that sample's own."""
     if not isinstance(critic, nn.Module):
         return
     for name, module in critic.named_modules():
         if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.training:
-            raise ValueError(f"gradient_penalty: the critic's {name} is {module} in training mode, which makes "
+            raise ValueError(f"{where}: {whose} {name} is {module} in training mode, which makes "
                              f"each sample's score depend on the whole batch, so the gradient per sample is not "
-                             f"that sample's own; use a critic without BatchNorm (MLPCritic, DCGANCritic)")
+                             f"that sample's own; {advice}")
