@@ -11,3 +11,4 @@ from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d
 from tinygen.nn.pooling import AvgPool2d, MaxPool2d, Upsample
 from tinygen.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from tinygen.nn.shape import Flatten, Unflatten
+from tinygen.nn.style import AdaIN, InstanceNorm2d, NoiseInjection, PixelNorm
