@@ -224,7 +224,8 @@ def plot_class_histograms(panels, path, title=None):
         bands = ax.stackplot(np.asarray(epochs), shares.T, colors=colours)
         for level in np.arange(0.1, 1.0, 0.1):
             ax.axhline(level, color="white", linewidth=0.5, linestyle=":")
-        ax.set_xlim(min(epochs), max(epochs)) if len(epochs) > 1 else None
+        if len(epochs) > 1:  # one epoch has no range to set
+            ax.set_xlim(min(epochs), max(epochs))
         ax.set_ylim(0, 1)
         ax.set_ylabel("share")
         ax.set_xlabel("epoch", fontsize=8, labelpad=1)
