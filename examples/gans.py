@@ -125,13 +125,33 @@ def generate(G, *inputs):
     """G(*inputs) in [0, 1] as float32 (N, 28, 28): in eval mode and without a graph.
 
     inputs: what G takes, e.g. (z,) or (z, labels), Tensors with N rows (one batch: 1000
-    images of 28x28 are small).
+    images of 28x28 are small). A G that draws 32x32 images (`pad_to_32`) has its frame cropped off.
     """
     G.eval()
     with tinygen.no_grad():
         images = common.to_unit(G(*inputs)).numpy()
     G.train()
-    return images.reshape(-1, 28, 28).astype(np.float32)
+    return crop_to_28(images.reshape(len(images), images.shape[-2], images.shape[-1])).astype(np.float32)
+
+
+FRAME = 2  # pixels of background around a 28x28 digit in a 32x32 image
+
+
+def pad_to_32(images):
+    """Images (N, 1, 28, 28) in [-1, 1] framed by 2 pixels of background (-1) on every side: (N, 1, 32, 32).
+
+    A generator that doubles its resolution from 4x4 (progressive growing, StyleGAN) ends at
+    4 -> 8 -> 16 -> 32, so it learns MNIST in a 32x32 frame, as the papers' MNIST settings do."""
+    return np.pad(images, ((0, 0), (0, 0), (FRAME, FRAME), (FRAME, FRAME)), constant_values=-1.0)
+
+
+def crop_to_28(images):
+    """The central 28x28 of images (..., 32, 32) (`pad_to_32` undone); 28x28 images are returned as they are."""
+    if images.shape[-2:] == (28, 28):
+        return images
+    if images.shape[-2:] != (28 + 2 * FRAME, 28 + 2 * FRAME):
+        raise ValueError(f"crop_to_28: expected images of 28x28 or 32x32 pixels, got {tuple(images.shape)}")
+    return images[..., FRAME:-FRAME, FRAME:-FRAME]
 
 
 def class_histograms(G, inputs, args, epoch_history):

@@ -209,3 +209,32 @@ def test_lsgan_options_are_checked(tmp_path, mnist_dir):
     assert_refused("lsgan_mnist.py", status, stderr, "--batch-size 10001 is larger than the 10000 training images; "
                    "use at most 10000")
     assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The 32x32 frame (progressive growing and StyleGAN double 4 -> 8 -> 16 -> 32)
+
+
+def test_pad_to_32_frames_with_background_and_crop_to_28_undoes_it():
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)
+    framed = gans.pad_to_32(images)
+    assert framed.shape == (3, 1, 32, 32) and framed.dtype == np.float32
+    frame = np.ones((32, 32), dtype=bool)
+    frame[2:30, 2:30] = False
+    assert (framed[..., frame] == -1).all()  # the background of MNIST in [-1, 1]
+    np.testing.assert_array_equal(gans.crop_to_28(framed), images)
+    np.testing.assert_array_equal(gans.crop_to_28(images), images)  # 28x28 stays as it is
+    with pytest.raises(ValueError, match=r"crop_to_28: expected images of 28x28 or 32x32 pixels, got \(3, 1, 30, 30\)"):
+        gans.crop_to_28(np.zeros((3, 1, 30, 30)))
+
+
+def test_generate_crops_a_32_pixel_generator_to_28():
+    class Framed(nn.Module):  # draws z's value everywhere inside the frame, background outside
+        def forward(self, z):
+            inside = tinygen.Tensor(np.pad(np.ones((1, 1, 28, 28), np.float32), ((0, 0), (0, 0), (2, 2), (2, 2))))
+            return z.reshape(-1, 1, 1, 1) * inside - (1 - inside)
+
+    images = gans.generate(Framed(), tinygen.Tensor(np.array([0.5, -0.5], np.float32)))
+    assert images.shape == (2, 28, 28) and images.dtype == np.float32
+    np.testing.assert_allclose(images[:, 0, 0], [0.75, 0.25])  # (z + 1) / 2, frame gone
+    np.testing.assert_allclose(images, images[:, :1, :1] * np.ones((1, 28, 28)))
