@@ -54,6 +54,7 @@ import numpy as np
 
 import tinygen
 from tinygen import metrics, optim, viz
+from tinygen.cli import UsageError
 from tinygen.models.ema import update_average_
 from tinygen.models.r1 import r1_penalty
 from tinygen.models.stylegan import StyleDiscriminator, StyleGenerator
@@ -66,6 +67,7 @@ from wgan_mnist import late_mean
 LATENT_DIM = 32
 STYLE_DIM = 32
 CHANNELS = 32
+GROUP_SIZE = 4                      # D's minibatch standard deviation: over groups of 4 images
 MIXING_PROBABILITY = 0.9
 R1_GAMMA = 1.0
 R1_EVERY = 4
@@ -219,9 +221,12 @@ def classifier_digits(data_dir):
 def main():
     parser = common.parser(__doc__.splitlines()[1], epochs=6, batch_size=32, lr=2e-3, out="runs/stylegan")
     args = common.parse_args(parser)
+    if args.batch_size % GROUP_SIZE:
+        raise UsageError(f"--batch-size {args.batch_size}: D's minibatch standard deviation takes groups of {GROUP_SIZE} "
+                         f"images; use a multiple of {GROUP_SIZE}")
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G = StyleGenerator(LATENT_DIM, STYLE_DIM, CHANNELS).to(args.device)  # G first, then D
-    D = StyleDiscriminator(CHANNELS).to(args.device)
+    D = StyleDiscriminator(CHANNELS, GROUP_SIZE).to(args.device)
     G_ema = copy.deepcopy(G)
     data = gans.load_data(args)
     images = gans.pad_to_32(data.images)  # 4 -> 8 -> 16 -> 32: the digits in a 32x32 frame of background
