@@ -146,7 +146,8 @@ def fixed_noise_maps(G, n, seed, device):
 
 def draw(G, z, args, psi=1.0, mix_z=None, crossover=None, noise_seed=0):
     """G(z, ...) with fixed noise maps as float32 (N, 28, 28) in [0, 1] (the 32x32 frame cropped off)."""
-    return gans.generate(G, z, psi, mix_z, crossover, fixed_noise_maps(G, z.shape[0], args.seed + noise_seed, args.device))
+    noise = fixed_noise_maps(G, z.shape[0], args.seed + noise_seed, args.device)
+    return gans.generate(G, z, psi, mix_z, crossover, noise)
 
 
 def style_mixing_grid(G, args, n=6):
@@ -190,7 +191,8 @@ def compare_changes(base, changed, base_digits, changed_digits):
     """How far images `changed` (N, H, W) in [0, 1] lie from `base`: the mean absolute pixel change,
     the share of images whose digit differs (digits: (N,) ints) and the change's high_frequency_share."""
     base, changed = np.asarray(base, dtype=np.float64), np.asarray(changed, dtype=np.float64)
-    if base.shape != changed.shape or base.shape[:1] != np.shape(base_digits) or np.shape(base_digits) != np.shape(changed_digits):
+    n = base.shape[:1]
+    if base.shape != changed.shape or np.shape(base_digits) != n or np.shape(changed_digits) != n:
         raise ValueError(f"compare_changes: expected images of one shape (N, H, W) and N digits each, got "
                          f"{base.shape}, {changed.shape}, {np.shape(base_digits)}, {np.shape(changed_digits)}")
     return {"pixel_change": float(np.abs(changed - base).mean()),
@@ -222,8 +224,8 @@ def main():
     parser = common.parser(__doc__.splitlines()[1], epochs=6, batch_size=32, lr=2e-3, out="runs/stylegan")
     args = common.parse_args(parser)
     if args.batch_size % GROUP_SIZE:
-        raise UsageError(f"--batch-size {args.batch_size}: D's minibatch standard deviation takes groups of {GROUP_SIZE} "
-                         f"images; use a multiple of {GROUP_SIZE}")
+        raise UsageError(f"--batch-size {args.batch_size}: D's minibatch standard deviation takes groups of "
+                         f"{GROUP_SIZE} images; use a multiple of {GROUP_SIZE}")
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G = StyleGenerator(LATENT_DIM, STYLE_DIM, CHANNELS).to(args.device)  # G first, then D
     D = StyleDiscriminator(CHANNELS, GROUP_SIZE).to(args.device)
@@ -242,7 +244,8 @@ def main():
                         history, end_of_epoch=gans.epoch_grid(G_ema, (fixed_z, 1.0, None, None, grid_noise),
                                                               "StyleGAN (G_ema)"))
     viz.save_image_grid(style_mixing_grid(G_ema, args), folder / "style_mixing.png", nrow=7,
-                        title=f"coarse styles (layers 0-{COARSE_LAYERS - 1}) from the left column, fine from the top row")
+                        title=f"coarse styles (layers 0-{COARSE_LAYERS - 1}) from the left column, "
+                              f"fine from the top row")
     viz.save_image_grid(truncation_grid(G_ema, args), folder / "truncation.png", nrow=10,
                         title="truncation: rows psi = " + ", ".join(f"{psi:g}" for psi in TRUNCATION_PSIS))
     found = {"r1_late": late_mean(history["r1"])} if history["r1"] else {}

@@ -25,7 +25,8 @@ import stylegan_mnist  # noqa: E402
 from stylegan_mnist import R1_EVERY, compare_changes, high_frequency_share  # noqa: E402
 
 SCRIPT = "stylegan_mnist.py"
-NOISE_KEYS = {f"{what}_{key}" for what in ("noise", "w") for key in ("pixel_change", "digit_change", "high_frequency_share")}
+NOISE_KEYS = {f"{what}_{key}" for what in ("noise", "w")
+              for key in ("pixel_change", "digit_change", "high_frequency_share")}
 
 
 def test_runs_writes_its_files_and_resume_equals_one_run(mnist_dir, tmp_path):
@@ -96,7 +97,8 @@ def d_phase_gradients(steps, r1_penalty, monkeypatch, seed=0):
     for k in range(steps):
         numbers = step(real_batch(seed=k))
         for key in history:
-            history[key].append(float(numbers[key].item() if isinstance(numbers[key], tinygen.Tensor) else numbers[key]))
+            value = numbers[key]
+            history[key].append(float(value.item() if isinstance(value, tinygen.Tensor) else value))
         gradients.append(float(D.net[-1].bias.grad.item()))
     return gradients, history
 
@@ -130,8 +132,8 @@ def test_g_ema_moves_towards_g_by_one_minus_decay(monkeypatch):
     before = {name: p.numpy().copy() for name, p in G_ema.named_parameters()}
     history = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "r1": []}
     args = types.SimpleNamespace(batch_size=8, device="cpu")
-    stylegan_mnist.make_train_step(G, D, G_ema, optim.Adam(G.parameters(), lr=1e-2), optim.Adam(D.parameters(), lr=1e-2),
-                                   args, history)(real_batch())
+    opt_G, opt_D = optim.Adam(G.parameters(), lr=1e-2), optim.Adam(D.parameters(), lr=1e-2)
+    stylegan_mnist.make_train_step(G, D, G_ema, opt_G, opt_D, args, history)(real_batch())
     decay = stylegan_mnist.ema_decay(8)
     assert 0.999 < decay < 1
     for name, p in G.named_parameters():

@@ -124,7 +124,8 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws, noise=None):
         if not isinstance(ws, (list, tuple)) or len(ws) != self.num_ws:
-            raise ValueError(f"{type(self).__name__}: expected ws, a list of {self.num_ws} styles (N, {self.style_dim}) "
+            raise ValueError(f"{type(self).__name__}: expected ws, a list of {self.num_ws} styles "
+                             f"(N, {self.style_dim}) "
                              f"(one per AdaIN layer), got {type(ws).__name__}"
                              + (f" of {len(ws)}" if isinstance(ws, (list, tuple)) else ""))
         for w in ws:
