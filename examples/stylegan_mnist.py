@@ -43,6 +43,12 @@ code w ("w_pixel_change"); the share of images whose digit (tinygen's classifier
 frequencies, above a quarter cycle per pixel ("noise_high_frequency_share", "w_high_frequency_share"):
 noise should change little, flip almost no digit, and what it changes should be fine detail.
 
+6 epochs by default (1,872 steps of batch 32 on the test split, about 0.25 s a step on two
+quiet cores: 8 minutes). Measured here (seed 0, 3 + 3 epochs through --resume): Frechet distance
+78.6 after 3 epochs and 38.2 after 6, all ten digits; new noise moved the pixels by 0.0075 on
+average against 0.18 for a new code w, changed the digit of 5 of 100 images against 96, and
+42% of its change's energy lay above a quarter cycle per pixel against 12% for w's.
+
 Writes to --out: a sample grid per epoch (G_ema), curves.png (losses, D's outputs, the R1 term),
 style_mixing.png, truncation.png, samples.npy, checkpoint.npz (G, D, G_ema with w_avg) and
 metrics.json (with "r1_late", the R1 term's mean over the last 10% of steps, and the noise
