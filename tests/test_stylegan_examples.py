@@ -1,7 +1,7 @@
 """examples/stylegan_mnist.py: end to end for a few steps (its files and metrics), resume equals one
 run, the command line; its step (lazy R1 every R1_EVERY steps with weight R1_EVERY, style mixing
 with probability 0.9, G_ema's update); the noise measurement on made-up inputs and on an untrained
-G; (slow) on a short training, new noise changes the image less, and flips fewer digits, than a
+G; (slow) after 100 steps, new noise changes the image less, and flips fewer digits, than a
 new code w.
 """
 import json
@@ -198,9 +198,10 @@ def test_noise_effect_on_an_untrained_g():
 
 @pytest.mark.slow
 def test_after_a_short_training_noise_changes_detail_not_the_digit(mnist_dir, tmp_path):
-    """300 steps (about a minute and a half): new noise moves the pixels less than a new code w
-    does, and changes the digit the classifier reads in fewer images."""
-    run_example(SCRIPT, mnist_dir, tmp_path, "--max-steps", "300")
+    """100 steps of batch 16 (about 30 s on a quiet machine): new noise already moves the pixels
+    less than half as far as a new code w does, and changes the digit the classifier reads in less
+    than half as many images (after 1,872 steps: 0.0075 against 0.18, and 5 against 96 in 100)."""
+    run_example(SCRIPT, mnist_dir, tmp_path, "--max-steps", "100", "--batch-size", "16")
     found = json.loads((tmp_path / "metrics.json").read_text())
     assert found["noise_pixel_change"] < 0.5 * found["w_pixel_change"], found
     assert found["noise_digit_change"] < 0.5 * found["w_digit_change"], found
