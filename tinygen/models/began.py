@@ -41,7 +41,7 @@ from tinygen import nn
 from tinygen.autograd import Tensor
 
 IMAGE_SHAPE = (1, 28, 28)
-LAMBDA_K = 0.001  # the paper's proportional gain for k
+LAMBDA_K = 0.001  # the paper's proportional gain for k (examples/began_mnist.py uses 0.01: see there)
 SLOPE = 0.2  # LeakyReLU's negative slope, standing in for the paper's ELU
 
 
