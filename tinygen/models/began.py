@@ -22,14 +22,14 @@ The paper's convergence measure (`convergence_measure`), which falls as the imag
 
 is the reals' reconstruction error plus how far the game is from the equilibrium.
 
-The networks (the paper's, at MNIST size; w channels, code size h):
+The networks (the paper's shape at MNIST size and CPU cost: one 3x3 convolution per resolution
+where the paper has two; w channels, code size h; 32 and 32 by default):
 
-    Decoder   h -> Linear w x 7 x 7 -> [Conv 3x3, act] x 2 -> Upsample 2 (nearest) -> 14x14
-              -> [Conv 3x3, act] x 2 -> Upsample 2 -> 28x28 -> [Conv 3x3, act] x 2 -> Conv 3x3 -> 1 channel
-    Encoder   28x28, 1 channel -> Conv 3x3 w, act -> [Conv 3x3, act] x 2 (the second stride 2) -> 14x14, 2w
-              -> [Conv 3x3, act] x 2 (the second stride 2) -> 7x7, 3w -> [Conv 3x3, act] x 2
-              -> Linear h                          (channels grow w, 2w, 3w as the image shrinks)
-    Generator          z (h) -> Decoder -> tanh            (its own weights: G has D's decoder's shape)
+    Decoder   h -> Linear w x 7 x 7 -> Conv 3x3, act (7x7) -> Upsample 2 (nearest) -> Conv 3x3, act (14x14)
+              -> Upsample 2 -> Conv 3x3 to 1 channel (28x28)
+    Encoder   28x28, 1 channel -> Conv 3x3 stride 2, act -> 14x14, w -> Conv 3x3 stride 2, act -> 7x7, 2w
+              -> Conv 3x3, act -> Linear h              (channels grow as the image shrinks)
+    Generator                 z (h) -> Decoder -> tanh  (its own weights: G has D's decoder's shape)
     AutoencoderDiscriminator  image -> Encoder -> h -> Decoder -> image (no tanh: a reconstruction)
 
 The paper uses ELU; tinygen has none, so `act` is LeakyReLU(0.2) (also non-zero for negative
