@@ -39,9 +39,9 @@ grids, the samples and the metrics: the paper's way to smooth out the game's osc
 paper's decay 0.999 averages over about 1,000 steps, a small part of its hundreds of thousands;
 this run has a few thousand, and at 0.999 the average would still hold a third of the weights
 from before the last stage began (0.999^1000 = 0.37). Decay 0.995 averages over about 200 steps
-(half-life 140) and forgets the old stages. It is checkpointed with G and D; the stage and alpha are a function of the step
-(`growth_schedule`), and the step of the history's length, so a run resumed in the middle of a
-fade-in continues exactly.
+(half-life 140) and forgets the old stages. It is checkpointed with G and D; the stage and
+alpha are a function of the step (`growth_schedule`), and the step of the history's length, so a
+run resumed in the middle of a fade-in continues exactly.
 
 Settings for this machine: channels (64, 32, 16, 8) at 4, 8, 16, 32 pixels (the paper has 512 at
 the low resolutions; a CPU cannot afford it, and MNIST does not need it), a 64-dimensional z,
@@ -53,7 +53,8 @@ step costs a tenth of a 32x32 one), so most of the time goes to the last stage.
 Writes to --out: a sample grid per epoch, curves.png (the critic's Wasserstein estimate and the
 gradient norm), growth.png (stage and alpha), resolutions.png (the same ten z drawn by G_ema at each
 of the four resolutions), samples.npy, checkpoint.npz and metrics.json (with the schedule: steps
-per phase, the step each stage began, and the final resolution).
+per phase, the step each stage began, the steps trained at each resolution, fade-ins included, and
+the final resolution).
 """
 import copy
 
@@ -123,7 +124,7 @@ def draw_at_32(G, z, stage, alpha):
     return gans.crop_to_28(common.to_unit(images)).astype(np.float32)
 
 
-def growth_grid(G_ema, fixed_z, args, history):
+def growth_grid(G_ema, fixed_z, args):
     """An end_of_epoch for `gans.train`: G_ema's digits for the fixed z at the epoch's last (stage, alpha)."""
     def draw(epoch, step, folder):
         stage, alpha = growth_schedule(max(step - 1, 0), args.phase_steps)
@@ -159,7 +160,7 @@ def main():
     train_step = make_train_step(G, D, G_ema, opt_G, opt_D, args, history)
     fixed_z = gans.sample_noise(100, LATENT_DIM, args, offset=0)  # the same 100 digits in every epoch's grid
     folder = gans.train(args, gans.pad_to_32(data.images), train_step, {"G": G, "D": D, "G_ema": G_ema},
-                        {"G": opt_G, "D": opt_D}, history, end_of_epoch=growth_grid(G_ema, fixed_z, args, history))
+                        {"G": opt_G, "D": opt_D}, history, end_of_epoch=growth_grid(G_ema, fixed_z, args))
 
     steps = len(history["alpha"])
     viz.plot_curves({"stage (resolution 4 * 2^stage)": history["stage"], "fade-in alpha": history["alpha"]},
@@ -167,8 +168,10 @@ def main():
     strip = np.concatenate([draw_at_32(G_ema, fixed_z[:10], s, 1.0) for s in range(STAGES)])
     common.save_grid(strip, folder / "resolutions.png", "G_ema's ten z at 4, 8, 16 and 32 pixels (a row each)")
     final_stage = int(history["stage"][-1]) if steps else 0
+    steps_at = {f"{resolution(s)}x{resolution(s)}": history["stage"].count(s) for s in range(STAGES)}
     schedule = {"phase_steps": args.phase_steps, "stage_start_steps": stage_starts(args.phase_steps),
-                "final_resolution": resolution(final_stage), "final_alpha": history["alpha"][-1] if steps else 1.0}
+                "steps_at_each_resolution": steps_at, "final_resolution": resolution(final_stage),
+                "final_alpha": history["alpha"][-1] if steps else 1.0}
     samples = draw_at_32(G_ema, gans.sample_noise(1000, LATENT_DIM, args), *growth_schedule(max(steps - 1, 0),
                                                                                             args.phase_steps))
     gans.finish(args, folder, history, samples, "ProGAN", extra_metrics=schedule)

@@ -40,6 +40,7 @@ def test_runs_writes_its_files_and_a_resume_in_the_middle_of_a_fade_in_equals_on
     found = json.loads((one / "metrics.json").read_text())
     assert found["steps"] == 4 and found["phase_steps"] == 2 and found["final_resolution"] == 8
     assert found["stage_start_steps"] == [0, 2, 6, 10] and "frechet_distance" in found and "metrics:" in stdout
+    assert found["steps_at_each_resolution"] == {"4x4": 2, "8x8": 2, "16x16": 0, "32x32": 0}
 
     run_example(SCRIPT, mnist_dir, split, "--max-steps", "3", "--phase-steps", "2", "--no-metrics")
     stdout = run_example(SCRIPT, mnist_dir, split, "--max-steps", "4", "--phase-steps", "2", "--no-metrics",
@@ -109,7 +110,8 @@ def test_the_step_follows_the_schedule_from_the_history_length():
     for k in range(3):
         numbers = step(real_batch(k))
         for key in history:
-            history[key].append(float(numbers[key].item() if isinstance(numbers[key], tinygen.Tensor) else numbers[key]))
+            value = numbers[key]
+            history[key].append(float(value.item() if isinstance(value, tinygen.Tensor) else value))
         got.append((numbers["stage"], numbers["alpha"]))
     assert got == [growth_schedule(k, 1) for k in range(3)] == [(0, 1.0), (1, 0.0), (1, 1.0)]
 

@@ -173,7 +173,8 @@ class ProDiscriminator(nn.Module):
         super().__init__()
         self.channels = tuple(channels)
         if len(self.channels) != STAGES:
-            raise ValueError(f"ProDiscriminator: expected {STAGES} channel counts (4, 8, 16, 32 pixels), got {channels}")
+            raise ValueError(f"ProDiscriminator: expected {STAGES} channel counts (4, 8, 16, 32 pixels), "
+                             f"got {channels}")
         c0 = self.channels[0]
         self.from_image = nn.ModuleList([d_conv(1, c, 1) for c in self.channels])
         self.blocks = nn.ModuleList([nn.Identity()] + [  # block 0 is the 4x4 head below
