@@ -131,7 +131,8 @@ def generate(G, *inputs):
     with tinygen.no_grad():
         images = common.to_unit(G(*inputs)).numpy()
     G.train()
-    return crop_to_28(images.reshape(len(images), images.shape[-2], images.shape[-1])).astype(np.float32)
+    side = round((images.size // len(images)) ** 0.5)  # 784 -> 28, 1024 -> 32: flat (N, 784) outputs too
+    return crop_to_28(images.reshape(len(images), side, side)).astype(np.float32)
 
 
 FRAME = 2  # pixels of background around a 28x28 digit in a 32x32 image
