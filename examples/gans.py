@@ -131,7 +131,7 @@ def generate(G, *inputs):
     with tinygen.no_grad():
         images = common.to_unit(G(*inputs)).numpy()
     G.train()
-    side = 28 if images[0].size == 28 * 28 else 28 + 2 * FRAME  # flat (N, 784) rows too (the MLP generators)
+    side = round((images.size // len(images)) ** 0.5)  # 784 -> 28, 1024 -> 32: flat (N, 784) outputs too
     return crop_to_28(images.reshape(len(images), side, side)).astype(np.float32)
 
 
