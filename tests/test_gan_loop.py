@@ -238,3 +238,14 @@ def test_generate_crops_a_32_pixel_generator_to_28():
     assert images.shape == (2, 28, 28) and images.dtype == np.float32
     np.testing.assert_allclose(images[:, 0, 0], [0.75, 0.25])  # (z + 1) / 2, frame gone
     np.testing.assert_allclose(images, images[:, :1, :1] * np.ones((1, 28, 28)))
+
+
+def test_generate_reshapes_a_flat_generator_to_28():
+    """An MLP G's rows (N, 784) are 28x28 images (617fa52 read N as the height and broke them)."""
+    class Flat(nn.Module):
+        def forward(self, z):
+            return z.reshape(-1, 1) * tinygen.Tensor(np.ones((1, 784), np.float32))
+
+    images = gans.generate(Flat(), tinygen.Tensor(np.array([0.5, -0.5, 0.0], np.float32)))
+    assert images.shape == (3, 28, 28)
+    np.testing.assert_allclose(images[:, 5, 7], [0.75, 0.25, 0.5])
