@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+
+import tinygen
 from same_run import assert_same_run
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -21,6 +23,18 @@ def run_example(script, mnist_dir, out, *extra):
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
+
+
+def check_gan_run_files(folder, pictures, model_types):
+    """A GAN run's samples.npy (float32 (1000, 28, 28) in [0, 1]), its pictures (not empty) and the
+    model classes in its checkpoint; returns the checkpoint."""
+    samples = np.load(folder / "samples.npy")
+    assert samples.shape == (1000, 28, 28) and samples.dtype == np.float32 and 0 <= samples.min() <= samples.max() <= 1
+    for name in pictures:
+        assert (folder / name).stat().st_size > 1000, name
+    saved = tinygen.load(folder / "checkpoint.npz")
+    assert saved["model_types"] == model_types
+    return saved
 
 
 @pytest.mark.parametrize("script", EXAMPLES)
@@ -65,7 +79,6 @@ def test_overwrite_replaces_a_run_on_purpose(mnist_dir, tmp_path):
 
 def test_a_checkpoint_from_before_options_were_saved_still_resumes(mnist_dir, tmp_path):
     """Checkpoints written before 'options' and 'model_types' were saved resume as they did."""
-    import tinygen
 
     run_example("vae_mnist.py", mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
     saved = tinygen.load(tmp_path / "checkpoint.npz")
