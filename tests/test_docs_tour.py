@@ -1,0 +1,113 @@
+"""The tour in docs/ cannot drift from the library.
+
+* Every ```pycon block (an interactive session: '>>> ' lines and the output they print) runs as a
+  doctest; the blocks of one page share one namespace, in the order they appear.
+* Every relative link in docs/*.md and README.md names a file that exists, and a link to a line,
+  [`name`](../tinygen/file.py#L42), lands on the line where `name` is defined (def, class or
+  assignment), so a change that moves the code fails here until the link follows it.
+  (`python tests/test_docs_tour.py` prints each stale link with the line it should point at now.)
+* Every script in docs/figures/ runs and writes its picture.
+(The ```python blocks, quoted source, are checked line by line in tests/test_docs.py.)"""
+import doctest
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]
+SESSION = re.compile(r"```pycon\n(.*?)```", re.S)
+LINK = re.compile(r"\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^)\s]+)\)")
+LINE_ANCHOR = re.compile(r"#L(\d+)(?:-L?\d+)?$")
+FIGURE_SCRIPTS = sorted(ROOT.glob("docs/figures/*.py"))
+
+
+def page_id(page):
+    return str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else page.name
+
+
+def defines(line, name):
+    """Whether this source line defines `name`: `def name(`, `class name`, or `name = ...`."""
+    return re.search(rf"^\s*(?:async\s+)?(?:def|class)\s+{re.escape(name)}\b|^\s*(?:self\.)?{re.escape(name)}\s*(?::[^=]*)?=[^=]", line) is not None
+
+
+def named_in(text):
+    """The name a line link points at: the last `backticked` word of the link text, and of a dotted
+    name (`Conv2d.forward`) its last part."""
+    names = re.findall(r"`([A-Za-z_][\w.]*)`", text)
+    return names[-1].split(".")[-1] if names else None
+
+
+def links(page):
+    """(link text, target) for each relative link of the page, outside code blocks."""
+    prose = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    for text, target in LINK.findall(prose):
+        if not re.match(r"[a-z]+:|#|mailto:", target):
+            yield text, target
+
+
+def link_problems(page):
+    problems = []
+    for text, target in links(page):
+        path_part = target.split("#")[0]
+        file = (page.parent / path_part).resolve()
+        if not file.exists():
+            problems.append(f"{page_id(page)}: [{text}]({target}): no file {path_part}")
+            continue
+        anchor = LINE_ANCHOR.search(target)
+        if not anchor:
+            continue
+        name = named_in(text)
+        lines = file.read_text().splitlines()
+        number = int(anchor.group(1))
+        if name is None:
+            problems.append(f"{page_id(page)}: [{text}]({target}): a line link must name what it points at in `backticks`")
+        elif not (1 <= number <= len(lines) and defines(lines[number - 1], name)):
+            now = [i + 1 for i, line in enumerate(lines) if defines(line, name)]
+            problems.append(f"{page_id(page)}: [{text}]({target}): line {number} does not define {name}"
+                            f" (defined at line {now if now else 'none'})")
+    return problems
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_links_resolve_and_line_links_land_on_the_named_definition(page):
+    problems = link_problems(page)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if SESSION.search(p.read_text())], ids=page_id)
+def test_interactive_examples_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # examples that save files write into a scratch folder
+    source = "\n".join(SESSION.findall(page.read_text()))
+    test = doctest.DocTestParser().get_doctest(source, {"__name__": "__docs__"}, page_id(page), str(page), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner.run(test, out=lambda text: print(text, end=""))
+    assert runner.failures == 0, f"{runner.failures} of {runner.tries} examples in {page_id(page)} failed (printed above)"
+
+
+@pytest.mark.parametrize("script", FIGURE_SCRIPTS, ids=lambda p: p.name)
+def test_figure_scripts_draw_their_pictures(script, tmp_path):
+    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.glob("*.png")), f"{script.name} wrote no picture"
+
+
+def test_the_link_check_catches_a_stale_line(tmp_path):
+    """It can fail: a link one line off, and a link that names nothing, are both reported."""
+    source = ROOT / "tinygen" / "autograd.py"
+    line = next(i + 1 for i, text in enumerate(source.read_text().splitlines()) if defines(text, "backward"))
+    page = tmp_path / "docs" / "page.md"
+    page.parent.mkdir()
+    rel = "../tinygen/autograd.py"
+    page.write_text(f"[`backward`]({rel}#L{line}) [`backward`]({rel}#L{line + 1}) [here]({rel}#L{line})\n")
+    (tmp_path / "tinygen").symlink_to(ROOT / "tinygen")
+    problems = link_problems(page)
+    assert len(problems) == 2 and "does not define backward" in problems[0] and "must name" in problems[1]
+
+
+if __name__ == "__main__":
+    for page in PAGES:
+        for problem in link_problems(page):
+            print(problem)
