@@ -166,8 +166,7 @@ def main():
     viz.plot_curves({"stage (resolution 4 * 2^stage)": history["stage"], "fade-in alpha": history["alpha"]},
                     folder / "growth.png", title="ProGAN: the growth schedule", smooth=1)
     strip = np.concatenate([draw_at_32(G_ema, fixed_z[:10], s, 1.0) for s in range(STAGES)])
-    common.save_grid(strip, folder / "resolutions.png", "G_ema's ten z at 4, 8, 16 and 32 pixels (a row each; "
-                     "the small ones through to_image layers last trained at their stage)")
+    common.save_grid(strip, folder / "resolutions.png", "G_ema's ten z at 4, 8, 16 and 32 pixels, a row each")
     final_stage = int(history["stage"][-1]) if steps else 0
     steps_at = {f"{resolution(s)}x{resolution(s)}": history["stage"].count(s) for s in range(STAGES)}
     schedule = {"phase_steps": args.phase_steps, "stage_start_steps": stage_starts(args.phase_steps),
