@@ -77,14 +77,38 @@ def test_links_resolve_and_line_links_land_on_the_named_definition(page):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if SESSION.search(p.read_text())], ids=page_id)
-def test_interactive_examples_run(page, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)          # examples that save files write into a scratch folder
+def run_examples(page):
+    """Run the page's ```pycon blocks as one doctest (one namespace, in order); return (failed, tried).
+    The report of each failure is printed. Run it in a scratch folder: examples may write files."""
     source = "\n".join(SESSION.findall(page.read_text()))
     test = doctest.DocTestParser().get_doctest(source, {"__name__": "__docs__"}, page_id(page), str(page), 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    runner.run(test, out=lambda text: print(text, end=""))
-    assert runner.failures == 0, f"{runner.failures} of {runner.tries} examples in {page_id(page)} failed (printed above)"
+    # Collect the reports and print them after the run: during it sys.stdout is doctest's capture of
+    # the examples' output, so a report printed then would become the next example's "Got".
+    reports = []
+    runner.run(test, out=reports.append)
+    print("".join(reports), end="")
+    return runner.failures, runner.tries
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if SESSION.search(p.read_text())], ids=page_id)
+def test_interactive_examples_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # examples that save files write into a scratch folder
+    failed, tried = run_examples(page)
+    assert failed == 0, f"{failed} of {tried} examples in {page_id(page)} failed (printed above)"
+
+
+def test_the_example_check_catches_a_wrong_output(tmp_path, monkeypatch, capsys):
+    """It can fail: of four examples in two blocks, the one whose expected output is wrong is
+    reported, and only that one (the blocks share one namespace: the second uses the first's t)."""
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / "page.md"
+    page.write_text("```pycon\n>>> import tinygen as tg\n>>> t = tg.tensor([1.0, 2.0])\n```\n"
+                    "Prose between the blocks.\n"
+                    "```pycon\n>>> t.shape\n(3,)\n>>> t.tolist()\n[1.0, 2.0]\n```\n")
+    assert run_examples(page) == (1, 4)
+    report = capsys.readouterr().out
+    assert "t.shape" in report and "Expected:\n    (3,)\nGot:\n    (2,)" in report
 
 
 @pytest.mark.parametrize("script", FIGURE_SCRIPTS, ids=lambda p: p.name)
