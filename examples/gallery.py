@@ -118,6 +118,8 @@ def draw(rows, path):
     n = len(rows)
     fig = plt.figure(figsize=(7.2, 0.25 + 0.62 * max(n, 1)), dpi=100)
     fig.suptitle(f"{n} of the {len(CATALOGUE)} models of the catalogue present", fontsize=9)
+    if n == 0:  # the gallery before any run: say how to fill it
+        fig.text(0.5, 0.3, "python examples/gallery.py --runs runs", ha="center", family="monospace", fontsize=9)
     for i, (folder, row) in enumerate(rows.items()):
         ax = fig.add_axes([0.2, 1 - (0.25 + 0.62 * (i + 1)) / (0.25 + 0.62 * n), 0.78,
                            0.58 / (0.25 + 0.62 * n)])
