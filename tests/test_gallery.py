@@ -144,3 +144,13 @@ def test_the_catalogue_is_every_image_example_with_its_actual_out_default():
     # The docstrings agree: each of these examples says it writes samples.npy.
     for script in found.values():
         assert "samples.npy" in (REPO / "examples" / script).read_text().split('"""')[1], script
+
+
+def test_a_samples_file_that_is_not_an_array_is_refused_in_one_line(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "wgan").mkdir(parents=True)
+    (runs / "wgan" / "samples.npy").write_text("not an array")
+    done = run_gallery(runs, tmp_path / "images")
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+    assert f"{runs / 'wgan' / 'samples.npy'}: expected float (N >= 10, 28, 28)" in done.stderr
+    assert "got a file np.load cannot read" in done.stderr
