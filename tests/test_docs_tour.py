@@ -2,7 +2,8 @@
 
 * Every ```pycon block (an interactive session: '>>> ' lines and the output they print) runs as a
   doctest; the blocks of one page share one namespace, in the order they appear.
-* Every relative link in docs/*.md and README.md names a file that exists, and a link to a line,
+* Every relative link in docs/*.md and README.md names a file that exists (and a heading that the
+  page it names has, for page.md#heading), and a link to a line,
   [`name`](../tinygen/file.py#L42), lands on the line where `name` is defined (def, class or
   assignment), so a change that moves the code fails here until the link follows it.
   (`python tests/test_docs_tour.py` prints each stale link with the line it should point at now.)
@@ -48,6 +49,14 @@ def links(page):
             yield text, target
 
 
+def heading_anchors(page):
+    """The anchors GitHub gives a Markdown page's headings: lower case, punctuation dropped, spaces
+    as hyphens ("## Gradients of `grad`" -> #gradients-of-grad)."""
+    prose = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    titles = re.findall(r"^#{1,6} +(.+?) *$", prose, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-") for title in titles}
+
+
 def link_problems(page):
     problems = []
     for text, target in links(page):
@@ -55,6 +64,11 @@ def link_problems(page):
         file = (page.parent / path_part).resolve()
         if not file.exists():
             problems.append(f"{page_id(page)}: [{text}]({target}): no file {path_part}")
+            continue
+        if file.suffix == ".md" and "#" in target:
+            heading = target.split("#", 1)[1]
+            if heading not in heading_anchors(file):
+                problems.append(f"{page_id(page)}: [{text}]({target}): no heading #{heading} in {path_part}")
             continue
         anchor = LINE_ANCHOR.search(target)
         if not anchor:
@@ -129,6 +143,15 @@ def test_the_link_check_catches_a_stale_line(tmp_path):
     (tmp_path / "tinygen").symlink_to(ROOT / "tinygen")
     problems = link_problems(page)
     assert len(problems) == 2 and "does not define backward" in problems[0] and "must name" in problems[1]
+
+
+def test_the_link_check_catches_a_missing_heading(tmp_path):
+    """A link to a page's heading must name one the page has, as GitHub spells its anchor."""
+    (tmp_path / "other.md").write_text("# Title\n\n## Gradients of `grad`: the models\n")
+    page = tmp_path / "page.md"
+    page.write_text("[ok](other.md#gradients-of-grad-the-models) [stale](other.md#gradients-of-grad)\n")
+    problems = link_problems(page)
+    assert len(problems) == 1 and "no heading #gradients-of-grad in other.md" in problems[0]
 
 
 if __name__ == "__main__":
