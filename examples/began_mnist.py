@@ -50,6 +50,7 @@ import gans
 from wgan_mnist import late_mean
 
 GAMMA = 0.75  # the default equilibrium ratio E L(G(z)) / E L(x)
+G_LR_FACTOR = 5  # G's learning rate is 5 times D's (--lr): see "Settings, and why" above
 LAMBDA_K = 0.01  # the default gain of k's controller (the paper's 0.001 is too slow for 3,000 steps; see above)
 
 
@@ -134,7 +135,7 @@ def main():
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, D = Generator().to(args.device), AutoencoderDiscriminator().to(args.device)
     data = gans.load_data(args)
-    opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    opt_G = optim.Adam(G.parameters(), lr=G_LR_FACTOR * args.lr, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
     print(G, D, sep="\n")
 

@@ -28,12 +28,13 @@ where the paper has two; w channels, code size h; 32 and 32 by default):
     Decoder   h -> Linear w x 7 x 7 -> Conv 3x3, act (7x7) -> Upsample 2 (nearest) -> Conv 3x3, act (14x14)
               -> Upsample 2 -> Conv 3x3 to 1 channel (28x28)
     Encoder   28x28, 1 channel -> Conv 3x3 stride 2, act -> 14x14, w -> Conv 3x3 stride 2, act -> 7x7, 2w
-              -> Conv 3x3, act -> Linear h              (channels grow as the image shrinks)
+              -> + minibatch stddev map -> Conv 3x3, act -> Linear h   (channels grow as the image shrinks)
     Generator                 z (h) -> Decoder -> tanh  (its own weights: G has D's decoder's shape)
     AutoencoderDiscriminator  image -> Encoder -> h -> Decoder -> image (no tanh: a reconstruction)
 
 The paper uses ELU; tinygen has none, so `act` is LeakyReLU(0.2) (also non-zero for negative
-inputs, as ELU is). No BatchNorm anywhere (the paper's): D's loss is per image.
+inputs, as ELU is). No BatchNorm (as in the paper); the one place where a batch's images meet is
+the minibatch standard deviation in D's encoder (`Encoder`, which says why).
 """
 import math
 
@@ -74,14 +75,21 @@ class Decoder(nn.Module):
 
 class Encoder(nn.Module):
     """image (N, 1, 28, 28) -> code (N, h): stride-2 3x3 convolutions 28x28 -> 14x14 (w channels)
-    -> 7x7 (2w channels), one more 3x3 convolution at 7x7, then a linear layer to the code."""
+    -> 7x7 (2w channels), the minibatch standard deviation as one more map (nn.MinibatchStdDev, groups
+    of 4), one more 3x3 convolution at 7x7, then a linear layer to the code.
+
+    The minibatch standard deviation is not the paper's (it is progressive growing's, Karras et al.
+    2018). Without it, on MNIST, G drew ones: L1 rewards little ink, a one is the cheapest digit to
+    reconstruct, and D, seeing one image at a time, could not tell a batch of ones from the reals.
+    With it D sees how varied the batch it reconstructs is (see examples/began_mnist.py)."""
 
     def __init__(self, code_dim, width):
         super().__init__()
         self.net = nn.Sequential(
             *conv_block(1, width, stride=2),              # 28 -> 14
             *conv_block(width, 2 * width, stride=2),      # 14 -> 7
-            *conv_block(2 * width, 2 * width),            # 7x7
+            nn.MinibatchStdDev(group_size=4),             # + 1 map: the batch's spread
+            *conv_block(2 * width + 1, 2 * width),        # 7x7
             nn.Flatten(),
             nn.Linear(2 * width * 7 * 7, code_dim),
         )
