@@ -45,7 +45,7 @@ def test_runs_writes_its_files_and_resume_equals_one_run(mnist_dir, tmp_path):
     assert history["k"][1] > 0
     found = json.loads((one / "metrics.json").read_text())
     assert found["steps"] == 4 and {"frechet_distance", "classes_covered"} <= set(found)
-    assert found["gamma"] == 0.75
+    assert found["gamma"] == began_mnist.GAMMA == 0.9
     assert (found["k_min"], found["k_max"]) == (history["k"].min(), history["k"].max())
     assert found["M_first_tenth"] == history["M"][0] and found["M_last_tenth"] == history["M"][-1]  # 10% of 4: 1
     assert found["ratio_late"] == history["g_loss"][-1] / history["loss_real"][-1]
@@ -72,7 +72,7 @@ def test_a_resume_with_another_gamma_is_refused(mnist_dir, tmp_path):
     checkpoint = tmp_path / "run" / "checkpoint.npz"
     status, _, stderr = run_script(SCRIPT, "--data-dir", mnist_dir, "--split", "test", "--batch-size", 32,
                                    "--gamma", "0.7", "--out", tmp_path / "run", "--resume", checkpoint)
-    assert_refused(SCRIPT, status, stderr, f"--resume {checkpoint} comes from a run with --gamma 0.75, this one has 0.7")
+    assert_refused(SCRIPT, status, stderr, f"--resume {checkpoint} comes from a run with --gamma 0.9, this one has 0.7")
 
 
 # ---------------------------------------------------------------------------------------------
