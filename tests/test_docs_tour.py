@@ -12,6 +12,7 @@
 import doctest
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 
@@ -130,6 +131,70 @@ def test_figure_scripts_draw_their_pictures(script, tmp_path):
     done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert list(tmp_path.glob("*.png")), f"{script.name} wrote no picture"
+
+
+SHELL = re.compile(r"```bash\n(.*?)```", re.S)
+
+
+def shell_commands(page):
+    """Each command line of the page's ```bash blocks, split as the shell would, comments dropped."""
+    for block in SHELL.findall(page.read_text()):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if words:
+                yield words
+
+
+def command_problems(words, help_text):
+    """What is wrong with one documented command: a script or test file that does not exist, or an
+    option that the script's --help does not list. help_text(script) returns that help."""
+    command = " ".join(words)
+    if words[:3] == ["python", "-m", "pytest"]:
+        files = [w.split("::")[0] for w in words[3:] if not w.startswith("-") and w.endswith(".py")]
+        return [f"{command}: no file {f}" for f in files if not (ROOT / f).exists()]
+    if words[0] in ("python", "bash") and len(words) > 1 and words[1].endswith((".py", ".sh")):
+        script = ROOT / words[1]
+        if not script.exists():
+            return [f"{command}: no file {words[1]}"]
+        if words[0] == "python":
+            listed = set(re.findall(r"--[\w-]+", help_text(words[1])))
+            return [f"{command}: {words[1]} has no option {w.split('=')[0]}"
+                    for w in words[2:] if w.startswith("--") and w.split("=")[0] not in listed]
+        return []
+    if words[:2] == ["pip", "install"]:
+        return []
+    return [f"{command}: not a command this check knows (python SCRIPT, bash SCRIPT, python -m pytest, pip install)"]
+
+
+def script_help(script, cache={}):
+    if script not in cache:
+        done = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        cache[script] = done.stdout
+    return cache[script]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if SHELL.search(p.read_text())], ids=page_id)
+def test_shell_commands_name_real_scripts_and_options(page):
+    """A ```bash block is not run (it trains for minutes), but what it names must exist: the script,
+    the test files, and every --option in the script's --help."""
+    problems = [problem for words in shell_commands(page) for problem in command_problems(words, script_help)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_command_check_catches_a_missing_option_or_file():
+    listed = lambda script: "usage: x [--epochs EPOCHS]"
+    assert command_problems(["python", "examples/vanilla_gan_mnist.py", "--epochs", "3"], listed) == []
+    assert "has no option --epoch" in command_problems(["python", "examples/vanilla_gan_mnist.py", "--epoch", "3"], listed)[0]
+    assert "no file examples/nothing.py" in command_problems(["python", "examples/nothing.py"], listed)[0]
+    assert "no file tests/test_nothing.py" in command_problems(["python", "-m", "pytest", "tests/test_nothing.py"], listed)[0]
+
+
+def test_the_readme_set_up_commands_are_the_ones_ci_runs():
+    """The README's two set-up lines, and CI's .ci/run running them (pip quietly)."""
+    readme = [words for words in shell_commands(ROOT / "README.md")]
+    assert readme[0] == ["pip", "install", "-e", ".[dev]"] and readme[1] == ["python", "-m", "pytest"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'pip install -q -e ".[dev]"' in ci and "\npython -m pytest || status=$?" in ci
 
 
 def test_the_link_check_catches_a_stale_line(tmp_path):
