@@ -23,7 +23,7 @@ PAGES = [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]
 SESSION = re.compile(r"```pycon\n(.*?)```", re.S)
 LINK = re.compile(r"\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^)\s]+)\)")
 LINE_ANCHOR = re.compile(r"#L(\d+)(?:-L?\d+)?$")
-FIGURE_SCRIPTS = sorted(ROOT.glob("docs/figures/*.py"))
+FIGURE_SCRIPTS = sorted(p for p in ROOT.glob("docs/figures/*.py") if not p.name.startswith("_"))  # _figure.py: shared
 
 
 def page_id(page):

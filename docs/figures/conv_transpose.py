@@ -6,8 +6,6 @@ overlap their values add up. Every number drawn is computed by tinygen's own fun
 
     python docs/figures/conv_transpose.py --out docs/images     # writes tour_conv_transpose.png
 """
-import argparse
-import pathlib
 
 import matplotlib
 
@@ -18,6 +16,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 import tinygen  # noqa: E402
 from tinygen import functional as F  # noqa: E402
+from _figure import command_line, save  # noqa: E402  (docs/figures/_figure.py)
 
 STRIDE, K = 2, 3
 
@@ -81,12 +80,8 @@ def draw(out_dir):
     ax.set_title("y = col2im(windows): overlaps summed\n(shade: 1, 2 or 4 windows meet)")
 
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_dir / "tour_conv_transpose.png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    save(fig, out_dir, "tour_conv_transpose.png")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=pathlib.Path, required=True, help="folder for tour_conv_transpose.png")
-    draw(parser.parse_args().out)
+    command_line(draw, __doc__.splitlines()[0])

@@ -8,8 +8,6 @@ the gradient that function's own `backward` sends back along it (red): x gets tw
 
     python docs/figures/graph.py --out docs/images      # writes tour_graph.png
 """
-import argparse
-import pathlib
 
 import matplotlib
 
@@ -17,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import tinygen as tg  # noqa: E402
+from _figure import command_line, save  # noqa: E402  (docs/figures/_figure.py)
 
 
 def build():
@@ -132,12 +131,8 @@ def draw(out):
     ax.set_title("The graph of loss = (x * w + x).sum(): arrows forward, red = gradient sent back; "
                  f"x.grad = {fmt(x_leaf.grad.numpy())}, the sum of its two", fontsize=10)
     fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "tour_graph.png", dpi=110)
-    plt.close(fig)
+    save(fig, out, "tour_graph.png")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=pathlib.Path, required=True)
-    draw(parser.parse_args().out)
+    command_line(draw, __doc__.splitlines()[0])

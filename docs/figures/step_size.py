@@ -7,9 +7,7 @@ over: the bottom of each V is where gradcheck's step must be. tinygen uses h = 1
 
     python docs/figures/step_size.py --out docs/images      # writes tour_step_size.png
 """
-import argparse
 import logging
-import pathlib
 
 import matplotlib
 
@@ -20,6 +18,7 @@ import numpy as np  # noqa: E402
 
 import tinygen as tg  # noqa: E402
 from tinygen.gradcheck import numerical_gradients  # noqa: E402
+from _figure import command_line, save  # noqa: E402  (docs/figures/_figure.py)
 
 
 def errors(dtype, steps):
@@ -43,12 +42,8 @@ def draw(out):
     ax.set_title("d/dx x³ at x = 2 by central differences", fontsize=10)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "tour_step_size.png", dpi=110)
-    plt.close(fig)
+    save(fig, out, "tour_step_size.png")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=pathlib.Path, required=True)
-    draw(parser.parse_args().out)
+    command_line(draw, __doc__.splitlines()[0])
