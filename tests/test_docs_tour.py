@@ -6,7 +6,8 @@
   page it names has, for page.md#heading), and a link to a line,
   [`name`](../tinygen/file.py#L42), lands on the line where `name` is defined (def, class or
   assignment), so a change that moves the code fails here until the link follows it.
-  (`python tests/test_docs_tour.py` prints each stale link with the line it should point at now.)
+  (`python tests/test_docs_tour.py` prints each stale link with the line it should point at now;
+  with --fix it moves each to the nearest definition of its name.)
 * Every script in docs/figures/ runs and writes its picture.
 (The ```python blocks, quoted source, are checked line by line in tests/test_docs.py.)"""
 import doctest
@@ -219,7 +220,42 @@ def test_the_link_check_catches_a_missing_heading(tmp_path):
     assert len(problems) == 1 and "no heading #gradients-of-grad in other.md" in problems[0]
 
 
+def fix_line_links(page):
+    """Point each stale line link of the page at the definition of its name nearest the old line;
+    returns how many links moved. (What names nothing, or nothing any more, is left to a person.)"""
+    text, moved = page.read_text(), 0
+    for link_text, target in set(links(page)):
+        anchor, name = LINE_ANCHOR.search(target), named_in(link_text)
+        file = (page.parent / target.split("#")[0]).resolve()
+        if not (anchor and name and file.exists()):
+            continue
+        lines, number = file.read_text().splitlines(), int(anchor.group(1))
+        if 1 <= number <= len(lines) and defines(lines[number - 1], name):
+            continue
+        now = [i + 1 for i, line in enumerate(lines) if defines(line, name)]
+        if now:
+            nearest = min(now, key=lambda n: abs(n - number))
+            fixed = target.split("#")[0] + f"#L{nearest}"
+            text, count = text.replace(f"]({target})", f"]({fixed})"), text.count(f"]({target})")
+            moved += count
+    page.write_text(text)
+    return moved
+
+
+def test_fix_moves_a_stale_line_link_to_the_nearest_definition(tmp_path):
+    (tmp_path / "code.py").write_text("x = 1\n\n\ndef f():\n    pass\n\n\ndef f():\n    pass\n")
+    page = tmp_path / "page.md"
+    page.write_text("[`f`](code.py#L3) and [`f`](code.py#L9) and [`x`](code.py#L1)\n")
+    assert fix_line_links(page) == 2
+    assert page.read_text() == "[`f`](code.py#L4) and [`f`](code.py#L8) and [`x`](code.py#L1)\n"
+    assert link_problems(page) == []
+
+
 if __name__ == "__main__":
+    # python tests/test_docs_tour.py          lists the stale links
+    # python tests/test_docs_tour.py --fix    moves each to the nearest definition of its name (check the diff)
     for page in PAGES:
+        if "--fix" in sys.argv and fix_line_links(page):
+            print(f"{page_id(page)}: line links moved")
         for problem in link_problems(page):
             print(problem)

@@ -140,6 +140,17 @@ def test_noise_injection_shares_one_noise_map_across_channels_and_seeding_repeat
 # Bad input
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.PixelNorm(eps=0), r"PixelNorm\(eps=0\): eps must be > 0, got 0"),
+    (lambda: nn.PixelNorm(eps=-1), r"PixelNorm\(eps=-1\): eps must be > 0, got -1"),
+    (lambda: nn.InstanceNorm2d(3, eps=0.0), r"InstanceNorm2d\(3, eps=0.0\): eps must be > 0, got 0.0"),
+])
+def test_an_eps_that_is_not_positive_is_refused(make, message):
+    """As BatchNorm's: eps = 0 would divide a constant map by 0 (a NaN), a negative eps worse."""
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
 def test_bad_input_is_refused_naming_the_layer():
     with pytest.raises(ValueError, match=r"PixelNorm\(eps=1e-08\): expected input of shape \(N, F\) or \(N, C, H, W\), got \(2, 3, 4\)"):
         nn.PixelNorm()(tg.zeros(2, 3, 4))

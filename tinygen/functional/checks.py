@@ -96,6 +96,14 @@ def check_int(where, name, value, minimum=None, pair=False):
     return value
 
 
+def check_eps(where, eps):
+    """A normalisation's eps: a real number > 0 (eps = 0 divides a constant channel by 0, and a
+    negative eps can take a square root of a negative number)."""
+    if not check_real(where, "eps", eps) > 0:
+        raise ValueError(f"{where}: eps must be > 0, got {eps}")
+    return eps
+
+
 def check_real(where, name, value):
     """A number argument (a slope, an eps): an int or float, not a string, None, bool or tensor."""
     if type(value) is float or type(value) is int:  # the common case, before the slower ABC check

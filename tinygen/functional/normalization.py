@@ -1,7 +1,7 @@
 """Batch normalisation."""
 from tinygen.autograd import Function, Tensor, is_grad_enabled
 from tinygen.backend import get_array_module
-from tinygen.functional.checks import check_floating, check_real, check_same_dtype, not_a_tensor
+from tinygen.functional.checks import check_eps, check_floating, check_real, check_same_dtype, not_a_tensor
 from tinygen.creation import ones, zeros
 from tinygen.functional.arithmetic import sqrt
 from tinygen.functional.reduction import mean, sum
@@ -88,8 +88,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if t is not None and t.dtype != x.dtype:
             check_same_dtype("batch_norm", x, t, weight_name=name)
     check_floating("batch_norm", x)
-    if not check_real("batch_norm", "eps", eps) > 0:
-        raise ValueError(f"batch_norm: eps must be > 0, got {eps}")
+    check_eps("batch_norm", eps)
     if training and running_mean is not None and not 0 <= check_real("batch_norm", "momentum", momentum) <= 1:
         raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
     if x.ndim not in (2, 4):

@@ -1,7 +1,7 @@
 """Batch normalisation layers, with learned scale and shift and running statistics."""
 from tinygen import functional as F
 from tinygen.creation import ones, zeros
-from tinygen.functional.checks import check_int, check_layer_input, check_real
+from tinygen.functional.checks import check_eps, check_int, check_layer_input, check_real
 from tinygen.nn.module import Buffer, Module, Parameter
 
 
@@ -12,8 +12,7 @@ class _BatchNorm(Module):
         super().__init__()
         where = f"{type(self).__name__}({num_features}, eps={eps}, momentum={momentum})"
         num_features = check_int(where, "num_features", num_features, minimum=1)
-        if not check_real(where, "eps", eps) > 0:  # eps = 0 divides a constant channel by 0
-            raise ValueError(f"{where}: eps must be > 0, got {eps}")
+        check_eps(where, eps)
         if momentum is not None and not 0 <= check_real(where, "momentum", momentum) <= 1:
             raise ValueError(f"{where}: momentum must be in [0, 1] (or None for a cumulative average), got {momentum}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum

@@ -10,7 +10,7 @@ All are built from differentiable tinygen ops: the gradient follows from them, n
 """
 from tinygen.autograd import Tensor
 from tinygen.creation import randn, zeros
-from tinygen.functional.checks import check_int, check_real, not_a_tensor
+from tinygen.functional.checks import check_eps, check_int, not_a_tensor
 from tinygen.nn.linear import Linear
 from tinygen.nn.module import Module, Parameter
 
@@ -23,7 +23,7 @@ class PixelNorm(Module):
 
     def __init__(self, eps=1e-8):
         super().__init__()
-        self.eps = check_real(f"PixelNorm(eps={eps!r})", "eps", eps)
+        self.eps = check_eps(f"PixelNorm(eps={eps!r})", eps)
 
     def forward(self, x):
         if not isinstance(x, Tensor):
@@ -46,7 +46,7 @@ class InstanceNorm2d(Module):
         super().__init__()
         where = f"InstanceNorm2d({num_features}, eps={eps!r})"
         self.num_features = check_int(where, "num_features", num_features, minimum=1)
-        self.eps = check_real(where, "eps", eps)
+        self.eps = check_eps(where, eps)
 
     def forward(self, x):
         if not isinstance(x, Tensor):
