@@ -259,3 +259,18 @@ if __name__ == "__main__":
             print(f"{page_id(page)}: line links moved")
         for problem in link_problems(page):
             print(problem)
+
+
+def test_the_performance_picture_draws_the_chapters_own_figures():
+    """docs/figures/tour_performance.py measures nothing: each step-time ratio and profile figure it
+    draws must be one that docs/8-performance.md states, so the picture cannot drift from the tables."""
+    figure = {}
+    exec(compile((ROOT / "docs/figures/tour_performance.py").read_text(), "tour_performance.py", "exec"), figure)
+    chapter = (ROOT / "docs" / "8-performance.md").read_text()
+    for case, runs in figure["RATIOS"].items():
+        assert ", ".join(f"{r:.2f}" for r in runs) in chapter, case
+    for step, parts in figure["PROFILE"].items():
+        assert re.search(r"\((\d+\.\d) ms\)", step).group(1) in chapter, step
+        for part, ms in parts.items():
+            if part != "im2col, col2im":  # drawn as the sum of the chapter's two rows
+                assert f"{ms:.1f}" in chapter, (step, part)
