@@ -18,7 +18,7 @@ The convergence measure M = L(x) + |gamma L(x) - L(G(z))| falls as the samples g
 single curve to watch (the usual GAN losses do not say whether training is progressing).
 
 Settings, and why. Adam betas (0.5, 0.999) (the paper's); lr 2e-4 for D and five times it, 1e-3,
-for G (the two rates of the tensorflow-generative-model-collections BEGAN on MNIST); gamma = 0.9;
+for G; gamma = 0.9;
 lambda_k = 0.01, ten times the paper's 0.001, because this run is about 3,000 steps, not the
 paper's hundreds of thousands; D's encoder has a minibatch standard-deviation map
 (tinygen/models/began.py). Each choice was measured: on MNIST, G finds that L1 rewards little ink,
@@ -138,6 +138,7 @@ def main():
     parser.add_argument("--lambda-k", type=fraction("lambda_k", 0, 1), default=LAMBDA_K,
                         help=f"the controller's gain, in (0, 1] (default {LAMBDA_K})")
     args = common.parse_args(parser)
+    gans.check_stddev_groups(args, 4)  # D's encoder: tinygen/models/began.py
     args.resume_with_the_same = {"gamma": "k's updates depend on it", "lambda_k": "k's updates depend on it"}
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, D = Generator().to(args.device), AutoencoderDiscriminator().to(args.device)

@@ -116,13 +116,15 @@ def draw(rows, path):
     plt = viz._pyplot()
     labels = dict(CATALOGUE)
     n = len(rows)
-    fig = plt.figure(figsize=(7.2, 0.25 + 0.62 * max(n, 1)), dpi=100)
+    title, row_height = 0.25, 0.62  # inches: the line on top, and each row with its gap
+    height = title + row_height * max(n, 1)
+    fig = plt.figure(figsize=(7.2, height), dpi=100)
     fig.suptitle(f"{n} of the {len(CATALOGUE)} models of the catalogue present", fontsize=9)
     if n == 0:  # the gallery before any run: say how to fill it
         fig.text(0.5, 0.3, "python examples/gallery.py --runs runs", ha="center", family="monospace", fontsize=9)
     for i, (folder, row) in enumerate(rows.items()):
-        ax = fig.add_axes([0.2, 1 - (0.25 + 0.62 * (i + 1)) / (0.25 + 0.62 * n), 0.78,
-                           0.58 / (0.25 + 0.62 * n)])
+        bottom = 1 - (title + row_height * (i + 1)) / height  # figure fractions, from the top down
+        ax = fig.add_axes([0.2, bottom, 0.78, 0.58 / height])
         ax.imshow(viz.image_grid(row.astype(np.float32) / 255, nrow=ROW), cmap="gray", vmin=0, vmax=1,
                   interpolation="nearest")
         ax.set_xticks([])

@@ -70,6 +70,14 @@ def check_batches(args, n_images, batches_per_step):
                          f"({batches_per_step} batches), more than the {n_images} training images; use at most {most}")
 
 
+def check_stddev_groups(args, group_size):
+    """D's minibatch standard deviation splits a batch into groups of group_size images, so
+    --batch-size must be a multiple of it (refused here, before any training, in one line)."""
+    if args.batch_size % group_size:
+        raise UsageError(f"--batch-size {args.batch_size}: D's minibatch standard deviation takes groups of "
+                         f"{group_size} images; use a multiple of {group_size}")
+
+
 def train(args, data, train_step, models, optimizers, history, end_of_epoch=None, batches_per_step=1,
           epoch_history=None):
     """Train for args.epochs (or --max-steps) over `data`; returns the --out folder.

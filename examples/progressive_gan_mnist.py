@@ -62,7 +62,6 @@ import numpy as np
 
 import tinygen
 from tinygen import optim, viz
-from tinygen.cli import UsageError
 from tinygen.models.ema import update_average_
 from tinygen.models.progressive_gan import (DRIFT, STAGES, ProDiscriminator, ProGenerator, growth_schedule,
                                             real_images_at, resolution)
@@ -144,9 +143,7 @@ def main():
     parser.add_argument("--phase-steps", type=common.whole_number(1), default=300,
                         help="steps of each fade-in and of each stabilising phase (default 300)")
     args = common.parse_args(parser)
-    if args.batch_size % 4:
-        raise UsageError(f"--batch-size {args.batch_size}: D's minibatch standard deviation takes groups of 4 "
-                         f"images; use a multiple of 4")
+    gans.check_stddev_groups(args, 4)
     args.resume_with_the_same = {"phase_steps": "the growth schedule depends on it"}
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, D = ProGenerator(LATENT_DIM).to(args.device), ProDiscriminator().to(args.device)

@@ -60,7 +60,6 @@ import numpy as np
 
 import tinygen
 from tinygen import metrics, optim, viz
-from tinygen.cli import UsageError
 from tinygen.models.ema import update_average_
 from tinygen.models.r1 import r1_penalty
 from tinygen.models.stylegan import StyleDiscriminator, StyleGenerator
@@ -229,9 +228,7 @@ def classifier_digits(data_dir):
 def main():
     parser = common.parser(__doc__.splitlines()[1], epochs=6, batch_size=32, lr=2e-3, out="runs/stylegan")
     args = common.parse_args(parser)
-    if args.batch_size % GROUP_SIZE:
-        raise UsageError(f"--batch-size {args.batch_size}: D's minibatch standard deviation takes groups of "
-                         f"{GROUP_SIZE} images; use a multiple of {GROUP_SIZE}")
+    gans.check_stddev_groups(args, GROUP_SIZE)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G = StyleGenerator(LATENT_DIM, STYLE_DIM, CHANNELS).to(args.device)  # G first, then D
     D = StyleDiscriminator(CHANNELS, GROUP_SIZE).to(args.device)

@@ -61,7 +61,9 @@ def test_runs_writes_its_files_and_resume_equals_one_run(mnist_dir, tmp_path):
 def test_bad_options_are_one_line(mnist_dir, tmp_path):
     for option, value, message in [("--gamma", "0", "argument --gamma: gamma must lie in (0, 1], got 0"),
                                    ("--gamma", "1.5", "argument --gamma: gamma must lie in (0, 1], got 1.5"),
-                                   ("--lambda-k", "x", "argument --lambda-k: expected a number, got 'x'")]:
+                                   ("--lambda-k", "x", "argument --lambda-k: expected a number, got 'x'"),
+                                   ("--batch-size", "30", "--batch-size 30: D's minibatch standard deviation takes "
+                                                          "groups of 4 images; use a multiple of 4")]:
         status, _, stderr = run_script(SCRIPT, option, value, "--out", tmp_path / "run")
         assert_refused(SCRIPT, status, stderr, message)
     assert not (tmp_path / "run").exists()
