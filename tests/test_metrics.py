@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinygen import metrics
-from tinygen.data import MNIST
 from strategies import medium
 
 
@@ -25,7 +24,7 @@ def test_held_out_real_digits_score_high(classifier, mnist_dir):
     model, reference = classifier
     real = reference[:1000]
     probabilities, features = metrics.predict(model, real)
-    labels = MNIST(mnist_dir, "test").labels[-metrics.HELD_OUT:][:1000]
+    labels = metrics.reference_data(mnist_dir).labels[:1000]
     assert (probabilities.argmax(1) == labels).mean() > 0.9  # the classifier itself is good
     assert metrics.classifier_score(probabilities) > 7.5
     _, covered = metrics.class_coverage(probabilities)
@@ -175,7 +174,7 @@ def test_code_purity_of_real_digits_under_permuted_codes(classifier, mnist_dir):
     """Row k holds 50 held-out real images of digit order[k]: the classifier reads the code as
     that digit, so the matching recovers `order` and both scores are near 1."""
     _, reference = classifier
-    labels = MNIST(mnist_dir, "test").labels[-metrics.HELD_OUT:]
+    labels = metrics.reference_data(mnist_dir).labels
     order = [3, 1, 4, 0, 5, 9, 2, 6, 8, 7]
     by_code = np.stack([reference[labels == digit][:50] for digit in order])
     found = metrics.code_purity(by_code, mnist_dir)

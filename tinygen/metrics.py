@@ -22,6 +22,7 @@ Command line:  python -m tinygen.metrics samples.npy [--data-dir DIR]  prints th
 """
 import json
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -125,22 +126,31 @@ def class_coverage(probabilities, threshold=0.01):
 # The classifier on disk, the real reference images, and the metrics together
 
 
-def _reference_data(data_dir):
-    """(train images, train labels, held-out real images, description) from the MNIST at hand.
+class ReferenceData(NamedTuple):
+    """The digits the classifier trains on, and the real digits that samples are compared with."""
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    images: np.ndarray  # the reference: never seen by the classifier
+    labels: np.ndarray
+    description: str
 
-    With the training split the classifier trains on it and the test split is the reference;
+
+def reference_data(data_dir=None):
+    """The classifier's training digits and the held-out reference digits, from the MNIST at hand.
+
+    With the training split the classifier trains on it and the whole test split is the reference;
     with only the test split (as on machines without the 60,000 training images) it trains on
     the first 8,000 test images and the last 2,000, never trained on, are the reference.
     """
     try:
         train = data.MNIST(root=data_dir, split="train", download=data_dir is None)
         test = data.MNIST(root=data_dir, split="test", download=data_dir is None)
-        return *scaled(train), scaled(test)[0], "MNIST train split; reference: test split"
+        return ReferenceData(*scaled(train), *scaled(test), "MNIST train split; reference: test split")
     except FileNotFoundError:
         test = data.MNIST(root=data_dir, split="test", download=data_dir is None)
         images, labels = scaled(test)
-        return (images[:-HELD_OUT], labels[:-HELD_OUT], images[-HELD_OUT:],
-                f"MNIST test split without its last {HELD_OUT}; reference: those {HELD_OUT}")
+        return ReferenceData(images[:-HELD_OUT], labels[:-HELD_OUT], images[-HELD_OUT:], labels[-HELD_OUT:],
+                             f"MNIST test split without its last {HELD_OUT}; reference: those {HELD_OUT}")
 
 
 def scaled(dataset):
@@ -154,7 +164,7 @@ def load_classifier(data_dir=None, verbose=True):
     The weights are cached in the library's cache folder ($TINYGEN_DATA, else ~/.cache/tinygen)
     with a note of what they were trained on; a cache trained on other data is not used.
     """
-    train_images, train_labels, reference, description = _reference_data(data_dir)
+    train_images, train_labels, reference, _, description = reference_data(data_dir)
     model = MnistClassifier()
     cache = data.default_root() / CLASSIFIER_FILE
     if cache.exists():
