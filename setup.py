@@ -6,7 +6,7 @@ setup(
     description="A small, readable autograd engine on NumPy/CuPy, and every autoencoder and GAN built on it",
     packages=find_packages(include=["tinygen", "tinygen.*"]),
     python_requires=">=3.9",
-    install_requires=["numpy>=1.24", "tqdm>=4.62"],
+    install_requires=["numpy>=1.24", "tqdm>=4.62", "threadpoolctl>=3.1"],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6", "matplotlib>=3.5", "scipy>=1.8"],
         "gpu": ["cupy-cuda12x>=13"],

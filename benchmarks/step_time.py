@@ -2,6 +2,7 @@
 
     python benchmarks/step_time.py                      # CPU, 2 threads, batches 64 and 128
     python benchmarks/step_time.py --device cuda        # tinygen on CuPy against PyTorch CUDA
+    python benchmarks/step_time.py --under-load         # quiet, then beside a CPU-bound process per core but one
 
 A step is what the examples do: for a GAN a D step and a G step (forward, backward, Adam), for
 the VAE one step. The two libraries run the same architecture on the same batch with the same
@@ -14,6 +15,13 @@ grew from just after importing its library, through building the models, to the 
 steps); and the floor: the time NumPy's matrix product alone needs for the step's own GEMM
 shapes, which no NumPy implementation of the step can beat. PyTorch is optional: without it
 tinygen is timed alone.
+
+With --under-load the three headline steps (vanilla GAN 64, DCGAN 64, VAE 128) are timed twice
+in the same run: on the quiet machine, and while a background load runs (one CPU-bound process
+per core but one, as a laptop busy with something else; stopped at the end). Printed: each
+library's loaded/quiet ratio, and tinygen/PyTorch quiet and loaded. --parallel-flops N sets
+tinygen's threads.PARALLEL_FLOPS in its workers (0: every product on all threads, as before the
+policy of tinygen/threads.py).
 """
 import argparse
 import json
@@ -33,6 +41,7 @@ import numpy as np  # noqa: E402
 import workloads  # noqa: E402
 
 CASES = [("vanilla_gan", 64), ("vanilla_gan", 128), ("dcgan", 64), ("dcgan", 128), ("vae", 64), ("vae", 128)]
+UNDER_LOAD_CASES = [("vanilla_gan", 64), ("dcgan", 64), ("vae", 128)]
 
 
 class Worker:
@@ -40,9 +49,11 @@ class Worker:
     memory, and neither pays for the other being loaded. The parent sends "run N" and gets back
     the N step times; at the end "memory" gives the peak growth of the resident set."""
 
-    def __init__(self, library, model, batch, device):
+    def __init__(self, library, model, batch, device, parallel_flops=None):
         command = [sys.executable, os.path.abspath(__file__), "--threads", _threads, "--device", device,
                    "--worker", library, model, str(batch)]
+        if parallel_flops is not None:
+            command += ["--parallel-flops", str(parallel_flops)]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.ask("ready")
 
@@ -59,7 +70,7 @@ class Worker:
         self.process.wait(timeout=60)
 
 
-def serve(library, model, batch, device):
+def serve(library, model, batch, device, parallel_flops=None):
     """(In the worker process.) Build the models, then answer the parent's requests."""
     def status_mb(field):  # VmRSS: resident now; VmHWM: the peak ("high water mark")
         with open("/proc/self/status") as f:
@@ -68,6 +79,10 @@ def serve(library, model, batch, device):
 
     workloads.import_library(library)  # importing the library is not counted in its memory
     workloads.set_threads(library, int(_threads))
+    if library == "tinygen" and parallel_flops is not None:
+        import tinygen.threads
+
+        tinygen.threads.PARALLEL_FLOPS = parallel_flops
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset the peak to what is resident now (Linux)
     before = status_mb("VmRSS")
@@ -90,7 +105,7 @@ def serve(library, model, batch, device):
         print(json.dumps(answer), flush=True)
 
 
-def measure(libraries, model, batches, device, repeats, warmup, block=10, settle=5):
+def measure(libraries, model, batches, device, repeats, warmup, block=10, settle=5, parallel_flops=None):
     """Step times of one model at each batch size in each library, taken turn by turn.
 
     Every (library, batch) has a worker, and the workers take turns, `repeats` turns each, so
@@ -106,7 +121,7 @@ def measure(libraries, model, batches, device, repeats, warmup, block=10, settle
     Returns {batch: {"ms": {lib: median ms}, "ratio": ..., "memory": {lib: MB}}} and growth.
     """
     keys = [(lib, batch) for batch in batches for lib in libraries]
-    workers = {key: Worker(key[0], model, key[1], device) for key in keys}
+    workers = {key: Worker(key[0], model, key[1], device, parallel_flops) for key in keys}
     try:
         for worker in workers.values():
             worker.ask(f"run {warmup}")
@@ -138,6 +153,45 @@ def measure(libraries, model, batches, device, repeats, warmup, block=10, settle
     return results, growth
 
 
+class BackgroundLoad:
+    """`processes` CPU-bound Python processes (a busy loop each), running until stop()."""
+
+    def __init__(self, processes):
+        self.processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+        time.sleep(1)  # let them reach the cores
+
+    def stop(self):
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+
+def under_load(libraries, cases, repeats, warmup, parallel_flops):
+    """Each case quiet and then loaded, in this one run; returns the rows and prints the table."""
+    load_processes = max(len(os.sched_getaffinity(0)) - 1, 1)
+    print(f"background load: {load_processes} CPU-bound process(es), one per core but one")
+    print(f"{'model':<12} {'batch':>5} {'library':<8} {'quiet ms':>9} {'loaded ms':>10} {'loaded/quiet':>13}")
+    rows = []
+    for model, batch in cases:
+        quiet, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops)
+        load = BackgroundLoad(load_processes)
+        try:
+            loaded, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops)
+        finally:
+            load.stop()
+        row = {"model": model, "batch": batch}
+        for lib in libraries:
+            q, l = quiet[batch]["ms"][lib], loaded[batch]["ms"][lib]
+            row[lib] = {"quiet_ms": q, "loaded_ms": l, "loaded_over_quiet": l / q}
+            print(f"{model:<12} {batch:>5} {lib:<8} {q:9.1f} {l:10.1f} {l / q:13.2f}", flush=True)
+        if "torch" in libraries:
+            row["tinygen_over_torch"] = {"quiet": quiet[batch]["ratio"], "loaded": loaded[batch]["ratio"]}
+            print(f"{model:<12} {batch:>5} tinygen/torch: {quiet[batch]['ratio']:.2f} quiet, "
+                  f"{loaded[batch]['ratio']:.2f} loaded", flush=True)
+        rows.append(row)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="2")
@@ -146,18 +200,34 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--cases", nargs="*", default=None, help="e.g. dcgan:64 vae:128")
     parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--under-load", action="store_true",
+                        help="time the headline steps quiet and beside a CPU-bound process per core but one")
+    parser.add_argument("--parallel-flops", type=int, default=None,
+                        help="tinygen.threads.PARALLEL_FLOPS in tinygen's workers (0: all products on all threads)")
     parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "MODEL", "BATCH"), default=None,
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         library, model, batch = args.worker
-        return serve(library, model, int(batch), args.device)
+        return serve(library, model, int(batch), args.device, args.parallel_flops)
+
+    libraries = ["tinygen"] + (["torch"] if workloads.torch_available() else [])
+    if args.under_load:
+        if args.device != "cpu":
+            parser.error("--under-load times the CPU: leave --device at cpu")
+        cases = UNDER_LOAD_CASES if not args.cases else [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases]
+        print(f"{args.threads} threads, {args.repeats} alternating turns of 5 settling + 10 timed steps; numpy "
+              f"{np.__version__}" + (f", torch {workloads.torch_version()}" if "torch" in libraries else ", no PyTorch"))
+        rows = under_load(libraries, cases, args.repeats, args.warmup, args.parallel_flops)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"under_load": rows, "parallel_flops": args.parallel_flops}, f, indent=1)
+        return
 
     cases = CASES if not args.cases else [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases]
     models = {}  # model -> its batch sizes, in the order given
     for model, batch in cases:
         models.setdefault(model, []).append(batch)
-    libraries = ["tinygen"] + (["torch"] if workloads.torch_available() else [])
     print(f"device {args.device}, {args.threads} threads, {args.repeats} alternating turns of 5 settling + 10 timed steps; "
           f"numpy {np.__version__}" + (f", torch {workloads.torch_version()}" if "torch" in libraries else ", no PyTorch"))
     header = f"{'model':<12} {'batch':>5} {'tinygen ms':>11} {'torch ms':>9} {'ratio':>6} {'floor ms':>9} " \

@@ -222,6 +222,8 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
 
     steps_per_epoch = len(loader)
     last_step = total_steps(args, steps_per_epoch)
+    if args.device == "cpu":
+        print(tinygen.threads.describe())
     started = time.perf_counter()
     for epoch in range(step // steps_per_epoch, args.epochs):
         if step >= last_step:

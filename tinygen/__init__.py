@@ -9,5 +9,6 @@ from tinygen.creation import arange, full, ones, ones_like, rand, randint, randn
 from tinygen.functional import cat, stack
 from tinygen import functional, nn, optim
 from tinygen.serialization import load, save
+from tinygen.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"

@@ -1,4 +1,10 @@
-"""Matrix products: matmul, tensordot, and the affine map of a Linear layer."""
+"""Matrix products: matmul, tensordot, and the affine map of a Linear layer.
+
+Each asks `threads.for_product` first: on the CPU, small products run on one BLAS thread (see threads.py).
+"""
+import math
+
+from tinygen import threads
 from tinygen.autograd import Function, Tensor
 from tinygen.backend import get_array_module
 from tinygen.functional.checks import check_same_dtype, normalize_dim, not_a_tensor
@@ -15,6 +21,7 @@ class MatMul(Function):
     reads_inputs = {0: (1,), 1: (0,)}
 
     def forward(self, a, b):
+        threads.for_product(a, math.prod(a.shape[:-1]) * b.shape[-1] * a.shape[-1])
         return a @ b
 
     def backward(self, gy):
@@ -59,6 +66,8 @@ class Tensordot(Function):
         self.axes_a, self.axes_b = axes_a, axes_b
 
     def forward(self, a, b):
+        paired = math.prod(a.shape[i] for i in self.axes_a)
+        threads.for_product(a, a.size * b.size // max(paired, 1))
         return get_array_module(a, b).tensordot(a, b, axes=(self.axes_a, self.axes_b))
 
     def backward(self, gy):
@@ -117,6 +126,7 @@ class Linear(Function):
     reads_inputs = {0: (1,), 1: (0,), 2: ()}  # gx reads W, gW reads x, gb neither
 
     def forward(self, x, weight, bias=None):
+        threads.for_product(x, x.size * weight.shape[0])
         y = x @ weight.T
         if bias is not None:
             y += bias
