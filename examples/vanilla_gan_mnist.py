@@ -18,7 +18,8 @@ off by default so that this stays the classic GAN:
 
 Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoint.npz, metrics.json,
 and class_histograms.png: the digits the metrics' classifier reads in 1000 of G's samples, epoch
-by epoch (a digit G drops, or one it collapses to, shows there). `train_gan` below also trains the DCGAN (examples/dcgan_mnist.py): only the networks differ.
+by epoch (a digit G drops, or one it collapses to, shows there). `gan_step` below is the step,
+`train_gan` the run; they also train the DCGAN (examples/dcgan_mnist.py): only the networks differ.
 The loop around the step (batches, checkpoints, grids, metrics) is examples/gans.py.
 """
 import tinygen
@@ -49,6 +50,41 @@ def parse_args(parser):
     return args
 
 
+def gan_step(G, D, opt_G, opt_D, real, z, replay=None):
+    """One step of the GAN game on a batch of real images and a batch of noise z; returns its numbers.
+
+    1. D's phase: minimise  -log D(x) - log(1 - D(G(z)))   (binary cross-entropy, targets 1 and 0),
+       over D's parameters only: the fakes are detached, so nothing reaches G.
+    2. G's phase: minimise  -log D(G(z))   (the "non-saturating" loss: target 1 for the fakes),
+       through the D just updated, over G's parameters only: D is frozen.
+    Goodfellow et al.'s minimax loss would have G minimise log(1 - D(G(z))), whose gradient
+    vanishes while D rejects G's images easily, as it does early on; -log D(G(z)) has the same
+    fixed point and strong gradients there (tests/test_gan_step.py tells the two apart).
+    """
+    real_label = tinygen.ones(len(real), 1, device=real.device)
+    fake_label = tinygen.zeros(len(z), 1, device=z.device)
+    fake = G(z)
+
+    # 1. Train D: push D(real) towards 1 and D(fake) towards 0. `detach` keeps this step
+    #    from reaching into G: only D's parameters get gradients here. (With
+    #    --experience-replay some of the fakes D sees are older ones, detached too.)
+    shown = replay(fake) if replay is not None else fake.detach()
+    d_real, d_fake = D(real), D(shown)
+    d_loss = F.binary_cross_entropy(d_real, real_label) + F.binary_cross_entropy(d_fake, fake_label)
+    opt_D.zero_grad()
+    d_loss.backward()
+    opt_D.step()
+
+    # 2. Train G through a frozen D: make the updated D call the fakes real.
+    D.requires_grad_(False)
+    g_loss = F.binary_cross_entropy(D(fake), real_label)
+    opt_G.zero_grad()
+    g_loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real.mean(), "d_fake": d_fake.mean()}
+
+
 def train_gan(G, D, args, title, image_shape):
     """Train G and D by the two-phase GAN step on MNIST scaled to [-1, 1] (tanh's range).
 
@@ -60,31 +96,10 @@ def train_gan(G, D, args, title, image_shape):
     opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
     print(G, D, sep="\n")
-    real_label = tinygen.ones(args.batch_size, 1, device=args.device)
-    fake_label = tinygen.zeros(args.batch_size, 1, device=args.device)
 
     def train_step(real):
         z = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
-        fake = G(z)
-
-        # 1. Train D: push D(real) towards 1 and D(fake) towards 0. `detach` keeps this step
-        #    from reaching into G: only D's parameters get gradients here. (With
-        #    --experience-replay some of the fakes D sees are older ones, detached too.)
-        shown = replay(fake) if replay is not None else fake.detach()
-        d_real, d_fake = D(real), D(shown)
-        d_loss = F.binary_cross_entropy(d_real, real_label) + F.binary_cross_entropy(d_fake, fake_label)
-        opt_D.zero_grad()
-        d_loss.backward()
-        opt_D.step()
-
-        # 2. Train G through a frozen D: make the updated D call the fakes real.
-        D.requires_grad_(False)
-        g_loss = F.binary_cross_entropy(D(fake), real_label)
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        D.requires_grad_(True)
-        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real.mean(), "d_fake": d_fake.mean()}
+        return gan_step(G, D, opt_G, opt_D, real, z, replay)
 
     history = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}  # d_real, d_fake: the batch's mean D(x), D(G(z))
     fixed_z = gans.sample_noise(100, G.latent_dim, args, offset=0)  # the same 100 digits in every epoch's grid
