@@ -505,3 +505,128 @@ def test_a_negative_size_is_refused(name, good, bad):
 def test_a_size_that_is_not_an_int_is_refused(name, bad, shown):
     with pytest.raises(TypeError, match=esc(f"{name}: size must be an int, got {shown}")):
         CREATORS[name](2, bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Modules: PyTorch's habits register what PyTorch registers, or are refused naming the fix
+
+
+@pytest.mark.parametrize("value, shown", [(tinygen.zeros(3, 2), "Tensor"), (np.zeros((3, 2), np.float32), "ndarray"),
+                                          (nn.ReLU(), "ReLU")])
+def test_a_parameter_takes_only_a_parameter(value, shown):
+    lin = nn.Linear(2, 3)
+    with pytest.raises(TypeError, match=esc(f"Linear: cannot assign {shown} as parameter 'weight' (nn.Parameter or "
+                                            f"None expected); assign nn.Parameter(tinygen.tensor(values))")):
+        lin.weight = value
+    assert len(lin.parameters()) == 2 and "weight" in lin.state_dict()
+
+
+def test_an_assigned_parameter_is_registered_and_none_removes_it():
+    lin = nn.Linear(2, 3)
+    new = nn.Parameter(tinygen.ones(3, 2))
+    lin.weight = new
+    assert lin.parameters()[0] is new and lin.state_dict()["weight"] is new
+    lin.bias = None
+    assert [name for name, _ in lin.named_parameters()] == ["weight"]
+
+
+def test_a_child_module_takes_only_a_module():
+    seq = nn.Sequential(nn.Linear(2, 3))
+    model = nn.Module()
+    model.body = seq
+    with pytest.raises(TypeError, match=esc("Module: cannot assign int as child module 'body' (nn.Module or None "
+                                            "expected)")):
+        model.body = 3
+    assert model.children() == [seq]
+
+
+def test_a_tensor_assigned_to_a_buffer_stays_a_buffer():
+    norm = nn.BatchNorm1d(3)
+    norm.running_mean = tinygen.ones(3)
+    assert isinstance(norm.running_mean, nn.Buffer) and norm.state_dict()["running_mean"].tolist() == [1, 1, 1]
+    with pytest.raises(TypeError, match=esc("BatchNorm1d: cannot assign list as buffer 'running_var' (nn.Buffer, "
+                                            "Tensor or None expected)")):
+        norm.running_var = [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("entry, shown", [
+    (lambda x: x, "entry 1 (a function) is not a Module subclass instance; wrap it in a Module subclass"),
+    (nn.ReLU, "entry 1 (the class ReLU) is not a Module subclass instance; call it to make a layer, e.g. ReLU(...)"),
+    ([nn.ReLU()], "entry 1 (a list) is not a Module subclass instance; pass its modules themselves"),
+    (None, "entry 1 (NoneType None) is not a Module subclass instance"),
+])
+@pytest.mark.parametrize("container", ["Sequential", "ModuleList"])
+def test_containers_refuse_what_is_not_a_module(container, entry, shown):
+    entries = [nn.Linear(2, 2), entry]
+    with pytest.raises(TypeError, match=esc(f"{container}: {shown}")):
+        nn.Sequential(*entries) if container == "Sequential" else nn.ModuleList(entries)
+    with pytest.raises(TypeError, match=esc(f"{container}: {shown}")):
+        (nn.Sequential(nn.Linear(2, 2)) if container == "Sequential" else nn.ModuleList([nn.Linear(2, 2)])).append(entry)
+
+
+def test_module_list_of_a_single_module():
+    with pytest.raises(TypeError, match=esc("ModuleList: expected an iterable of modules, got a single Linear; "
+                                            "pass [module]")):
+        nn.ModuleList(nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("mode", ["False", 1, 0, None])
+def test_train_mode_must_be_a_bool(mode):
+    model = nn.Sequential(nn.Dropout(0.5))
+    with pytest.raises(ValueError, match="training mode is expected to be boolean"):
+        model.train(mode)
+    assert model.training and model[0].training
+
+
+def test_requires_grad_takes_a_bool():
+    with pytest.raises(TypeError, match="requires_grad_\\(\\): argument 'requires_grad' must be bool, not str"):
+        nn.Linear(2, 2).requires_grad_("False")
+
+
+@pytest.mark.parametrize("name, error, message", [
+    (3, TypeError, "module name should be a string, got int"),
+    ("", KeyError, "module name must not be empty or contain a dot"),
+    ("a.b", KeyError, "module name must not be empty or contain a dot"),
+    ("forward", KeyError, "attribute 'forward' already exists"),
+    ("training", KeyError, "attribute 'training' already exists"),
+])
+def test_add_module_names(name, error, message):
+    with pytest.raises(error, match=esc(message)):
+        nn.Sequential().add_module(name, nn.ReLU())
+
+
+def test_register_parameter_and_buffer():
+    m = nn.Module()
+    m.register_parameter("w", nn.Parameter(tinygen.ones(2)))
+    m.register_buffer("count", tinygen.zeros(()))
+    assert list(m.state_dict()) == ["w", "count"] and len(m.parameters()) == 1 and isinstance(m.count, nn.Buffer)
+    with pytest.raises(TypeError, match=esc("Module: cannot assign Tensor object to parameter 'v' (nn.Parameter or "
+                                            "None required)")):
+        m.register_parameter("v", tinygen.ones(2))
+    with pytest.raises(TypeError, match=esc("Module: cannot assign ndarray object to buffer 'b' (Tensor or None "
+                                            "required)")):
+        m.register_buffer("b", np.ones(2))
+    with pytest.raises(KeyError, match=esc("attribute 'w' already exists")):
+        m.register_buffer("w", tinygen.ones(2))
+
+
+def test_apply_refuses_what_cannot_be_called():
+    with pytest.raises(TypeError, match="Sequential.apply: expected a function of a module, got int"):
+        nn.Sequential(nn.ReLU()).apply(3)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int64", "gpu", None])
+def test_module_to_refuses_other_dtypes(dtype):
+    with pytest.raises(ValueError, match=esc("Linear.to: expected a device ('cpu', 'cuda') or a floating dtype")):
+        nn.Linear(2, 2).to(dtype)
+
+
+def test_load_state_dict_strict_must_be_a_bool():
+    lin = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="strict must be True or False, got 'no'"):
+        lin.load_state_dict(lin.state_dict(), strict="no")
+
+
+def test_zero_grad_set_to_none_must_be_a_bool():
+    with pytest.raises(TypeError, match="zero_grad: set_to_none must be True or False, got 'False'"):
+        nn.Linear(2, 2).zero_grad(set_to_none="False")
