@@ -630,3 +630,57 @@ def test_load_state_dict_strict_must_be_a_bool():
 def test_zero_grad_set_to_none_must_be_a_bool():
     with pytest.raises(TypeError, match="zero_grad: set_to_none must be True or False, got 'False'"):
         nn.Linear(2, 2).zero_grad(set_to_none="False")
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimisers: a parameter given twice, parameter groups, hyperparameters without a meaning
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_an_optimiser_refuses_a_parameter_given_twice(name):
+    lin = nn.Linear(2, 3)
+    with pytest.raises(ValueError, match=esc(f"{name}: parameter 2 (shape (3, 2)) is the same tensor as parameter 0; "
+                                             f"give each parameter once, or it is stepped twice")):
+        getattr(tinygen.optim, name)(lin.parameters() + [lin.weight])
+
+
+def test_parameter_groups_are_refused_naming_the_alternative():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    groups = [{"params": model[0].parameters()}, {"params": model[1].parameters(), "lr": 1e-4}]
+    with pytest.raises(TypeError, match=esc("Adam: parameter groups (dicts with their own options) are not supported; "
+                                            "make one optimiser per group, e.g. Adam(model.encoder.parameters(), "
+                                            "lr=1e-3) and Adam(model.decoder.parameters(), lr=1e-4), and step each")):
+        tinygen.optim.Adam(groups, lr=1e-3)
+
+
+@pytest.mark.parametrize("params", [set, frozenset])
+def test_an_unordered_set_of_parameters_is_refused(params):
+    with pytest.raises(TypeError, match=f"SGD: params must be an ordered iterable of tensors such as a list or "
+                                        f"model.parameters\\(\\), got a {params.__name__}"):
+        tinygen.optim.SGD(params(nn.Linear(2, 2).parameters()))
+
+
+def test_a_parameter_that_is_not_a_tensor_is_named():
+    with pytest.raises(TypeError, match=esc("SGD: every parameter must be a tensor that requires grad, parameter 1 is "
+                                            "ndarray")):
+        tinygen.optim.SGD([nn.Parameter(tinygen.ones(2)), np.ones(2)])
+
+
+@pytest.mark.parametrize("dampening", [float("nan"), -0.1, 1.5, float("inf")])
+def test_sgd_dampening_must_be_in_zero_one(dampening):
+    with pytest.raises(ValueError, match=esc(f"SGD: dampening must be in [0, 1], got {dampening}")):
+        tinygen.optim.SGD(nn.Linear(2, 2).parameters(), momentum=0.9, dampening=dampening)
+
+
+def test_a_gradient_of_another_shape_is_refused_at_step():
+    p = nn.Parameter(tinygen.ones(3))
+    p.grad = tinygen.ones(1)  # would broadcast into every element
+    opt = tinygen.optim.SGD([p], lr=0.1)
+    with pytest.raises(ValueError, match=esc("SGD.step: parameter 0 has shape (3,) but its .grad has shape (1,)")):
+        opt.step()
+    assert p.tolist() == [1, 1, 1]
+
+
+def test_optimiser_zero_grad_set_to_none_must_be_a_bool():
+    with pytest.raises(TypeError, match="zero_grad: set_to_none must be True or False, got 0"):
+        tinygen.optim.Adam(nn.Linear(2, 2).parameters()).zero_grad(0)

@@ -704,3 +704,39 @@ def test_apply_and_named_sequential_as_torch():
     assert order == order_twin
     assert list(model.state_dict()) == list(twin.state_dict())
     assert [name for name, _ in model.named_children()] == [name for name, _ in twin.named_children()]
+
+
+def test_optimiser_step_with_a_closure_and_zero_grad_to_zeros_as_torch():
+    model, twin = _mlp_pair(np.float64)
+    opt, opt_t = optim.SGD(model.parameters(), lr=0.1, momentum=0.9), torch.optim.SGD(twin.parameters(), lr=0.1,
+                                                                                      momentum=0.9)
+    x = np.random.default_rng(4).standard_normal((6, 4))
+
+    def closure():
+        opt.zero_grad(set_to_none=False)
+        loss = model(tinygen.tensor(x)).sum()
+        loss.backward()
+        return loss
+
+    def closure_t():
+        opt_t.zero_grad(set_to_none=False)
+        loss = twin(torch.tensor(x)).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        assert_close(opt.step(closure), opt_t.step(closure_t), np.float64)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        assert_close(p, q, np.float64)
+        assert_close(p.grad, q.grad, np.float64)
+
+
+def test_a_parameter_given_twice_torch_warns_and_tinygen_refuses():
+    twin = torch.nn.Linear(2, 3)
+    with pytest.warns(UserWarning, match="duplicate parameters"):
+        torch.optim.SGD(list(twin.parameters()) + [twin.weight], lr=0.1)
+    lin = nn.Linear(2, 3)
+    with pytest.raises(ValueError, match="is the same tensor as parameter 0"):
+        optim.SGD(lin.parameters() + [lin.weight], lr=0.1)
+    with pytest.raises(ValueError, match="some parameters appear in more than one parameter group"):
+        torch.optim.SGD([{"params": [twin.weight]}, {"params": [twin.weight]}], lr=0.1)
