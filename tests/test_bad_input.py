@@ -684,3 +684,59 @@ def test_a_gradient_of_another_shape_is_refused_at_step():
 def test_optimiser_zero_grad_set_to_none_must_be_a_bool():
     with pytest.raises(TypeError, match="zero_grad: set_to_none must be True or False, got 0"):
         tinygen.optim.Adam(nn.Linear(2, 2).parameters()).zero_grad(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers and models that would degenerate quietly
+
+
+def test_instance_norm_of_one_pixel_maps_is_refused():
+    x = tinygen.randn(2, 3, 1, 1)
+    with pytest.raises(ValueError, match=esc("InstanceNorm2d(3, eps=1e-05): Expected more than 1 spatial element "
+                                             "(each map is normalised over its own H x W pixels), got input size "
+                                             "(2, 3, 1, 1)")):
+        nn.InstanceNorm2d(3)(x)
+    assert nn.InstanceNorm2d(3)(tinygen.randn(2, 3, 1, 2)).shape == (2, 3, 1, 2)  # two pixels are enough
+
+
+@pytest.mark.parametrize("psi", [float("nan"), float("inf"), -float("inf")])
+def test_stylegan_refuses_a_psi_that_is_not_finite(psi):
+    from tinygen.models.stylegan import StyleGenerator
+    G = StyleGenerator(latent_dim=4, style_dim=4, channels=2, mapping_layers=1).eval()
+    with pytest.raises(ValueError, match=esc(f"StyleGenerator: psi (the truncation) must be a finite number, usually "
+                                             f"in [0, 1], got {psi}")):
+        G(tinygen.randn(2, 4), psi=psi)
+
+
+CODE_SIZES = [  # a model with a code of size 0, and its message
+    ("tinygen.models.autoencoder", "Autoencoder", "code_size"), ("tinygen.models.autoencoder", "Encoder", "code_size"),
+    ("tinygen.models.autoencoder", "Decoder", "code_size"), ("tinygen.models.vae", "VAE", "latent_dim"),
+    ("tinygen.models.vae", "ConvVAE", "latent_dim"), ("tinygen.models.cvae", "CVAE", "latent_dim"),
+    ("tinygen.models.sparse_autoencoder", "SparseAutoencoder", "code_size"),
+    ("tinygen.models.conv_autoencoder", "ConvAutoencoder", "code_size"), ("tinygen.models.aae", "Encoder", "latent_dim"),
+    ("tinygen.models.aae", "Decoder", "latent_dim"),
+    ("tinygen.models.recurrent_autoencoder", "RecurrentAutoencoder", "code_size"),
+]
+
+
+@pytest.mark.parametrize("module, model, option", CODE_SIZES, ids=[f"{m.split('.')[-1]}.{c}" for m, c, _ in CODE_SIZES])
+def test_a_code_of_size_zero_is_refused_naming_the_model(module, model, option):
+    import importlib
+    with pytest.raises(ValueError, match=esc(f"{model}: {option} must be >= 1, got 0")):
+        getattr(importlib.import_module(module), model)(0)
+
+
+def test_a_stacked_autoencoder_refuses_a_size_of_zero_and_a_depth_it_does_not_have():
+    from tinygen.models.stacked_autoencoder import StackedAutoencoder
+    with pytest.raises(ValueError, match=esc("StackedAutoencoder: every size must be >= 1, got 0")):
+        StackedAutoencoder((784, 8, 0))
+    model = StackedAutoencoder((784, 8, 4))
+    x = tinygen.rand(2, 1, 28, 28)
+    for depth, width in [(0, 784), (1, 8), (2, 4), (None, 4)]:
+        assert model.encode(x, depth=depth).shape == (2, width)
+    for depth in [3, 5, -1]:
+        with pytest.raises(ValueError, match=esc(f"StackedAutoencoder.encode: depth must be in [0, 2] (the number of "
+                                                 f"encoders), or None for all, got {depth}")):
+            model.encode(x, depth=depth)
+    with pytest.raises(TypeError, match=esc("StackedAutoencoder.encode: depth must be an int, got float 1.0")):
+        model.encode(x, depth=1.0)

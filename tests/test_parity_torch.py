@@ -740,3 +740,12 @@ def test_a_parameter_given_twice_torch_warns_and_tinygen_refuses():
         optim.SGD(lin.parameters() + [lin.weight], lr=0.1)
     with pytest.raises(ValueError, match="some parameters appear in more than one parameter group"):
         torch.optim.SGD([{"params": [twin.weight]}, {"params": [twin.weight]}], lr=0.1)
+
+
+def test_instance_norm_of_one_pixel_maps_is_refused_as_torch():
+    with pytest.raises(ValueError, match="Expected more than 1 spatial element"):
+        torch.nn.InstanceNorm2d(3)(torch.randn(2, 3, 1, 1))
+    with pytest.raises(ValueError, match="Expected more than 1 spatial element"):
+        nn.InstanceNorm2d(3)(tinygen.randn(2, 3, 1, 1))
+    x = np.random.default_rng(8).standard_normal((2, 3, 2, 1))  # two pixels: the smallest map both normalise
+    assert_close(nn.InstanceNorm2d(3)(tinygen.tensor(x)), torch.nn.InstanceNorm2d(3)(torch.tensor(x)), np.float64)
