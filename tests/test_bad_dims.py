@@ -257,3 +257,69 @@ def test_unflatten_sizes():
         nn.Unflatten(1, (2.5, 2))
     with pytest.raises(TypeError, match=esc("Unflatten(1, 6): unflattened_size must be a tuple of ints, got int")):
         nn.Unflatten(1, 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Models given a wrong shape name themselves, the expected and the actual shape (not a reshape inside)
+
+from tinygen.models import aae, autoencoder, conv_autoencoder, cvae, dcgan, recurrent_autoencoder  # noqa: E402
+from tinygen.models import sparse_autoencoder, stacked_autoencoder, vae, vanilla_gan  # noqa: E402
+
+IMAGES = "(N, 1, 28, 28) or (N, 28, 28) or (N, 784)"
+WRONG_IMAGES = tinygen.zeros(2, 1, 32, 32)
+MODEL_ENTRIES = [  # (name, call with a wrong input, the message)
+    ("VAE.encode", lambda: vae.VAE(4, 8).encode(WRONG_IMAGES), f"VAE.encode: expected images of shape {IMAGES}"),
+    ("VAE.forward", lambda: vae.VAE(4, 8)(WRONG_IMAGES), f"VAE.encode: expected images of shape {IMAGES}"),
+    ("VAE.decode", lambda: vae.VAE(4, 8).decode(tinygen.zeros(2, 5)), "VAE.decode: expected z of shape (N, 4)"),
+    ("ConvVAE.encode", lambda: vae.ConvVAE(4, (2, 2)).encode(WRONG_IMAGES),
+     f"ConvVAE.encode: expected images of shape {IMAGES}"),
+    ("ConvVAE.decode", lambda: vae.ConvVAE(4, (2, 2)).decode(tinygen.zeros(2, 1, 4)),
+     "ConvVAE.decode: expected z of shape (N, 4)"),
+    ("CVAE.encode", lambda: cvae.CVAE(4, 8)(WRONG_IMAGES, tinygen.tensor([1, 2])),
+     f"CVAE.encode: expected images of shape {IMAGES}"),
+    ("CVAE.decode", lambda: cvae.CVAE(4, 8).decode(tinygen.zeros(2, 3), tinygen.tensor([1, 2])),
+     "CVAE.decode: expected z of shape (N, 4)"),
+    ("Autoencoder", lambda: autoencoder.Autoencoder(4)(WRONG_IMAGES), f"Autoencoder: expected images of shape {IMAGES}"),
+    ("Decoder", lambda: autoencoder.Decoder(4)(tinygen.zeros(2, 3)), "Decoder: expected codes of shape (N, 4)"),
+    ("SparseAutoencoder", lambda: sparse_autoencoder.SparseAutoencoder(4)(WRONG_IMAGES),
+     f"SparseAutoencoder: expected images of shape {IMAGES}"),
+    ("StackedAutoencoder.encode", lambda: stacked_autoencoder.StackedAutoencoder((784, 8, 4))(WRONG_IMAGES),
+     f"StackedAutoencoder.encode: expected images of shape {IMAGES}"),
+    ("StackedAutoencoder.decode", lambda: stacked_autoencoder.StackedAutoencoder((784, 8, 4)).decode(
+        tinygen.zeros(2, 8)), "StackedAutoencoder.decode: expected codes of shape (N, 4)"),
+    ("ConvAutoencoder", lambda: conv_autoencoder.ConvAutoencoder(4)(tinygen.zeros(2, 784)),
+     "ConvAutoencoder: expected images of shape (N, 1, 28, 28)"),
+    ("ConvDecoder", lambda: conv_autoencoder.ConvDecoder(4)(tinygen.zeros(2, 5)),
+     "ConvDecoder: expected codes of shape (N, 4)"),
+    ("aae.Encoder", lambda: aae.Encoder(4, 8)(WRONG_IMAGES), f"Encoder: expected images of shape {IMAGES}"),
+    ("aae.Decoder", lambda: aae.Decoder(4, 8)(tinygen.zeros(2, 5)), "Decoder: expected codes of shape (N, 4)"),
+    ("RecurrentAutoencoder", lambda: recurrent_autoencoder.RecurrentAutoencoder(4, 8)(WRONG_IMAGES),
+     f"RecurrentAutoencoder: expected images of shape {IMAGES}"),
+    ("recurrent Decoder", lambda: recurrent_autoencoder.Decoder(4, 8)(tinygen.zeros(2, 5)),
+     "Decoder: expected codes of shape (N, 4)"),
+    ("Generator", lambda: vanilla_gan.Generator(4)(tinygen.zeros(2, 5)), "Generator: expected z of shape (N, 4)"),
+    ("Discriminator", lambda: vanilla_gan.Discriminator()(WRONG_IMAGES),
+     f"Discriminator: expected images of shape {IMAGES}"),
+    ("DCGANGenerator", lambda: dcgan.DCGANGenerator(4)(tinygen.zeros(2, 5)),
+     "DCGANGenerator: expected z of shape (N, 4) or (N, 4, 1, 1)"),
+    ("DCGANDiscriminator", lambda: dcgan.DCGANDiscriminator()(WRONG_IMAGES),
+     f"DCGANDiscriminator: expected images of shape {IMAGES}"),
+]
+
+
+@pytest.mark.parametrize("call, message", [c[1:] for c in MODEL_ENTRIES], ids=[c[0] for c in MODEL_ENTRIES])
+def test_models_name_a_wrong_input_shape(call, message):
+    with pytest.raises(ValueError, match=esc(message) + r", got \("):
+        call()
+
+
+def test_a_model_given_a_list_asks_for_a_tensor():
+    with pytest.raises(TypeError, match=esc("VAE.encode(): argument 'images' must be Tensor, not list; make one with "
+                                            "tinygen.tensor(...)")):
+        vae.VAE(4, 8).encode([[0.0] * 784])
+
+
+def test_models_still_take_every_image_layout():
+    model = vae.VAE(4, 8)
+    for shape in [(2, 1, 28, 28), (2, 28, 28), (2, 784)]:
+        assert model(tinygen.zeros(*shape))[1].shape == (2, 4)

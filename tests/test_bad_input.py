@@ -505,3 +505,238 @@ def test_a_negative_size_is_refused(name, good, bad):
 def test_a_size_that_is_not_an_int_is_refused(name, bad, shown):
     with pytest.raises(TypeError, match=esc(f"{name}: size must be an int, got {shown}")):
         CREATORS[name](2, bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Modules: PyTorch's habits register what PyTorch registers, or are refused naming the fix
+
+
+@pytest.mark.parametrize("value, shown", [(tinygen.zeros(3, 2), "Tensor"), (np.zeros((3, 2), np.float32), "ndarray"),
+                                          (nn.ReLU(), "ReLU")])
+def test_a_parameter_takes_only_a_parameter(value, shown):
+    lin = nn.Linear(2, 3)
+    with pytest.raises(TypeError, match=esc(f"Linear: cannot assign {shown} as parameter 'weight' (nn.Parameter or "
+                                            f"None expected); assign nn.Parameter(tinygen.tensor(values))")):
+        lin.weight = value
+    assert len(lin.parameters()) == 2 and "weight" in lin.state_dict()
+
+
+def test_an_assigned_parameter_is_registered_and_none_removes_it():
+    lin = nn.Linear(2, 3)
+    new = nn.Parameter(tinygen.ones(3, 2))
+    lin.weight = new
+    assert lin.parameters()[0] is new and lin.state_dict()["weight"] is new
+    lin.bias = None
+    assert [name for name, _ in lin.named_parameters()] == ["weight"]
+
+
+def test_a_child_module_takes_only_a_module():
+    seq = nn.Sequential(nn.Linear(2, 3))
+    model = nn.Module()
+    model.body = seq
+    with pytest.raises(TypeError, match=esc("Module: cannot assign int as child module 'body' (nn.Module or None "
+                                            "expected)")):
+        model.body = 3
+    assert model.children() == [seq]
+
+
+def test_a_tensor_assigned_to_a_buffer_stays_a_buffer():
+    norm = nn.BatchNorm1d(3)
+    norm.running_mean = tinygen.ones(3)
+    assert isinstance(norm.running_mean, nn.Buffer) and norm.state_dict()["running_mean"].tolist() == [1, 1, 1]
+    with pytest.raises(TypeError, match=esc("BatchNorm1d: cannot assign list as buffer 'running_var' (nn.Buffer, "
+                                            "Tensor or None expected)")):
+        norm.running_var = [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("entry, shown", [
+    (lambda x: x, "entry 1 (a function) is not a Module subclass instance; wrap it in a Module subclass"),
+    (nn.ReLU, "entry 1 (the class ReLU) is not a Module subclass instance; call it to make a layer, e.g. ReLU(...)"),
+    ([nn.ReLU()], "entry 1 (a list) is not a Module subclass instance; pass its modules themselves"),
+    (None, "entry 1 (NoneType None) is not a Module subclass instance"),
+])
+@pytest.mark.parametrize("container", ["Sequential", "ModuleList"])
+def test_containers_refuse_what_is_not_a_module(container, entry, shown):
+    entries = [nn.Linear(2, 2), entry]
+    with pytest.raises(TypeError, match=esc(f"{container}: {shown}")):
+        nn.Sequential(*entries) if container == "Sequential" else nn.ModuleList(entries)
+    with pytest.raises(TypeError, match=esc(f"{container}: {shown}")):
+        (nn.Sequential(nn.Linear(2, 2)) if container == "Sequential" else nn.ModuleList([nn.Linear(2, 2)])).append(entry)
+
+
+def test_module_list_of_a_single_module():
+    with pytest.raises(TypeError, match=esc("ModuleList: expected an iterable of modules, got a single Linear; "
+                                            "pass [module]")):
+        nn.ModuleList(nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("mode", ["False", 1, 0, None])
+def test_train_mode_must_be_a_bool(mode):
+    model = nn.Sequential(nn.Dropout(0.5))
+    with pytest.raises(ValueError, match="training mode is expected to be boolean"):
+        model.train(mode)
+    assert model.training and model[0].training
+
+
+def test_requires_grad_takes_a_bool():
+    with pytest.raises(TypeError, match="requires_grad_\\(\\): argument 'requires_grad' must be bool, not str"):
+        nn.Linear(2, 2).requires_grad_("False")
+
+
+@pytest.mark.parametrize("name, error, message", [
+    (3, TypeError, "module name should be a string, got int"),
+    ("", KeyError, "module name must not be empty or contain a dot"),
+    ("a.b", KeyError, "module name must not be empty or contain a dot"),
+    ("forward", KeyError, "attribute 'forward' already exists"),
+    ("training", KeyError, "attribute 'training' already exists"),
+])
+def test_add_module_names(name, error, message):
+    with pytest.raises(error, match=esc(message)):
+        nn.Sequential().add_module(name, nn.ReLU())
+
+
+def test_register_parameter_and_buffer():
+    m = nn.Module()
+    m.register_parameter("w", nn.Parameter(tinygen.ones(2)))
+    m.register_buffer("count", tinygen.zeros(()))
+    assert list(m.state_dict()) == ["w", "count"] and len(m.parameters()) == 1 and isinstance(m.count, nn.Buffer)
+    with pytest.raises(TypeError, match=esc("Module: cannot assign Tensor object to parameter 'v' (nn.Parameter or "
+                                            "None required)")):
+        m.register_parameter("v", tinygen.ones(2))
+    with pytest.raises(TypeError, match=esc("Module: cannot assign ndarray object to buffer 'b' (Tensor or None "
+                                            "required)")):
+        m.register_buffer("b", np.ones(2))
+    with pytest.raises(KeyError, match=esc("attribute 'w' already exists")):
+        m.register_buffer("w", tinygen.ones(2))
+
+
+def test_apply_refuses_what_cannot_be_called():
+    with pytest.raises(TypeError, match="Sequential.apply: expected a function of a module, got int"):
+        nn.Sequential(nn.ReLU()).apply(3)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int64", "gpu", None])
+def test_module_to_refuses_other_dtypes(dtype):
+    with pytest.raises(ValueError, match=esc("Linear.to: expected a device ('cpu', 'cuda') or a floating dtype")):
+        nn.Linear(2, 2).to(dtype)
+
+
+def test_load_state_dict_strict_must_be_a_bool():
+    lin = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="strict must be True or False, got 'no'"):
+        lin.load_state_dict(lin.state_dict(), strict="no")
+
+
+def test_zero_grad_set_to_none_must_be_a_bool():
+    with pytest.raises(TypeError, match="zero_grad: set_to_none must be True or False, got 'False'"):
+        nn.Linear(2, 2).zero_grad(set_to_none="False")
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimisers: a parameter given twice, parameter groups, hyperparameters without a meaning
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_an_optimiser_refuses_a_parameter_given_twice(name):
+    lin = nn.Linear(2, 3)
+    with pytest.raises(ValueError, match=esc(f"{name}: parameter 2 (shape (3, 2)) is the same tensor as parameter 0; "
+                                             f"give each parameter once, or it is stepped twice")):
+        getattr(tinygen.optim, name)(lin.parameters() + [lin.weight])
+
+
+def test_parameter_groups_are_refused_naming_the_alternative():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    groups = [{"params": model[0].parameters()}, {"params": model[1].parameters(), "lr": 1e-4}]
+    with pytest.raises(TypeError, match=esc("Adam: parameter groups (dicts with their own options) are not supported; "
+                                            "make one optimiser per group, e.g. Adam(model.encoder.parameters(), "
+                                            "lr=1e-3) and Adam(model.decoder.parameters(), lr=1e-4), and step each")):
+        tinygen.optim.Adam(groups, lr=1e-3)
+
+
+@pytest.mark.parametrize("params", [set, frozenset])
+def test_an_unordered_set_of_parameters_is_refused(params):
+    with pytest.raises(TypeError, match=f"SGD: params must be an ordered iterable of tensors such as a list or "
+                                        f"model.parameters\\(\\), got a {params.__name__}"):
+        tinygen.optim.SGD(params(nn.Linear(2, 2).parameters()))
+
+
+def test_a_parameter_that_is_not_a_tensor_is_named():
+    with pytest.raises(TypeError, match=esc("SGD: every parameter must be a tensor that requires grad, parameter 1 is "
+                                            "ndarray")):
+        tinygen.optim.SGD([nn.Parameter(tinygen.ones(2)), np.ones(2)])
+
+
+@pytest.mark.parametrize("dampening", [float("nan"), -0.1, 1.5, float("inf")])
+def test_sgd_dampening_must_be_in_zero_one(dampening):
+    with pytest.raises(ValueError, match=esc(f"SGD: dampening must be in [0, 1], got {dampening}")):
+        tinygen.optim.SGD(nn.Linear(2, 2).parameters(), momentum=0.9, dampening=dampening)
+
+
+def test_a_gradient_of_another_shape_is_refused_at_step():
+    p = nn.Parameter(tinygen.ones(3))
+    p.grad = tinygen.ones(1)  # would broadcast into every element
+    opt = tinygen.optim.SGD([p], lr=0.1)
+    with pytest.raises(ValueError, match=esc("SGD.step: parameter 0 has shape (3,) but its .grad has shape (1,)")):
+        opt.step()
+    assert p.tolist() == [1, 1, 1]
+
+
+def test_optimiser_zero_grad_set_to_none_must_be_a_bool():
+    with pytest.raises(TypeError, match="zero_grad: set_to_none must be True or False, got 0"):
+        tinygen.optim.Adam(nn.Linear(2, 2).parameters()).zero_grad(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers and models that would degenerate quietly
+
+
+def test_instance_norm_of_one_pixel_maps_is_refused():
+    x = tinygen.randn(2, 3, 1, 1)
+    with pytest.raises(ValueError, match=esc("InstanceNorm2d(3, eps=1e-05): Expected more than 1 spatial element "
+                                             "(each map is normalised over its own H x W pixels), got input size "
+                                             "(2, 3, 1, 1)")):
+        nn.InstanceNorm2d(3)(x)
+    assert nn.InstanceNorm2d(3)(tinygen.randn(2, 3, 1, 2)).shape == (2, 3, 1, 2)  # two pixels are enough
+
+
+@pytest.mark.parametrize("psi", [float("nan"), float("inf"), -float("inf")])
+def test_stylegan_refuses_a_psi_that_is_not_finite(psi):
+    from tinygen.models.stylegan import StyleGenerator
+    G = StyleGenerator(latent_dim=4, style_dim=4, channels=2, mapping_layers=1).eval()
+    with pytest.raises(ValueError, match=esc(f"StyleGenerator: psi (the truncation) must be a finite number, usually "
+                                             f"in [0, 1], got {psi}")):
+        G(tinygen.randn(2, 4), psi=psi)
+
+
+CODE_SIZES = [  # a model with a code of size 0, and its message
+    ("tinygen.models.autoencoder", "Autoencoder", "code_size"), ("tinygen.models.autoencoder", "Encoder", "code_size"),
+    ("tinygen.models.autoencoder", "Decoder", "code_size"), ("tinygen.models.vae", "VAE", "latent_dim"),
+    ("tinygen.models.vae", "ConvVAE", "latent_dim"), ("tinygen.models.cvae", "CVAE", "latent_dim"),
+    ("tinygen.models.sparse_autoencoder", "SparseAutoencoder", "code_size"),
+    ("tinygen.models.conv_autoencoder", "ConvAutoencoder", "code_size"), ("tinygen.models.aae", "Encoder", "latent_dim"),
+    ("tinygen.models.aae", "Decoder", "latent_dim"),
+    ("tinygen.models.recurrent_autoencoder", "RecurrentAutoencoder", "code_size"),
+]
+
+
+@pytest.mark.parametrize("module, model, option", CODE_SIZES, ids=[f"{m.split('.')[-1]}.{c}" for m, c, _ in CODE_SIZES])
+def test_a_code_of_size_zero_is_refused_naming_the_model(module, model, option):
+    import importlib
+    with pytest.raises(ValueError, match=esc(f"{model}: {option} must be >= 1, got 0")):
+        getattr(importlib.import_module(module), model)(0)
+
+
+def test_a_stacked_autoencoder_refuses_a_size_of_zero_and_a_depth_it_does_not_have():
+    from tinygen.models.stacked_autoencoder import StackedAutoencoder
+    with pytest.raises(ValueError, match=esc("StackedAutoencoder: every size must be >= 1, got 0")):
+        StackedAutoencoder((784, 8, 0))
+    model = StackedAutoencoder((784, 8, 4))
+    x = tinygen.rand(2, 1, 28, 28)
+    for depth, width in [(0, 784), (1, 8), (2, 4), (None, 4)]:
+        assert model.encode(x, depth=depth).shape == (2, width)
+    for depth in [3, 5, -1]:
+        with pytest.raises(ValueError, match=esc(f"StackedAutoencoder.encode: depth must be in [0, 2] (the number of "
+                                                 f"encoders), or None for all, got {depth}")):
+            model.encode(x, depth=depth)
+    with pytest.raises(TypeError, match=esc("StackedAutoencoder.encode: depth must be an int, got float 1.0")):
+        model.encode(x, depth=1.0)

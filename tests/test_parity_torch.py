@@ -626,3 +626,126 @@ def test_init_statistics(name, options, shape):
                                                 ("leaky_relu", None), ("leaky_relu", 0.2), ("conv2d", None)])
 def test_calculate_gain(nonlinearity, param):
     assert nn.init.calculate_gain(nonlinearity, param) == pytest.approx(torch.nn.init.calculate_gain(nonlinearity, param))
+
+
+# ---------------------------------------------------------------------------------------------
+# Modules: what PyTorch's habits do to a model, side by side
+
+
+def test_module_double_and_float_as_torch():
+    model, twin = _mlp_pair(np.float32)
+    model.add_module("norm", nn.BatchNorm1d(2))
+    twin.add_module("norm", torch.nn.BatchNorm1d(2))
+    model.double(), twin.double()
+    assert [t.dtype for t in model.state_dict().values()] == [
+        np.dtype(str(t.dtype).removeprefix("torch.")) for t in twin.state_dict().values()]
+    x = np.random.default_rng(3).standard_normal((5, 4))
+    assert_close(model(tinygen.tensor(x)), twin(torch.tensor(x)), np.float64)
+    model.float(), twin.float()
+    assert model[0].weight.dtype == np.float32 and twin[0].weight.dtype == torch.float32
+    assert model.norm.num_batches_tracked.dtype == np.int64 and twin.norm.num_batches_tracked.dtype == torch.int64
+    model.to("float64")
+    assert model[2].bias.dtype == np.float64
+
+
+def test_refused_as_torch_refuses():
+    pairs = [(nn, tinygen.zeros), (torch.nn, torch.zeros)]
+    for lib, zeros in pairs:
+        with pytest.raises(TypeError, match="cannot assign .* as parameter 'weight'"):
+            lib.Linear(2, 3).weight = zeros(3, 2)
+        with pytest.raises(TypeError, match="is not a Module subclass"):
+            lib.Sequential(lib.Linear(2, 2), lambda x: x)
+        with pytest.raises(TypeError, match="is not a Module subclass"):
+            lib.ModuleList([lib.ReLU])
+        with pytest.raises(ValueError, match="training mode is expected to be boolean"):
+            lib.Linear(2, 2).train("False")
+
+
+def test_load_state_dict_not_strict_as_torch():
+    model, twin = _mlp_pair(np.float64)
+    other, other_twin = _mlp_pair(np.float64, seed=5)
+    partial = {k: v for k, v in other.state_dict().items() if k.startswith("0.")}
+    partial_twin = {k: v for k, v in other_twin.state_dict().items() if k.startswith("0.")}
+    partial["extra"] = partial_twin["extra"] = other_twin.state_dict()["2.bias"]  # an unexpected key
+    partial["extra"] = tinygen.tensor(partial["extra"].numpy())
+    model.load_state_dict(partial, strict=False)
+    twin.load_state_dict(partial_twin, strict=False)
+    for (name, p), q in zip(model.state_dict().items(), twin.state_dict().values()):
+        assert_close(p, q, np.float64, what=name)
+    with pytest.raises(KeyError, match="missing keys"):
+        model.load_state_dict(partial)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        twin.load_state_dict(partial_twin)
+
+
+def test_zero_grad_set_to_none_as_torch():
+    model, twin = _mlp_pair(np.float64)
+    x = np.ones((2, 4))
+    model(tinygen.tensor(x)).sum().backward()
+    twin(torch.tensor(x)).sum().backward()
+    model.zero_grad(set_to_none=False)
+    twin.zero_grad(set_to_none=False)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        assert_close(p.grad, q.grad, np.float64)
+        assert not p.grad.numpy().any()
+    model.zero_grad()
+    twin.zero_grad()
+    assert all(p.grad is None for p in model.parameters()) and all(q.grad is None for q in twin.parameters())
+
+
+def test_apply_and_named_sequential_as_torch():
+    from collections import OrderedDict
+    model = nn.Sequential(OrderedDict(fc=nn.Linear(2, 3), block=nn.Sequential(nn.ReLU(), nn.Linear(3, 1))))
+    twin = torch.nn.Sequential(OrderedDict(fc=torch.nn.Linear(2, 3),
+                                           block=torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(3, 1))))
+    order, order_twin = [], []
+    model.apply(lambda m: order.append(type(m).__name__))
+    twin.apply(lambda m: order_twin.append(type(m).__name__))
+    assert order == order_twin
+    assert list(model.state_dict()) == list(twin.state_dict())
+    assert [name for name, _ in model.named_children()] == [name for name, _ in twin.named_children()]
+
+
+def test_optimiser_step_with_a_closure_and_zero_grad_to_zeros_as_torch():
+    model, twin = _mlp_pair(np.float64)
+    opt, opt_t = optim.SGD(model.parameters(), lr=0.1, momentum=0.9), torch.optim.SGD(twin.parameters(), lr=0.1,
+                                                                                      momentum=0.9)
+    x = np.random.default_rng(4).standard_normal((6, 4))
+
+    def closure():
+        opt.zero_grad(set_to_none=False)
+        loss = model(tinygen.tensor(x)).sum()
+        loss.backward()
+        return loss
+
+    def closure_t():
+        opt_t.zero_grad(set_to_none=False)
+        loss = twin(torch.tensor(x)).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        assert_close(opt.step(closure), opt_t.step(closure_t), np.float64)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        assert_close(p, q, np.float64)
+        assert_close(p.grad, q.grad, np.float64)
+
+
+def test_a_parameter_given_twice_torch_warns_and_tinygen_refuses():
+    twin = torch.nn.Linear(2, 3)
+    with pytest.warns(UserWarning, match="duplicate parameters"):
+        torch.optim.SGD(list(twin.parameters()) + [twin.weight], lr=0.1)
+    lin = nn.Linear(2, 3)
+    with pytest.raises(ValueError, match="is the same tensor as parameter 0"):
+        optim.SGD(lin.parameters() + [lin.weight], lr=0.1)
+    with pytest.raises(ValueError, match="some parameters appear in more than one parameter group"):
+        torch.optim.SGD([{"params": [twin.weight]}, {"params": [twin.weight]}], lr=0.1)
+
+
+def test_instance_norm_of_one_pixel_maps_is_refused_as_torch():
+    with pytest.raises(ValueError, match="Expected more than 1 spatial element"):
+        torch.nn.InstanceNorm2d(3)(torch.randn(2, 3, 1, 1))
+    with pytest.raises(ValueError, match="Expected more than 1 spatial element"):
+        nn.InstanceNorm2d(3)(tinygen.randn(2, 3, 1, 1))
+    x = np.random.default_rng(8).standard_normal((2, 3, 2, 1))  # two pixels: the smallest map both normalise
+    assert_close(nn.InstanceNorm2d(3)(tinygen.tensor(x)), torch.nn.InstanceNorm2d(3)(torch.tensor(x)), np.float64)

@@ -8,47 +8,79 @@ import math
 import numbers
 
 from tinygen import backend
-from tinygen.autograd import Tensor
+from tinygen.autograd import Tensor, enable_grad
+from tinygen.nn.module import zero_grads
 
 
 class Optimizer:
     defaults = {}  # hyperparameter names and default values of a subclass
 
     def __init__(self, params, **hyperparameters):
-        name = type(self).__name__
-        if isinstance(params, Tensor):  # iterating over a tensor would give its rows
-            raise TypeError(f"{name}: params must be an iterable of tensors (e.g. model.parameters()), "
-                            f"got a single tensor of shape {params.shape}; pass [tensor]")
-        self.params = list(params)
-        if not self.params:
-            raise ValueError(f"{name}: got an empty list of parameters")
-        for i, p in enumerate(self.params):
-            if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(f"{name}: every parameter must be a tensor that requires grad")
-            if not p.is_leaf:
-                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) was computed by "
-                                 f"{type(p.creator).__name__}; an optimiser can only change leaf tensors")
+        self.params = self._checked_params(params)
         unknown = set(hyperparameters) - set(self.defaults)
         if unknown:
-            raise TypeError(f"{name}: unknown options {sorted(unknown)}")
+            raise TypeError(f"{type(self).__name__}: unknown options {sorted(unknown)}")
         values = {key: hyperparameters.get(key, default) for key, default in self.defaults.items()}
         self.check_hyperparameters(values)
         vars(self).update(values)
         self.state = [{} for _ in self.params]  # per parameter: named arrays
         self.work = [None] * len(self.params)  # per parameter: a scratch array, never saved
 
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
+    def _checked_params(self, params):
+        """The parameters as a list: each a leaf Tensor that requires grad, each given once."""
+        name = type(self).__name__
+        if isinstance(params, Tensor):  # iterating over a tensor would give its rows
+            raise TypeError(f"{name}: params must be an iterable of tensors (e.g. model.parameters()), "
+                            f"got a single tensor of shape {params.shape}; pass [tensor]")
+        if isinstance(params, (set, frozenset, dict)):  # no fixed order: the state dict would not line up
+            raise TypeError(f"{name}: params must be an ordered iterable of tensors such as a list or "
+                            f"model.parameters(), got a {type(params).__name__}")
+        params = list(params)
+        if not params:
+            raise ValueError(f"{name}: got an empty list of parameters")
+        first_of = {}  # id of a parameter -> its first position
+        for i, p in enumerate(params):
+            if isinstance(p, dict):
+                raise TypeError(f"{name}: parameter groups (dicts with their own options) are not supported; "
+                                f"make one optimiser per group, e.g. {name}(model.encoder.parameters(), lr=1e-3) "
+                                f"and {name}(model.decoder.parameters(), lr=1e-4), and step each")
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: every parameter must be a tensor that requires grad, "
+                                f"parameter {i} is {type(p).__name__}")
+            if not p.requires_grad:
+                raise TypeError(f"{name}: every parameter must be a tensor that requires grad, "
+                                f"parameter {i} (shape {p.shape}) does not")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) was computed by "
+                                 f"{type(p.creator).__name__}; an optimiser can only change leaf tensors")
+            if id(p) in first_of:  # as PyTorch's "duplicate parameters": it would be stepped twice
+                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) is the same tensor as parameter "
+                                 f"{first_of[id(p)]}; give each parameter once, or it is stepped twice")
+            first_of[id(p)] = i
+        return params
 
-    def step(self):
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients (set_to_none=False: fill them with zeros instead, as PyTorch)."""
+        zero_grads(self.params, set_to_none)
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient. With `closure` (a function that
+        computes the loss and its gradients, as PyTorch's), call it first and return its loss."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
         for i, (p, state) in enumerate(zip(self.params, self.state)):
             if p.grad is None:
                 continue
+            if p.grad.shape != p.shape:  # a gradient set by hand would broadcast into the update
+                raise ValueError(f"{type(self).__name__}.step: parameter {i} has shape {p.shape} but its .grad "
+                                 f"has shape {p.grad.shape}")
             if self.work[i] is None or self.work[i].shape != p.shape or backend.device_of(self.work[i]) != p.device:
                 self.work[i] = backend.get_array_module(p.data).empty_like(p.data)
             self.update(p.data, p.grad.data, state, self.work[i])
             p._bump_version()  # p changed in place: a graph that saved its old values refuses backward
+        return loss
 
     def update(self, param, grad, state, work):
         """Change the array `param` in place, given its gradient and its state dict.
@@ -205,7 +237,9 @@ class SGD(Optimizer):
     def check_hyperparameters(self, values):
         for key in ("lr", "momentum", "weight_decay"):
             self._at_least_zero(values, key)
-        self._number(values, "dampening")
+        dampening = self._number(values, "dampening")
+        if not 0 <= dampening <= 1:  # NaN fails too; outside [0, 1] (1 - dampening) g shrinks or flips g
+            raise ValueError(f"SGD: dampening must be in [0, 1], got {dampening}")
         self._flag(values, "nesterov")
         if values["nesterov"] and (values["momentum"] <= 0 or values["dampening"] != 0):
             raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0, got momentum "

@@ -111,3 +111,19 @@ def check_real(where, name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__} {value!r}")
     return value
+
+
+IMAGES = ((None, 1, 28, 28), (None, 28, 28), (None, 784))  # a batch of MNIST images, as the models take it
+
+
+def check_shape(where, name, x, *shapes):
+    """x must be a Tensor of one of `shapes`: tuples in which None takes any size (the batch N).
+
+    Models call it first in forward (and encode, decode...), so a wrong input is named there,
+    not deep inside a reshape: check_shape("VAE.encode", "images", x, *IMAGES)."""
+    if not isinstance(x, Tensor):
+        raise not_a_tensor(where, name, x)
+    if not any(len(s) == x.ndim and all(e is None or e == d for e, d in zip(s, x.shape)) for s in shapes):
+        wanted = " or ".join("(" + ", ".join("N" if e is None else str(e) for e in s) + ")" for s in shapes)
+        raise ValueError(f"{where}: expected {name} of shape {wanted}, got {tuple(x.shape)}")
+    return x

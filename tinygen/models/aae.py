@@ -22,6 +22,7 @@ reparameterised sampler, so the held-out codes' mean and covariance measure what
 regularisation achieved.
 """
 from tinygen import nn
+from tinygen.functional.checks import IMAGES, check_int, check_shape
 
 IMAGE_PIXELS = 28 * 28
 
@@ -31,7 +32,7 @@ class Encoder(nn.Module):
 
     def __init__(self, latent_dim=10, hidden=512):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim = check_int("Encoder", "latent_dim", latent_dim, minimum=1)
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Linear(IMAGE_PIXELS, hidden), nn.ReLU(),
@@ -40,6 +41,7 @@ class Encoder(nn.Module):
         )
 
     def forward(self, x):
+        check_shape("Encoder", "images", x, *IMAGES)
         return self.net(x)
 
 
@@ -48,7 +50,7 @@ class Decoder(nn.Module):
 
     def __init__(self, latent_dim=10, hidden=512):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim = check_int("Decoder", "latent_dim", latent_dim, minimum=1)
         self.net = nn.Sequential(
             nn.Linear(latent_dim, hidden), nn.ReLU(),
             nn.Linear(hidden, hidden), nn.ReLU(),
@@ -57,6 +59,7 @@ class Decoder(nn.Module):
         )
 
     def forward(self, z):
+        check_shape("Decoder", "codes", z, (None, self.latent_dim))
         return self.net(z)
 
 

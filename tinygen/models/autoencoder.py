@@ -14,6 +14,7 @@ pass through what the code keeps:
   and denoising autoencoders add what does).
 """
 from tinygen import nn
+from tinygen.functional.checks import IMAGES, check_int, check_shape
 
 IMAGE_PIXELS = 28 * 28
 
@@ -23,6 +24,7 @@ class Encoder(nn.Module):
 
     def __init__(self, code_size=32, hidden=(), linear=False):
         super().__init__()
+        check_int("Encoder", "code_size", code_size, minimum=1)
         widths = [IMAGE_PIXELS, *hidden, code_size]
         layers = [nn.Flatten()]
         for n_in, n_out in zip(widths[:-1], widths[1:]):
@@ -32,6 +34,7 @@ class Encoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
+        check_shape("Encoder", "images", x, *IMAGES)
         return self.net(x)
 
 
@@ -40,6 +43,7 @@ class Decoder(nn.Module):
 
     def __init__(self, code_size=32, hidden=(), linear=False):
         super().__init__()
+        self.code_size = check_int("Decoder", "code_size", code_size, minimum=1)
         widths = [code_size, *reversed(hidden), IMAGE_PIXELS]
         layers = []
         for n_in, n_out in zip(widths[:-1], widths[1:]):
@@ -50,6 +54,7 @@ class Decoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, code):
+        check_shape("Decoder", "codes", code, (None, self.code_size))
         return self.net(code)
 
 
@@ -58,9 +63,10 @@ class Autoencoder(nn.Module):
 
     def __init__(self, code_size=32, hidden=(), linear=False):
         super().__init__()
-        self.code_size = code_size
+        self.code_size = check_int("Autoencoder", "code_size", code_size, minimum=1)
         self.encoder = Encoder(code_size, hidden, linear)
         self.decoder = Decoder(code_size, hidden, linear)
 
     def forward(self, x):
+        check_shape("Autoencoder", "images", x, *IMAGES)
         return self.decoder(self.encoder(x))

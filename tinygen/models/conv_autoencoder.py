@@ -25,6 +25,7 @@ convolution's stride-2 pattern can leave a checkerboard in the output (Odena et 
 upsampling then convolving cannot, at the same parameter count.
 """
 from tinygen import nn
+from tinygen.functional.checks import check_int, check_shape
 
 DECODERS = ("transposed", "upsample")
 
@@ -34,6 +35,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, code_size=32):
         super().__init__()
+        check_int("ConvEncoder", "code_size", code_size, minimum=1)
         self.net = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # 28 -> 14
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 14 -> 7
@@ -41,6 +43,7 @@ class ConvEncoder(nn.Module):
         )
 
     def forward(self, x):
+        check_shape("ConvEncoder", "images", x, (None, 1, 28, 28))
         return self.net(x)
 
 
@@ -49,6 +52,7 @@ class ConvDecoder(nn.Module):
 
     def __init__(self, code_size=32, decoder="transposed"):
         super().__init__()
+        self.code_size = check_int("ConvDecoder", "code_size", code_size, minimum=1)
         if decoder not in DECODERS:
             raise ValueError(f"ConvDecoder: decoder must be one of {DECODERS}, got {decoder!r}")
         if decoder == "transposed":
@@ -63,6 +67,7 @@ class ConvDecoder(nn.Module):
         )
 
     def forward(self, code):
+        check_shape("ConvDecoder", "codes", code, (None, self.code_size))
         return self.net(code)
 
 
@@ -71,9 +76,10 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, code_size=32, decoder="transposed"):
         super().__init__()
-        self.code_size = code_size
+        self.code_size = check_int("ConvAutoencoder", "code_size", code_size, minimum=1)
         self.encoder = ConvEncoder(code_size)
         self.decoder = ConvDecoder(code_size, decoder)
 
     def forward(self, x):
+        check_shape("ConvAutoencoder", "images", x, (None, 1, 28, 28))
         return self.decoder(self.encoder(x))

@@ -15,6 +15,7 @@ decoder on copying a label it was given).
 """
 from tinygen import nn
 import tinygen.nn.functional as F
+from tinygen.functional.checks import IMAGES, check_int, check_shape
 from tinygen.models.vae import reparameterize
 
 IMAGE_SIZE = 28 * 28
@@ -25,7 +26,8 @@ class CVAE(nn.Module):
 
     def __init__(self, latent_dim=20, hidden=400, num_classes=10):
         super().__init__()
-        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.latent_dim = check_int("CVAE", "latent_dim", latent_dim, minimum=1)
+        self.num_classes = num_classes
         self.encoder = nn.Sequential(nn.Linear(IMAGE_SIZE + num_classes, hidden), nn.ReLU())
         self.to_mu = nn.Linear(hidden, latent_dim)
         self.to_logvar = nn.Linear(hidden, latent_dim)
@@ -42,6 +44,7 @@ class CVAE(nn.Module):
 
     def encode(self, x, labels):
         """mu and logvar of q(z|x, y), each (N, latent_dim)."""
+        check_shape("CVAE.encode", "images", x, *IMAGES)
         h = self.encoder(self.joined(x.reshape(x.shape[0], IMAGE_SIZE), labels, "encode", "image"))
         return self.to_mu(h), self.to_logvar(h)
 
@@ -51,6 +54,7 @@ class CVAE(nn.Module):
 
     def decode(self, z, labels):
         """The pixel probabilities of p(x|z, y), (N, 784): digit `labels` in the style of z."""
+        check_shape("CVAE.decode", "z", z, (None, self.latent_dim))
         return self.decoder(self.joined(z, labels, "decode", "code"))
 
     def forward(self, x, labels):

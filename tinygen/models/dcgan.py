@@ -7,6 +7,7 @@ BatchNorm subtracts each channel's batch mean, which removes any constant the co
 and then adds its own learned shift, so a bias there would be a parameter that does nothing.
 """
 from tinygen import nn
+from tinygen.functional.checks import IMAGES, check_shape
 from tinygen.models.vanilla_gan import MBD_DIMS, MBD_KERNELS
 from tinygen.nn import init
 
@@ -37,6 +38,7 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z):
         """z: (N, latent_dim) or (N, latent_dim, 1, 1) -> images (N, 1, 28, 28) in [-1, 1]."""
+        check_shape("DCGANGenerator", "z", z, (None, self.latent_dim), (None, self.latent_dim, 1, 1))
         return self.net(z.reshape(z.shape[0], self.latent_dim, 1, 1))
 
 
@@ -63,4 +65,5 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, images):
         """images: (N, 1, 28, 28) or (N, 784) -> P(real) of shape (N, 1)."""
+        check_shape("DCGANDiscriminator", "images", images, *IMAGES)
         return self.net(images.reshape(images.shape[0], 1, 28, 28)).reshape(images.shape[0], 1)

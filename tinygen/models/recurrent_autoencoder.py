@@ -18,6 +18,7 @@ image about twice as fast as with the repeated code alone (measured here).
 import tinygen
 from tinygen import nn
 import tinygen.nn.functional as F
+from tinygen.functional.checks import IMAGES, check_int, check_shape
 
 ROWS, PIXELS = 28, 28
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -28,10 +29,12 @@ class Encoder(nn.Module):
 
     def __init__(self, code_size=30, hidden_size=100, cell="lstm"):
         super().__init__()
+        check_int("Encoder", "code_size", code_size, minimum=1)
         self.read = CELLS[cell](PIXELS, hidden_size, batch_first=True)
         self.to_code = nn.Linear(hidden_size, code_size)
 
     def forward(self, images):
+        check_shape("Encoder", "images", images, *IMAGES)
         rows = images.reshape(images.shape[0], ROWS, PIXELS)
         states, _ = self.read(rows)
         return self.to_code(states[:, -1])  # from h after the last row
@@ -42,13 +45,14 @@ class Decoder(nn.Module):
 
     def __init__(self, code_size=30, hidden_size=100, cell="lstm"):
         super().__init__()
-        self.code_size, self.cell = code_size, cell
+        self.code_size, self.cell = check_int("Decoder", "code_size", code_size, minimum=1), cell
         self.start = nn.Linear(code_size, hidden_size)
         self.write = CELLS[cell](code_size, hidden_size, batch_first=True)
         self.to_pixels = nn.Linear(hidden_size, PIXELS)
         self.sigmoid = nn.Sigmoid()
 
     def forward(self, code):
+        check_shape("Decoder", "codes", code, (None, self.code_size))
         h_0 = F.tanh(self.start(code)).unsqueeze(0)  # (num_layers = 1, N, hidden_size)
         state = (h_0, tinygen.zeros_like(h_0)) if self.cell == "lstm" else h_0
         repeated = F.broadcast_to(code.unsqueeze(1), (code.shape[0], ROWS, self.code_size))  # the code at every row
@@ -63,9 +67,10 @@ class RecurrentAutoencoder(nn.Module):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"RecurrentAutoencoder: cell must be one of {sorted(CELLS)}, got {cell!r}")
-        self.code_size = code_size
+        self.code_size = check_int("RecurrentAutoencoder", "code_size", code_size, minimum=1)
         self.encoder = Encoder(code_size, hidden_size, cell)
         self.decoder = Decoder(code_size, hidden_size, cell)
 
     def forward(self, images):
+        check_shape("RecurrentAutoencoder", "images", images, *IMAGES)
         return self.decoder(self.encoder(images))

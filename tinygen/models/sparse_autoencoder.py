@@ -15,7 +15,7 @@ reconstruction loss with a weight:
                                                                     of the time, on average
 """
 from tinygen import nn
-from tinygen.functional.checks import check_real
+from tinygen.functional.checks import IMAGES, check_int, check_real, check_shape
 from tinygen.models.autoencoder import IMAGE_PIXELS, Decoder
 
 KL_CLIP = 1e-6  # rho_hat is kept in [KL_CLIP, 1 - KL_CLIP]: a unit never (or always) on would give log 0
@@ -27,13 +27,14 @@ class SparseAutoencoder(nn.Module):
 
     def __init__(self, code_size=1000):
         super().__init__()
-        self.code_size = code_size
+        self.code_size = check_int("SparseAutoencoder", "code_size", code_size, minimum=1)
         self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(IMAGE_PIXELS, code_size), nn.Sigmoid())
         self.decoder = Decoder(code_size)
 
     def forward(self, x):
         """The reconstructions (N, 1, 28, 28). Training calls encoder and decoder itself, since its
         penalty needs the code."""
+        check_shape("SparseAutoencoder", "images", x, *IMAGES)
         return self.decoder(self.encoder(x))
 
 

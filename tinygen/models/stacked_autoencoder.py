@@ -18,6 +18,7 @@ graph gives for free: W is one tensor read by two ops.
 import math
 
 from tinygen import nn
+from tinygen.functional.checks import IMAGES, check_int, check_shape
 from tinygen.creation import zeros
 
 IMAGE_PIXELS = 28 * 28
@@ -53,6 +54,8 @@ class StackedAutoencoder(nn.Module):
         super().__init__()
         if sizes[0] != IMAGE_PIXELS or len(sizes) < 2:
             raise ValueError(f"StackedAutoencoder: sizes must start with {IMAGE_PIXELS} and name at least one code, got {sizes}")
+        for size in sizes[1:]:
+            check_int("StackedAutoencoder", "every size", size, minimum=1)
         self.sizes, self.tied = tuple(sizes), tied
         self.flatten = nn.Flatten()
         self.encoders = nn.ModuleList()
@@ -66,12 +69,17 @@ class StackedAutoencoder(nn.Module):
 
     def encode(self, x, depth=None):
         """The code of images x (N, 1, 28, 28) after the first `depth` encoders (all of them by default)."""
+        check_shape("StackedAutoencoder.encode", "images", x, *IMAGES)
+        if depth is not None and not 0 <= check_int("StackedAutoencoder.encode", "depth", depth) <= len(self.encoders):
+            raise ValueError(f"StackedAutoencoder.encode: depth must be in [0, {len(self.encoders)}] (the number of "
+                             f"encoders), or None for all, got {depth}")
         h = self.flatten(x)
         for encoder in list(self.encoders)[:depth]:
             h = encoder(h)
         return h
 
     def decode(self, code):
+        check_shape("StackedAutoencoder.decode", "codes", code, (None, self.sizes[-1]))
         h = code
         for decoder in reversed(list(self.decoders)):
             h = decoder(h)

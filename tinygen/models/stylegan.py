@@ -31,6 +31,8 @@ discriminator has no BatchNorm (the R1 penalty needs each sample's gradient on i
 equalised convolutions down 32 -> 16 -> 8 -> 4 with average pooling, then the minibatch
 standard deviation and a linear head giving one logit per image.
 """
+import math
+
 from tinygen import functional as F
 from tinygen import nn
 from tinygen.autograd import Tensor, no_grad
@@ -178,6 +180,9 @@ class StyleGenerator(nn.Module):
     def styles(self, z, psi=1.0, mix_z=None, crossover=None):
         """The list of num_ws styles (N, style_dim) for the synthesis layers."""
         psi = check_real(f"{type(self).__name__}", "psi", psi)
+        if not math.isfinite(psi):  # w_avg + psi (w - w_avg) would be NaN or inf in every image
+            raise ValueError(f"{type(self).__name__}: psi (the truncation) must be a finite number, "
+                             f"usually in [0, 1], got {psi}")
         w = self.mapping(z)
         if self.training:
             self.update_w_avg_(w)

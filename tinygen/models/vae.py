@@ -32,6 +32,7 @@ import numbers
 import tinygen
 from tinygen import nn
 import tinygen.nn.functional as F
+from tinygen.functional.checks import IMAGES, check_int, check_shape
 
 IMAGE_SIZE = 28 * 28
 
@@ -63,18 +64,20 @@ class VAE(VariationalAutoencoder):
 
     def __init__(self, latent_dim=20, hidden=400):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim = check_int("VAE", "latent_dim", latent_dim, minimum=1)
         self.encoder = nn.Sequential(nn.Linear(IMAGE_SIZE, hidden), nn.ReLU())
         self.to_mu = nn.Linear(hidden, latent_dim)
         self.to_logvar = nn.Linear(hidden, latent_dim)
         self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, IMAGE_SIZE), nn.Sigmoid())
 
     def encode(self, x):
+        check_shape("VAE.encode", "images", x, *IMAGES)
         h = self.encoder(x.reshape(x.shape[0], IMAGE_SIZE))
         return self.to_mu(h), self.to_logvar(h)
 
     def decode(self, z):
         """z (N, latent_dim) -> pixel probabilities (N, 784)."""
+        check_shape("VAE.decode", "z", z, (None, self.latent_dim))
         return self.decoder(z)
 
 
@@ -85,7 +88,7 @@ class ConvVAE(VariationalAutoencoder):
 
     def __init__(self, latent_dim=20, channels=(32, 64)):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim = check_int("ConvVAE", "latent_dim", latent_dim, minimum=1)
         c1, c2 = channels
         self.encoder = nn.Sequential(
             nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),     # 28 -> 14
@@ -102,11 +105,13 @@ class ConvVAE(VariationalAutoencoder):
         )
 
     def encode(self, x):
+        check_shape("ConvVAE.encode", "images", x, *IMAGES)
         h = self.encoder(x.reshape(x.shape[0], 1, 28, 28))
         return self.to_mu(h), self.to_logvar(h)
 
     def decode(self, z):
         """z (N, latent_dim) -> pixel probabilities (N, 1, 28, 28)."""
+        check_shape("ConvVAE.decode", "z", z, (None, self.latent_dim))
         return self.decoder(z)
 
 

@@ -4,6 +4,7 @@ G maps noise z ~ N(0, I) of size 100 to a flattened 28x28 image in [-1, 1] (tanh
 D maps an image to the probability that it is real (sigmoid).
 """
 from tinygen import nn
+from tinygen.functional.checks import IMAGES, check_shape
 from tinygen.nn import MinibatchDiscrimination
 
 IMAGE_SIZE = 28 * 28
@@ -25,6 +26,7 @@ class Generator(nn.Module):
         )
 
     def forward(self, z):
+        check_shape("Generator", "z", z, (None, self.latent_dim))
         return self.net(z)
 
 
@@ -47,4 +49,5 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, images):
+        check_shape("Discriminator", "images", images, *IMAGES)
         return self.net(images.reshape(images.shape[0], IMAGE_SIZE))

@@ -53,6 +53,9 @@ class InstanceNorm2d(Module):
             raise not_a_tensor(f"{self}", "input", x)
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"{self}: expected input of shape (N, {self.num_features}, H, W), got {x.shape}")
+        if x.shape[2] * x.shape[3] < 2:  # a map of one pixel minus its mean is 0: the output would be all zeros
+            raise ValueError(f"{self}: Expected more than 1 spatial element (each map is normalised over its own "
+                             f"H x W pixels), got input size {x.shape}")
         centred = x - x.mean(dim=(2, 3), keepdim=True)
         variance = (centred * centred).mean(dim=(2, 3), keepdim=True)
         return centred / (variance + self.eps).sqrt()
