@@ -34,17 +34,11 @@ def sigmoid(a):
     return 1 / (1 + np.exp(-a))
 
 
-def float64(module):
-    for parameter in module.parameters():
-        parameter.data = parameter.data.astype(np.float64)
-    return module
-
-
 class TinyG(nn.Module):
     def __init__(self, A, c):
         super().__init__()
         self.latent_dim = A.shape[1]
-        self.net = float64(nn.Linear(A.shape[1], A.shape[0]))
+        self.net = nn.Linear(A.shape[1], A.shape[0]).double()
         self.net.weight.data[...] = A
         self.net.bias.data[...] = c
 
@@ -55,7 +49,7 @@ class TinyG(nn.Module):
 class TinyD(nn.Module):
     def __init__(self, w, b):
         super().__init__()
-        self.net = float64(nn.Sequential(nn.Linear(len(w), 1), nn.Sigmoid()))
+        self.net = nn.Sequential(nn.Linear(len(w), 1), nn.Sigmoid()).double()
         self.net[0].weight.data[...] = w[None, :]
         self.net[0].bias.data[...] = b
 
