@@ -30,6 +30,21 @@ import common
 DEFAULT_LEVEL = {"gaussian": 0.5, "masking": 0.3}  # the Keras blog's sigma; Vincent et al.'s p
 
 
+def denoising_step(model, opt, x, noise, level, generator=None):
+    """One step on a batch of clean images x: corrupt them afresh, and train the model to give back x.
+
+        x~ = corrupt(x),   loss = BCE(model(x~), x)   (mean over pixels and images)
+
+    The noise is a new draw every step, from tinygen's generator (or `generator`, for a test).
+    """
+    noisy = corrupt(x, noise, level, generator)
+    loss = F.binary_cross_entropy(model(noisy), x)  # against the clean x, not the noisy input
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return {"loss": loss}
+
+
 def main():
     parser = autoencoders.parser(__doc__.splitlines()[1], epochs=20, batch_size=128, lr=1e-3,
                                  out="runs/denoising_autoencoder")
@@ -53,12 +68,7 @@ def main():
     print(model)
 
     def train_step(x, epoch):
-        noisy = corrupt(x, args.noise, level)  # a fresh draw every step, from tinygen's generator
-        loss = F.binary_cross_entropy(model(noisy), x)  # against the clean x; mean over pixels and images
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss}
+        return denoising_step(model, opt, x, args.noise, level)
 
     history = {"loss": []}
     folder = autoencoders.train(args, data.train, train_step, {"autoencoder": model}, {"autoencoder": opt}, history)
