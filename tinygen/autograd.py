@@ -795,8 +795,10 @@ def _as_tensors(values, op_name):
         if backend.is_array(value):
             backend.check_numeric(value.dtype, value)
             tensors.append(Tensor(value))
-        else:  # a Python number: it follows the tensor it meets (float32 stays float32)
-            dtype = first.dtype if first.data.dtype.kind == "f" or isinstance(value, int) else None
+        else:  # a Python number: it follows the tensor it meets (float32 stays float32), except that
+            kind = first.data.dtype.kind  # a bool tensor meeting an int gives int64, as in PyTorch
+            dtype = first.dtype if kind == "f" or (isinstance(value, int) and (kind != "b" or isinstance(value, bool))) \
+                else None
             tensors.append(Tensor(value, dtype=dtype, device=first.device))
     _check_one_device(tensors, op_name)
     return tensors
