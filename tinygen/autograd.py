@@ -218,10 +218,11 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Add d(self)/d(leaf) * gradient to the `.grad` of every leaf that requires a gradient.
 
-        For a scalar `gradient` defaults to 1; otherwise give one of self's shape. With `create_graph=True` the gradients are themselves
-        part of a graph and can be differentiated again. As in PyTorch, the values the graph
-        saved for backward are freed afterwards unless `retain_graph=True` (the default is
-        create_graph): a second backward through the same graph needs it.
+        For a scalar `gradient` defaults to 1; otherwise give one of self's shape. With
+        `create_graph=True` the gradients are themselves part of a graph and can be differentiated
+        again. As in PyTorch, the values the graph saved for backward are freed afterwards unless
+        `retain_graph=True` (the default is create_graph): a second backward through the same graph
+        needs it.
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph")
@@ -797,8 +798,8 @@ def _as_tensors(values, op_name):
             tensors.append(Tensor(value))
         else:  # a Python number: it follows the tensor it meets (float32 stays float32), except that
             kind = first.data.dtype.kind  # a bool tensor meeting an int gives int64, as in PyTorch
-            dtype = first.dtype if kind == "f" or (isinstance(value, int) and (kind != "b" or isinstance(value, bool))) \
-                else None
+            follows = kind == "f" or (isinstance(value, int) and (kind != "b" or isinstance(value, bool)))
+            dtype = first.dtype if follows else None
             tensors.append(Tensor(value, dtype=dtype, device=first.device))
     _check_one_device(tensors, op_name)
     return tensors

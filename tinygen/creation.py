@@ -85,6 +85,7 @@ def arange(*args, dtype=None, device="cpu"):
     if (end - start) * step < 0:
         raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign (start {start}, "
                            f"end {end}, step {step})")
-    if dtype is None and not all(isinstance(v, numbers.Integral) for v in (start, end, step)):
-        dtype = "float32"
-    return Tensor(backend.module_for(device).arange(start, end, step, dtype=dtype))
+    if dtype is None:
+        dtype = "int64" if all(isinstance(v, numbers.Integral) for v in (start, end, step)) else "float32"
+    values = backend.module_for(device).arange(start, end, step)  # in float64 (or int64), then cast: as PyTorch
+    return Tensor(values.astype(dtype, copy=False))

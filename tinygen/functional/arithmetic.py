@@ -121,9 +121,13 @@ class Pow(Function):
 
 
 class PowerOf(Function):
-    """y = c^x for a constant number c >= 0 (Python's c ** t).   gx = gy * y * ln c   (0 for c = 0, as PyTorch)"""
+    """y = c^x for a constant number c >= 0 (Python's c ** t).   gx = gy * y * ln c
 
-    reads_inputs, reads_output = {}, True
+    For c = 0 (y = 1 at x = 0, 0 above, inf below) gx = 0 where x >= 0 and gy * -inf where x < 0,
+    as PyTorch (y ln c would be 0 * -inf = NaN at x > 0).
+    """
+
+    reads_output = True  # and x, for c = 0
 
     def __init__(self, c):
         self.c = c
@@ -133,7 +137,8 @@ class PowerOf(Function):
 
     def backward(self, gy):
         if self.c == 0:
-            return gy * 0
+            x = self.inputs[0].data
+            return gy * Tensor(get_array_module(x).where(x >= 0, 0.0, -math.inf).astype(x.dtype))
         return gy * self.output * math.log(self.c)
 
 
