@@ -490,5 +490,6 @@ def test_an_op_that_reduces_to_one_number_still_holds_an_array():
     """NumPy's full reductions return a scalar (np.float32), which cannot be written in place:
     a tensor always holds an array, 0-d here."""
     x = tg.randn(3, 2, requires_grad=True)
-    for y in (x.sum(), x.max(), x.mean(), x[0, 1], x.max(dim=0).max(dim=0)):
+    for y in (x.sum(), x.max(), x.min(), x.mean(), x[0, 1], F.max(F.max(x, 0), 0),
+              x.max(dim=0).values.max(dim=0).values, x.min(dim=1).values.min(dim=0).values):
         assert isinstance(y.data, np.ndarray) and y.shape == (), type(y.data)

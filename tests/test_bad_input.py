@@ -615,9 +615,12 @@ def test_apply_refuses_what_cannot_be_called():
         nn.Sequential(nn.ReLU()).apply(3)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "int64", "gpu", None])
-def test_module_to_refuses_other_dtypes(dtype):
-    with pytest.raises(ValueError, match=esc("Linear.to: expected a device ('cpu', 'cuda') or a floating dtype")):
+@pytest.mark.parametrize("dtype,what", [("float16", "dtype float16 is not supported"),
+                                        ("int64", "dtype int64 is not supported"),
+                                        ("gpu", "unknown device 'gpu'"), (None, "unknown device None")])
+def test_module_to_refuses_other_dtypes(dtype, what):
+    with pytest.raises(ValueError, match=esc(f"Linear.to: {what}: expected one of 'cpu', 'cuda', 'cuda:0' (devices), "
+                                             f"or a floating dtype ('float32', 'float64')")):
         nn.Linear(2, 2).to(dtype)
 
 
@@ -673,8 +676,11 @@ def test_sgd_dampening_must_be_in_zero_one(dampening):
 
 
 def test_a_gradient_of_another_shape_is_refused_at_step():
+    """Assigning such a .grad is refused (Tensor.grad's setter); one changed behind the setter's back,
+    through its array, is caught by the step, which would broadcast it into every element."""
     p = nn.Parameter(tinygen.ones(3))
-    p.grad = tinygen.ones(1)  # would broadcast into every element
+    p.grad = tinygen.zeros(3)
+    p.grad.data = np.ones(1, np.float32)
     opt = tinygen.optim.SGD([p], lr=0.1)
     with pytest.raises(ValueError, match=esc("SGD.step: parameter 0 has shape (3,) but its .grad has shape (1,)")):
         opt.step()
@@ -740,3 +746,198 @@ def test_a_stacked_autoencoder_refuses_a_size_of_zero_and_a_depth_it_does_not_ha
             model.encode(x, depth=depth)
     with pytest.raises(TypeError, match=esc("StackedAutoencoder.encode: depth must be an int, got float 1.0")):
         model.encode(x, depth=1.0)
+
+
+# Python's protocols on Tensor: what PyTorch refuses is refused, with the problem and the fix
+
+
+@pytest.mark.parametrize("values,how_many", [([0.5, 2.0], "more than one value"), ([], "no values")])
+def test_the_truth_of_many_elements_is_ambiguous(values, how_many):
+    """`if loss < best:` with a loss of many elements is refused, never silently always taken."""
+    with pytest.raises(RuntimeError, match=esc(f"Boolean value of Tensor with {how_many} is ambiguous") + ".*"
+                                           + esc(".any() or .all()")):
+        bool(tinygen.tensor(values) < 0.7)
+
+
+@pytest.mark.parametrize("convert", [float, int])
+def test_a_python_number_needs_one_element(convert):
+    with pytest.raises(ValueError, match=esc("only one element tensors can be converted to Python scalars, "
+                                             "got shape (2,)")):
+        convert(tinygen.tensor([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("t,shown", [(tinygen.tensor(3.0), "dtype float32 and shape ()"),
+                                     (tinygen.tensor([1, 2]), "dtype int64 and shape (2,)")])
+def test_an_index_needs_one_integer_element(t, shown):
+    with pytest.raises(TypeError, match=esc("only integer tensors of a single element can be converted to an "
+                                            f"index, got {shown}")):
+        range(t)
+    with pytest.raises(TypeError, match="only integer tensors"):
+        [1, 2, 3][t]
+
+
+def test_a_0d_tensor_has_no_length_and_no_rows():
+    with pytest.raises(TypeError, match=esc("len() of a 0-d tensor")):
+        len(tinygen.tensor(1.0))
+    with pytest.raises(TypeError, match=esc("iteration over a 0-d tensor")):
+        iter(tinygen.tensor(1.0))
+
+
+@pytest.mark.parametrize("element", ["a", [1.0], None])
+def test_in_takes_a_tensor_or_a_number(element):
+    with pytest.raises(RuntimeError, match=esc("Tensor.__contains__ only supports Tensor or scalar, but you passed "
+                                               f"in a {type(element).__name__}")):
+        element in tinygen.tensor([1.0, 2.0])  # noqa: B015
+
+
+def test_numpy_refuses_a_tensor_in_the_graph():
+    """np.asarray on a tensor that requires grad would leave the graph unnoticed (PyTorch refuses it
+    too); a NumPy function applied to a tensor is refused rather than made an array of objects."""
+    with pytest.raises(RuntimeError, match=esc("can't convert a Tensor that requires grad to a NumPy array (as "
+                                               "PyTorch). Use tensor.detach().numpy() instead.")):
+        np.asarray(tinygen.ones(2, requires_grad=True))
+    with pytest.raises(TypeError, match="does not support ufuncs"):
+        np.exp(tinygen.ones(2))
+    assert np.asarray(tinygen.ones(2, requires_grad=True).detach()).tolist() == [1.0, 1.0]
+
+
+def _write(t, how):
+    """One in-place write by each of the operators that PyTorch makes in-place."""
+    if how == "setitem":
+        t[0] = 5.0
+    elif how == "+=":
+        t += 1.0
+    elif how == "-=":
+        t -= 1.0
+    elif how == "*=":
+        t *= 2.0
+    elif how == "/=":
+        t /= 2.0
+    else:
+        t **= 2
+    return t
+
+
+IN_PLACE = ["setitem", "+=", "-=", "*=", "/=", "**="]
+
+
+@pytest.mark.parametrize("how", IN_PLACE)
+def test_an_in_place_write_into_a_leaf_that_requires_grad_needs_no_grad(how):
+    w = tinygen.full(3, 3.0, requires_grad=True)
+    with pytest.raises(RuntimeError, match=esc("a leaf Variable that requires grad is being used in an in-place "
+                                               "operation (shape (3,))") + ".*" + esc("tinygen.no_grad()")):
+        _write(w, how)
+    assert w._version == 0 and w.tolist() == [3.0, 3.0, 3.0]  # refused before any change
+    y = w * 2
+    with pytest.raises(RuntimeError, match=esc("a tensor computed in the graph that requires grad")):
+        _write(y, how)
+    with tinygen.no_grad():
+        assert _write(w, how) is w
+    assert w._version == 1 and w.tolist() != [3.0, 3.0, 3.0]
+
+
+@pytest.mark.parametrize("how", ["setitem", "+="])
+def test_a_value_that_requires_grad_cannot_be_written_in_place(how):
+    """Its gradient would be lost: tinygen's graph records no in-place write (PyTorch's does)."""
+    x, w = tinygen.zeros(3), tinygen.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=esc("the value written in place requires grad") + ".*"
+                                           + esc("or write value.detach()")):
+        if how == "setitem":
+            x[0] = w[0]
+        else:
+            x += w
+    assert x._version == 0 and x.tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("how", IN_PLACE)
+def test_an_in_place_write_into_a_saved_tensor_makes_backward_refuse(how):
+    """As add_: the write is counted, and a graph that read the old values refuses its backward."""
+    w, x = tinygen.ones(3, requires_grad=True), tinygen.tensor([1.0, 2.0, 3.0])
+    loss = (w * x).sum()
+    _write(x, how)
+    with pytest.raises(RuntimeError, match=esc("Mul.backward: input 1 (shape (3,)), a value this backward needs, "
+                                               "was changed in place after the forward (it is now at version 1)")):
+        loss.backward()
+
+
+@pytest.mark.parametrize("t,how,message", [
+    (tinygen.ones(3, dtype="int64"), "+=", "+=: result type float32 can't be cast to the desired output type int64"),
+    (tinygen.ones(3, dtype="int64"), "/=", "/=: result type float32 can't be cast to the desired output type int64"),
+    (tinygen.ones(3, dtype="bool"), "+=", "+=: result type int64 can't be cast to the desired output type bool"),
+])
+def test_an_in_place_operator_keeps_the_dtype_kind(t, how, message):
+    with pytest.raises(RuntimeError, match=esc(message) + ".*" + esc("t = t.float()")):
+        if how == "+=":
+            t += 1.5 if t.dtype == np.int64 else 1
+        else:
+            t /= 2
+    assert t._version == 0
+
+
+def test_an_in_place_operator_keeps_the_shape():
+    x = tinygen.ones(3)
+    with pytest.raises(RuntimeError, match=esc("+=: output with shape (3,) doesn't match the broadcast shape (2, 3)")):
+        x += tinygen.ones(2, 3)
+    assert x.shape == (3,) and x._version == 0
+
+
+def test_a_gradient_set_by_hand_must_fit():
+    """An optimiser would broadcast a (2,) gradient over a (3, 2) weight without a word."""
+    w = tinygen.ones(3, 2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=esc("attempting to assign a gradient of shape (2,) to a tensor of shape "
+                                               "(3, 2)")):
+        w.grad = tinygen.ones(2)
+    with pytest.raises(TypeError, match=esc("assigned grad expected to be a Tensor or None but got grad of type "
+                                            "ndarray; wrap it with tinygen.tensor(...)")):
+        w.grad = np.ones((3, 2))
+    assert w.grad is None
+    w.grad = tinygen.ones(3, 2)
+    w.grad = None
+
+
+def test_a_backward_gradient_of_another_shape_names_both():
+    y = tinygen.ones(2, requires_grad=True) * 2
+    with pytest.raises(ValueError, match=esc("backward(): gradient of shape (3,) given for an output of shape (2,)")):
+        y.backward(gradient=tinygen.ones(3))
+
+
+@pytest.mark.parametrize("seed,error,message", [
+    ("abc", TypeError, "manual_seed: the seed must be an integer, got str 'abc'"),
+    (1.5, TypeError, "manual_seed: the seed must be an integer, got float 1.5"),
+    (True, TypeError, "manual_seed: the seed must be an integer, got bool True"),
+    (2**64, ValueError, f"manual_seed: the seed must be in [-2**63, 2**64 - 1], got {2**64}"),
+    (-(2**63) - 1, ValueError, f"manual_seed: the seed must be in [-2**63, 2**64 - 1], got {-(2**63) - 1}"),
+])
+def test_manual_seed_takes_an_integer(seed, error, message):
+    with pytest.raises(error, match=esc(message)):
+        tinygen.manual_seed(seed)
+
+
+@pytest.mark.parametrize("args,error,message", [
+    ((0, 5, 0), RuntimeError, "arange: step must be nonzero"),
+    ((0, 5, -1), RuntimeError, "arange: upper bound and lower bound inconsistent with step sign"),
+    ((0, float("inf")), RuntimeError, "arange: unsupported range: 0 -> inf"),
+    ((0, float("nan")), RuntimeError, "arange: unsupported range: 0 -> nan"),
+    (("5",), TypeError, "arange: end must be a number, got str '5'"),
+    ((), TypeError, "arange: expected end, (start, end) or (start, end, step), got 0 arguments"),
+])
+def test_arange_arguments(args, error, message):
+    with pytest.raises(error, match=esc(message)):
+        tinygen.arange(*args)
+
+
+def test_operators_without_a_meaning_here():
+    with pytest.raises(TypeError, match=esc("~ (operator.invert) is only implemented on integer and Boolean-type "
+                                            "tensors, got dtype float32")):
+        ~tinygen.ones(2)
+    with pytest.raises(ValueError, match=esc("-2.0 ** t: no gradient for t with a base that is negative or NaN")):
+        (-2.0) ** tinygen.ones(2, requires_grad=True)
+    with pytest.raises(TypeError, match=esc("pow: the exponent must be a Python number, got Tensor; for a tensor "
+                                            "exponent write number ** t")):
+        tinygen.ones(2) ** tinygen.ones(2)
+    with pytest.raises(TypeError, match=esc("max: dim must be an int, got a Tensor; tinygen has no elementwise max")):
+        tinygen.ones(2).max(tinygen.ones(2))
+    with pytest.raises(IndexError, match=esc("min(): Expected reduction dim 1 to have non-zero size (shape (2, 0))")):
+        tinygen.ones(2, 0).min(dim=1)
+    with pytest.raises(TypeError, match=esc("from_numpy: expected a NumPy array, got list")):
+        tinygen.from_numpy([1.0])

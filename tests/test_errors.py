@@ -213,7 +213,7 @@ def test_load_state_dict_wrong_shape_names_key_and_both_shapes():
 def test_backward_of_a_non_scalar_needs_a_gradient():
     y = tinygen.ones(2, 3, requires_grad=True) * 2
     with pytest.raises(RuntimeError, match=esc("backward(): the output has shape (2, 3), not one element; "
-                                               "pass a gradient of that shape (grad=...)")):
+                                               "pass a gradient of that shape (gradient=...)")):
         y.backward()
     with pytest.raises(ValueError, match=esc("backward(): gradient of shape (3,) given for an output of shape (2, 3)")):
         y.backward(np.ones(3, np.float32))

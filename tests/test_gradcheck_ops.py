@@ -429,6 +429,63 @@ def test_max_ties_share_the_gradient():
 
 @medium
 @given(st.data(), shapes(), st.booleans())
+def test_min(data, shape, keepdim):
+    a = data.draw(distinct_arrays(shape))
+    dim = data.draw(reduce_dims(len(shape)))
+    (x,) = check(lambda x: F.min(x, dim, keepdim), a)
+    check(lambda x: x.min(), a)
+    np.testing.assert_array_equal(F.min(x, dim, keepdim).numpy(), a.min(axis=dim, keepdims=keepdim))
+
+
+@medium
+@given(st.data(), shapes(), st.booleans(), st.sampled_from(["max", "min"]))
+def test_max_and_min_along_a_dim(data, shape, keepdim, name):
+    """t.max(dim) / t.min(dim): (values, indices); the values' gradient goes to the chosen element."""
+    a = data.draw(distinct_arrays(shape))
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    (x,) = check(lambda x: getattr(x, name)(dim, keepdim).values, a)
+    values, indices = getattr(x, name)(dim=dim, keepdim=keepdim)
+    np.testing.assert_array_equal(values.numpy(), getattr(a, name)(axis=dim, keepdims=keepdim))
+    np.testing.assert_array_equal(indices.numpy(), getattr(a, "arg" + name)(axis=dim, keepdims=keepdim))
+
+
+def test_max_along_a_dim_sends_a_tie_gradient_to_the_first():
+    """Unlike t.max() (ties share), t.max(dim) picks one index, the first, and it alone gets gy."""
+    x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    values, indices = x.max(dim=1)
+    values.backward(np.array([1.0, 3.0]))
+    np.testing.assert_array_equal(indices.numpy(), [1, 0])
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0], [3, 0, 0]])
+
+
+@cheap
+@given(st.data(), shapes(), st.sampled_from([0.5, 2, 2.7, np.e]))
+def test_a_number_to_a_tensor_power(data, shape, c):
+    """c ** x.   d/dx c^x = c^x ln c"""
+    a = data.draw(floats_arrays(shape))
+    (x,) = check(lambda x: c**x, a)
+    np.testing.assert_allclose((c**x).numpy(), np.power(c, a), rtol=1e-12)
+
+
+def test_zero_to_a_tensor_power_has_zero_gradient():
+    """0^x: 1 at x = 0, 0 above; its gradient is 0 everywhere (c^x ln c would be 0 * -inf), as torch."""
+    x = leaf([0.0, 1.0, 2.0])
+    y = 0.0**x
+    y.sum().backward()
+    np.testing.assert_array_equal(y.numpy(), [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
+
+
+@cheap
+@given(st.data(), shapes(min_dims=1))
+def test_iterating_gives_rows_in_the_graph(data, shape):
+    a = data.draw(floats_arrays(shape))
+    check(lambda x: tg.stack(list(x)) * tg.stack([row for row in x]), a)
+    check(lambda x: abs(x), data.draw(away_from_zero(shape)))
+
+
+@medium
+@given(st.data(), shapes(), st.booleans())
 def test_reductions_of_float64_stay_float64(data, shape, keepdim):
     """Reducing every axis gives a 0-d result: it must keep float64 (NumPy returns a scalar there)."""
     x = leaf(data.draw(floats_arrays(shape)))

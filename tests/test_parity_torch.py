@@ -6,6 +6,7 @@ upstream gradient back through both, and compares the outputs and the gradients 
 of every parameter. float64 runs use tight tolerances; one float32 run per layer uses float32 ones.
 """
 import math
+import operator
 
 import numpy as np
 import pytest
@@ -749,3 +750,323 @@ def test_instance_norm_of_one_pixel_maps_is_refused_as_torch():
         nn.InstanceNorm2d(3)(tinygen.randn(2, 3, 1, 1))
     x = np.random.default_rng(8).standard_normal((2, 3, 2, 1))  # two pixels: the smallest map both normalise
     assert_close(nn.InstanceNorm2d(3)(tinygen.tensor(x)), torch.nn.InstanceNorm2d(3)(torch.tensor(x)), np.float64)
+
+
+# Python's protocols on Tensor: the habits a PyTorch user brings do what they do in PyTorch
+
+
+def both(values, **kwargs):
+    """The same values as a tinygen tensor and a torch tensor."""
+    array = np.array(values)
+    return tinygen.tensor(array, **kwargs), torch.tensor(array, **kwargs)
+
+
+def same(ours, theirs):
+    """Same values, same dtype, and nothing in a graph (a comparison or a cast leaves it)."""
+    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours.numpy(), theirs)
+
+
+COMPARISONS = ["__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"]
+
+
+@pytest.mark.parametrize("op", COMPARISONS)
+@pytest.mark.parametrize("other", [2.0, 2, np.float64(2.0), [1.0, 2.0, 4.0], "tensor"], ids=str)
+def test_comparisons_are_elementwise(op, other):
+    (a, ta), values = both([1.0, 2.0, 3.0], requires_grad=True), [1.0, 2.0, 4.0]
+    if other == "tensor":
+        other, their_other = tinygen.tensor(values), torch.tensor(values)
+    elif isinstance(other, list):
+        other = np.array(other, dtype=np.float32)  # (torch compares only with its own tensors)
+        their_other = torch.tensor(other)
+    else:
+        their_other = other
+    ours, theirs = getattr(a, op)(other), getattr(ta, op)(their_other)
+    same(ours, theirs)
+    assert not ours.requires_grad and not theirs.requires_grad
+    mirrored = {"__lt__": "__gt__", "__le__": "__ge__", "__gt__": "__lt__", "__ge__": "__le__"}.get(op, op)
+    same(getattr(operator, op)(other, a), getattr(ta, mirrored)(their_other))  # other <op> a: reflected
+
+
+def test_the_usual_accuracy():
+    (pred, tpred), (y, ty) = both([1, 2, 3, 4]), both([1, 0, 3, 0])
+    assert (pred == y).float().mean().item() == (tpred == ty).float().mean().item() == 0.5
+
+
+@pytest.mark.parametrize("other", [None, "a", [1.0, 2.0]], ids=repr)
+def test_equal_to_what_is_not_a_tensor_or_number_is_false(other):
+    a, ta = both([1.0, 2.0])
+    assert (a == other) is (ta == other) is False
+    assert (a != other) is (ta != other) is True
+
+
+def test_tensors_are_hashable_by_identity():
+    a, b = tinygen.ones(2), tinygen.ones(2)
+    ta, tb = torch.ones(2), torch.ones(2)
+    assert len({a, b, a}) == len({ta, tb, ta}) == 2
+    assert {a: 1, b: 2}[b] == {ta: 1, tb: 2}[tb] == 2
+
+
+@pytest.mark.parametrize("values", [0.0, 0.5, -1.0, [0.0], [[3]], True, False, float("nan")], ids=repr)
+def test_truth_of_one_element(values):
+    a, ta = both(values)
+    assert bool(a) is bool(ta)
+    assert ("taken" if a < 0.5 else "not") == ("taken" if ta < 0.5 else "not")
+
+
+def test_truth_of_many_elements_is_refused_by_both():
+    for t in (tinygen.tensor([0.9, 0.1]), torch.tensor([0.9, 0.1])):
+        with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value is ambiguous"):
+            bool(t < 0.5)
+
+
+@pytest.mark.parametrize("values", [2.7, -2.7, [3.0], [[-1]], 7, True], ids=repr)
+def test_python_numbers_of_one_element(values):
+    a, ta = both(values)
+    assert float(a) == float(ta) and int(a) == int(ta) and a.item() == ta.item()
+    assert type(int(a)) is int and type(float(a)) is float
+
+
+@pytest.mark.parametrize("values", [3, [4], np.int32(2), True], ids=repr)
+def test_an_integer_tensor_is_an_index(values):
+    a, ta = both(values)
+    assert range(a) == range(ta) and [10, 20, 30, 40, 50][a] == [10, 20, 30, 40, 50][ta]
+    for t in (tinygen.tensor(3.0), torch.tensor(3.0), tinygen.tensor([1, 2]), torch.tensor([1, 2])):
+        with pytest.raises(TypeError, match="only integer tensors of a single element can be converted to an index"):
+            range(t)
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (0, 2), (1, 2, 2)])
+def test_len_and_rows(shape):
+    array = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+    a, ta = tinygen.tensor(array, requires_grad=True), torch.tensor(array, requires_grad=True)
+    assert len(a) == len(ta)
+    rows, their_rows = list(a), list(ta)
+    assert len(rows) == len(their_rows)
+    for row, their_row in zip(rows, their_rows):
+        assert row.requires_grad and their_row.requires_grad
+        np.testing.assert_array_equal(row.numpy(), their_row.detach().numpy())
+    if rows:  # the rows are in the graph: a gradient flows back through each
+        sum(r.sum() * (i + 1) for i, r in enumerate(rows)).backward()
+        sum(r.sum() * (i + 1) for i, r in enumerate(their_rows)).backward()
+        np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())
+    for t in (tinygen.tensor(1.0), torch.tensor(1.0)):
+        with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):
+            len(t)
+        with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+            iter(t)
+
+
+@pytest.mark.parametrize("element", [2.0, 2, 5.0, np.float64(3.0), "tensor_in", "tensor_out", "row"])
+def test_in_is_elementwise_any(element):
+    a, ta = both([[1.0, 2.0], [3.0, 4.0]])
+    theirs = element
+    if element == "tensor_in":
+        element, theirs = tinygen.tensor(3.0), torch.tensor(3.0)
+    elif element == "tensor_out":
+        element, theirs = tinygen.tensor([7.0, 8.0]), torch.tensor([7.0, 8.0])
+    elif element == "row":
+        element, theirs = tinygen.tensor([3.0, 9.0]), torch.tensor([3.0, 9.0])
+    assert (element in a) is (theirs in ta)
+
+
+def test_numpy_asarray_as_pytorch():
+    a, ta = both([[1.0, 2.0]], dtype=None)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(ta))
+    assert np.asarray(a, dtype=np.float32).dtype == np.asarray(ta, dtype=np.float32).dtype == np.float32
+    for t in (tinygen.ones(2, requires_grad=True), torch.ones(2, requires_grad=True)):
+        with pytest.raises(RuntimeError, match="Use tensor.detach\\(\\).numpy\\(\\) instead"):
+            np.asarray(t)
+
+
+def _set_items(t):
+    t[0] = 5.0
+    t[1, 1:] = torch.tensor([7.0, 8.0]) if isinstance(t, torch.Tensor) else tinygen.tensor([7.0, 8.0])
+    t[t < 0] = 0.0
+    t[:, 2] = 9  # an int into floats
+    index = torch.tensor([2, 0]) if isinstance(t, torch.Tensor) else tinygen.tensor([2, 0])
+    t[index] = -1.0
+    return t
+
+
+def test_setitem_writes_in_place():
+    array = np.random.default_rng(0).standard_normal((4, 3))
+    a, ta = tinygen.tensor(array), torch.tensor(array)
+    data = a.data
+    assert _set_items(a) is a and a.data is data
+    _set_items(ta)
+    np.testing.assert_array_equal(a.numpy(), ta.numpy())
+    assert a._version == ta._version == 5
+    w, tw = tinygen.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    with tinygen.no_grad(), torch.no_grad():  # a parameter may be written under no_grad
+        w[1], tw[1] = 4.0, 4.0
+    np.testing.assert_array_equal(w.numpy(), tw.detach().numpy())
+    for t in (tinygen.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)):
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad is being used in an in-place"):
+            t[0] = 2.0
+
+
+def test_setitem_on_a_saved_tensor_makes_backward_refuse_in_both():
+    for lib in (tinygen, torch):
+        w, x = lib.ones(3, requires_grad=True), lib.ones(3).exp()  # exp's backward reads its output
+        loss = (w * x).sum()
+        x[0] = 2.0
+        with pytest.raises(RuntimeError, match="modified by an inplace operation|changed in place after the forward"):
+            loss.backward()
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+def test_the_first_loop_a_tutorial_teaches_moves_the_weights(dtype):
+    """`with no_grad(): for p in model.parameters(): p -= lr * p.grad` updates the parameters themselves."""
+    layer, twin = nn.Linear(3, 2), torch.nn.Linear(3, 2).to(torch_dtype(dtype))
+    copy_state(layer, twin)
+    x = np.random.default_rng(1).standard_normal((5, 3)).astype(dtype)
+    for _ in range(3):
+        ours, theirs = list(layer.parameters()), list(twin.parameters())
+        for p in ours:
+            p.grad = None
+        twin.zero_grad()
+        (layer(tinygen.tensor(x)) ** 2).sum().backward()
+        (twin(torch.tensor(x)) ** 2).sum().backward()
+        with tinygen.no_grad(), torch.no_grad():
+            for p, tp in zip(ours, theirs):
+                p -= 0.1 * p.grad
+                tp -= 0.1 * tp.grad
+                p *= 0.99
+                tp *= 0.99
+                p += 0.01
+                tp += 0.01
+                p /= 1.01
+                tp /= 1.01
+        assert list(layer.parameters()) == ours or all(a is b for a, b in zip(layer.parameters(), ours))
+    for name, tp in twin.named_parameters():
+        assert_close(dict(layer.named_parameters())[name], tp, dtype, what=name)
+
+
+def test_in_place_operators_refuse_what_pytorch_refuses():
+    for lib in (tinygen, torch):
+        w = lib.ones(3, requires_grad=True)
+        with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place "
+                                               "operation"):
+            w -= 1.0
+        n = lib.ones(3, dtype=lib.int64 if lib is torch else "int64")
+        with pytest.raises(RuntimeError, match="result type .* can't be cast to the desired output type"):
+            n += 1.5
+        with pytest.raises(RuntimeError, match="output with shape .* doesn't match the broadcast shape"):
+            n += lib.ones(2, 3, dtype=lib.int64 if lib is torch else "int64")
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_max_and_min_along_a_dim_give_values_and_indices(name, keepdim, dim):
+    """Ties (and a NaN, which wins) included: the same index, and the gradient goes only there."""
+    array = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [5.0, np.nan, -1.0, 5.0]])
+    a, ta = tinygen.tensor(array, requires_grad=True), torch.tensor(array, requires_grad=True)
+    values, indices = getattr(a, name)(dim=dim, keepdim=keepdim)
+    their_values, their_indices = getattr(ta, name)(dim=dim, keepdim=keepdim)
+    same(indices, their_indices)
+    np.testing.assert_array_equal(values.numpy(), their_values.detach().numpy())
+    result = getattr(a, name)(dim, keepdim)  # the names of torch.return_types, too
+    assert result.values is result[0] and result.indices is result[1] and len(result) == 2
+    g = np.random.default_rng(2).standard_normal(values.shape)
+    values.backward(g)
+    their_values.backward(torch.tensor(g))
+    np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())
+
+
+def test_plain_max_and_min_are_reductions():
+    a, ta = both([[1.0, 3.0], [3.0, -2.0]], requires_grad=True)
+    for name in ("max", "min"):
+        np.testing.assert_array_equal(getattr(a, name)().numpy(), getattr(ta, name)().detach().numpy())
+    a.max().backward()
+    ta.max().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())  # the tie shares the gradient in both
+    same(a.argmin(dim=1), ta.argmin(dim=1))
+
+
+def test_tensor_copies_and_from_numpy_shares():
+    array = np.ones(3)
+    a, ta, shared, their_shared = tinygen.tensor(array), torch.tensor(array), tinygen.from_numpy(array), \
+        torch.from_numpy(array)
+    array[0] = 5.0
+    same(a, ta)
+    same(shared, their_shared)
+    assert a.tolist() == [1.0, 1.0, 1.0] and shared.tolist() == [5.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("seed", [-1, -(2**63), 2**64 - 1, np.int64(7)], ids=repr)
+def test_manual_seed_takes_pytorchs_range(seed):
+    """Both accept a negative seed (as seed + 2**64); the same seed gives the same draws."""
+    torch.manual_seed(seed)
+    tinygen.manual_seed(seed)
+    first = tinygen.randn(3).numpy()
+    tinygen.manual_seed(int(seed) % 2**64)
+    np.testing.assert_array_equal(tinygen.randn(3).numpy(), first)
+    assert torch.initial_seed() == int(seed) % 2**64
+
+
+@pytest.mark.parametrize("args", [(5,), (1, 4), (0.0, 1.0, 0.25), (2, -3, -1), (0, 1, 0.3), (3, 3)], ids=repr)
+def test_arange(args):
+    same(tinygen.arange(*args), torch.arange(*args))
+
+
+def test_arange_refuses_as_pytorch():
+    for lib in (tinygen, torch):
+        with pytest.raises(RuntimeError, match="step must be nonzero"):
+            lib.arange(0, 5, 0)
+        with pytest.raises(RuntimeError, match="upper bound and lower bound inconsistent with step sign"):
+            lib.arange(0, 5, -1)
+
+
+def test_a_gradient_of_another_shape_is_refused_by_both():
+    for lib in (tinygen, torch):
+        w = lib.ones(3, 2, requires_grad=True)
+        with pytest.raises(RuntimeError, match="assign a gradient of (shape|size) .*2.* to a tensor of (shape|size)"):
+            w.grad = lib.ones(2)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero encountered in power:RuntimeWarning")  # 0 ** -1.5 = inf
+@pytest.mark.parametrize("base", [2, 0.5, 2.7, 0.0, np.float64(3.0)], ids=repr)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float64", "float32"])
+def test_a_number_to_a_tensor_power(base, dtype):
+    array = np.array([-1.5, 0.0, 0.5, 2.0], dtype=dtype)
+    x, tx = tinygen.tensor(array, requires_grad=True), torch.tensor(array, requires_grad=True)
+    y, ty = base ** x, base ** tx
+    assert y.dtype == dtype
+    assert_close(y, ty, dtype, what="values")
+    g = np.linspace(-1, 1, 4).astype(dtype)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    assert_close(x.grad, tx.grad, dtype, scale=10.0, what="gradient")
+    same(base ** tinygen.tensor([0, 1, 3]), base ** torch.tensor([0, 1, 3]))  # an integer exponent
+
+
+@pytest.mark.parametrize("values", [[-1.5, 2.0], [True, False], [0, -3, 5]], ids=repr)
+def test_unary_operators(values):
+    a, ta = both(values)
+    if a.dtype.kind != "f":
+        same(~a, ~ta)
+    if a.dtype.kind != "b":
+        same(-a, -ta)
+        same(abs(a), abs(ta))
+
+
+@pytest.mark.parametrize("left", [np.float64(2.0), np.float32(2.0), np.int64(2), 2, 2.0], ids=repr)
+@pytest.mark.parametrize("op", ["__add__", "__sub__", "__mul__", "__truediv__", "__pow__"])
+def test_numpy_scalars_on_the_left(left, op):
+    """A NumPy scalar on the left is a number, as in PyTorch: the float32 tensor stays float32."""
+    a, ta = both([1.0, 2.0, 4.0], dtype=None)
+    a, ta = a.float(), ta.float()
+    ours, theirs = getattr(operator, op)(left, a), getattr(operator, op)(left, ta)
+    assert isinstance(ours, tinygen.Tensor)
+    assert_close(ours, theirs, np.float32)
+    assert ours.dtype == theirs.detach().numpy().dtype
+
+
+def test_bool_tensor_meets_an_int_as_pytorch():
+    a, ta = both([True, False])
+    same(a + 1, ta + 1)
+    same(a * 2, ta * 2)
+    same(a + True, ta + True)

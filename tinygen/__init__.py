@@ -5,7 +5,7 @@ keep_freed_memory()  # see allocator.py: a training step reuses its memory inste
 
 from tinygen.autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinygen.backend import gpu_available, manual_seed
-from tinygen.creation import arange, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
+from tinygen.creation import arange, from_numpy, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
 from tinygen.functional import cat, stack
 from tinygen import functional, nn, optim
 from tinygen.serialization import load, save

@@ -14,10 +14,12 @@ Two safety nets, as in PyTorch: a version counter on each tensor refuses a backw
 values that an in-place change (an optimiser step) altered after the forward, and the opt-in
 anomaly mode (`detect_anomaly()`) names the op whose backward first made a NaN or inf.
 """
+import collections
 import contextlib
 import heapq
 import itertools
 import numbers
+import operator
 import weakref
 
 from tinygen import anomaly, backend
@@ -66,10 +68,18 @@ class Tensor:
     """An array with an optional gradient and a link to the function that computed it.
 
     `Tensor(data, requires_grad=False)`: `data` is a Python number or list, or a NumPy/CuPy array.
-    Python floats become float32; arrays keep their dtype (gradient checks use float64).
+    Python floats become float32; arrays keep their dtype (gradient checks use float64). An array
+    is taken as it is, not copied (`tinygen.tensor(array)` copies, as `torch.tensor` does).
+
+    Python's operators follow PyTorch's (see "Python's protocols" below): `==` and `<` compare
+    elementwise, `bool(t)` needs one element, `t[i] = v` and `t += v` change t in place.
     """
 
-    __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__, not numpy's add
+    # numpy_array + tensor, numpy_scalar * tensor, numpy_array == tensor: NumPy steps aside and
+    # Python calls Tensor's reflected operator (__radd__, __rmul__, __eq__), which keeps the graph.
+    # A NumPy function applied to a tensor (np.exp(t)) is a TypeError: use the tinygen op.
+    __array_priority__ = 1000
+    __array_ufunc__ = None
 
     # Version counting (see "Changing a tensor in place" below). Class defaults: a tensor that is
     # never changed in place, or is not a view, stores nothing of its own.
@@ -91,7 +101,7 @@ class Tensor:
         if requires_grad and not backend.is_floating(self.data.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
         self.requires_grad = requires_grad
-        self.grad = None
+        self._grad = None
         self.creator = None  # the Function that made this tensor; None for a leaf
 
     @classmethod
@@ -101,8 +111,29 @@ class Tensor:
         if not backend.is_array(array):  # a reduction to one number gives a NumPy scalar: a 0-d array
             array = backend.as_array(array)
         tensor = cls.__new__(cls)
-        tensor.data, tensor.requires_grad, tensor.grad, tensor.creator = array, False, None, None
+        tensor.data, tensor.requires_grad, tensor._grad, tensor.creator = array, False, None, None
         return tensor
+
+    @property
+    def grad(self):
+        """The gradient that backward() added up here: a tensor of this tensor's shape, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # Checked as PyTorch does: an optimiser would broadcast a gradient of another shape
+        # (a (2,) gradient into a (3, 2) weight) without a word.
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}; wrap it with tinygen.tensor(...)")
+            if value.shape != self.shape:
+                raise RuntimeError(f"attempting to assign a gradient of shape {value.shape} to a tensor of shape "
+                                   f"{self.shape}; the gradient and the tensor must have the same shape")
+            if value.device != self.device:
+                raise RuntimeError(f"attempting to assign a gradient on {value.device} to a tensor on {self.device}; "
+                                   f"move it with .to({self.device!r})")
+        self._grad = value
 
     # --- what it is -------------------------------------------------------------------------
     @property
@@ -130,9 +161,6 @@ class Tensor:
 
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[normalize_dim(dim, self.ndim, "size")]
-
-    def __len__(self):
-        return len(self.data)
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -187,18 +215,19 @@ class Tensor:
         return functional.astype(self, "float64")
 
     # --- the gradient ---------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=None, create_graph=False):
-        """Add d(self)/d(leaf) * grad to the `.grad` of every leaf that requires a gradient.
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Add d(self)/d(leaf) * gradient to the `.grad` of every leaf that requires a gradient.
 
-        For a scalar `grad` defaults to 1. With `create_graph=True` the gradients are themselves
-        part of a graph and can be differentiated again. As in PyTorch, the values the graph
-        saved for backward are freed afterwards unless `retain_graph=True` (the default is
-        create_graph): a second backward through the same graph needs it.
+        For a scalar `gradient` defaults to 1; otherwise give one of self's shape. With
+        `create_graph=True` the gradients are themselves part of a graph and can be differentiated
+        again. As in PyTorch, the values the graph saved for backward are freed afterwards unless
+        `retain_graph=True` (the default is create_graph): a second backward through the same graph
+        needs it.
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph")
-        grad = _initial_grad(self, grad, "backward()")
-        run_backward([self], [grad], create_graph=create_graph, retain_graph=retain_graph)
+        gradient = _initial_grad(self, gradient, "backward()")
+        run_backward([self], [gradient], create_graph=create_graph, retain_graph=retain_graph)
 
     def zero_grad(self):
         self.grad = None
@@ -232,17 +261,68 @@ class Tensor:
         """Was this tensor's array changed in place after the in-place clock showed `time`?"""
         return (self if self._base is None else self._base)._changed_at > time
 
-    def _in_place(self, op_name, new_values):
-        """Write `new_values` (an array, or a number) into this tensor's array and count it."""
-        if self.requires_grad and _GradMode.enabled:  # as PyTorch: the graph cannot record it
+    def _in_place(self, op_name, new_values, index=Ellipsis):
+        """Write `new_values` (an array, or a number) into this tensor's array at `index` and count it."""
+        if self.requires_grad and _GradMode.enabled:  # as PyTorch (for a leaf): the graph cannot record it
+            what = "a leaf Variable" if self.creator is None else "a tensor computed in the graph"
             raise RuntimeError(
-                f"{op_name}: an in-place change of a tensor that requires grad (shape {self.shape}) "
-                f"is not recorded in the graph; do it inside `with tinygen.no_grad():` (as optimisers "
-                f"and nn.init do), or compute a new tensor out of place"
+                f"{op_name}: {what} that requires grad is being used in an in-place operation (shape "
+                f"{self.shape}); the graph records no in-place change: do it inside `with tinygen.no_grad():` "
+                f"(as optimisers and nn.init do), or compute a new tensor out of place (t = t + 1, not t += 1)"
             )
-        self.data[...] = new_values
+        self.data[index] = new_values
         self._bump_version()
         return self
+
+    def _check_in_place_value(self, op_name, value):
+        """A value that requires grad cannot flow into an in-place write: its gradient would be lost."""
+        if isinstance(value, Tensor) and value.requires_grad and _GradMode.enabled:
+            raise RuntimeError(
+                f"{op_name}: the value written in place requires grad, but tinygen's graph records no in-place "
+                f"change, so no gradient would reach it; build the tensor out of place (tinygen.cat, "
+                f"tinygen.stack, t * mask + value * (1 - mask)), or write value.detach()"
+            )
+
+    def __setitem__(self, index, value):
+        """t[index] = value, in place (value: a number, or a tensor or array that broadcasts to t[index]).
+
+        As PyTorch: refused for a tensor that requires grad outside no_grad; counted as an
+        in-place change, so a graph that saved t refuses a later backward.
+        """
+        self._check_in_place_value("t[index] = value", value)
+        value = _raw(value)
+        if backend.is_array(value):
+            value = backend.to_device(value, self.device)
+        return self._in_place("t[index] = value", value, _index_arrays(index))
+
+    def _in_place_operator(self, symbol, op, other):
+        """t <op>= other: the result of op(t, other) written into t's own array (PyTorch's in-place
+        operators: `p -= lr * p.grad` under no_grad moves the parameter itself)."""
+        self._check_in_place_value(symbol, other)
+        with set_grad_enabled(False):
+            result = op(self, other)
+        if result.shape != self.shape:
+            raise RuntimeError(f"{symbol}: output with shape {self.shape} doesn't match the broadcast shape "
+                               f"{result.shape}; an in-place operator cannot change the tensor's shape")
+        if _KIND_RANK[result.dtype.kind] > _KIND_RANK[self.dtype.kind]:
+            raise RuntimeError(f"{symbol}: result type {result.dtype} can't be cast to the desired output type "
+                               f"{self.dtype}; convert first (t = t.float()) or write it out of place")
+        return self._in_place(symbol, result.data)
+
+    def __iadd__(self, other):
+        return self._in_place_operator("+=", functional.add, other)
+
+    def __isub__(self, other):
+        return self._in_place_operator("-=", functional.sub, other)
+
+    def __imul__(self, other):
+        return self._in_place_operator("*=", functional.mul, other)
+
+    def __itruediv__(self, other):
+        return self._in_place_operator("/=", functional.div, other)
+
+    def __ipow__(self, exponent):
+        return self._in_place_operator("**=", functional.pow, exponent)
 
     def add_(self, other, alpha=1):
         """self += alpha * other, in place."""
@@ -315,21 +395,118 @@ class Tensor:
     def __neg__(self):
         return functional.neg(self)
 
+    def __rpow__(self, base):
+        """base ** t for a number base: PyTorch's scalar ** tensor."""
+        return functional.power_of(base, self)
+
+    def __abs__(self):
+        return functional.abs(self)
+
+    def __invert__(self):
+        """~t: logical not of a bool tensor, bitwise not of an integer one (outside the graph)."""
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~ (operator.invert) is only implemented on integer and Boolean-type tensors, got dtype "
+                            f"{self.dtype}; for a mask use a comparison (t == 0) or 1 - t")
+        return Tensor(~self.data)
+
     def __getitem__(self, index):
         return functional.getitem(self, index)
 
-    # Comparisons give boolean tensors outside the graph (masks, accuracies).
+    # --- Python's protocols, as in PyTorch ----------------------------------------------------
+    # Comparisons give bool tensors outside the graph (masks, accuracies: (pred == y).float().mean()).
+    # Tensors stay hashable by identity, as in PyTorch: a tensor can be a dict key or in a set,
+    # but `t in list_of_tensors` compares values (use `any(t is u for u in ...)` for identity).
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self._compare(other, operator.eq)
+
+    def __ne__(self, other):
+        return self._compare(other, operator.ne)
+
     def __lt__(self, other):
-        return Tensor(self.data < _raw(other))
+        return self._compare(other, operator.lt)
 
     def __le__(self, other):
-        return Tensor(self.data <= _raw(other))
+        return self._compare(other, operator.le)
 
     def __gt__(self, other):
-        return Tensor(self.data > _raw(other))
+        return self._compare(other, operator.gt)
 
     def __ge__(self, other):
-        return Tensor(self.data >= _raw(other))
+        return self._compare(other, operator.ge)
+
+    def _compare(self, other, compare):
+        """compare(self, other) elementwise, broadcast: a bool tensor that requires no grad.
+
+        A tensor, a number or an array compares; anything else (None, a string, a list) is not
+        comparable: `t == None` is then False, as in PyTorch, and `t < None` a TypeError.
+        """
+        if isinstance(other, Tensor):
+            _check_one_device((self, other), "comparison")
+            other = other.data
+        elif not (isinstance(other, numbers.Number) or hasattr(other, "dtype")):
+            return NotImplemented
+        return Tensor(compare(self.data, other))
+
+    def __bool__(self):
+        """The truth of a one-element tensor (`if loss < best:`); more elements are ambiguous."""
+        if self.data.size != 1:
+            how_many = "no values" if self.data.size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {how_many} is ambiguous (shape {self.shape}); "
+                               f"reduce it first with .any() or .all()")
+        return bool(self.data.item())
+
+    def __float__(self):
+        return float(self._one_number())
+
+    def __int__(self):
+        """The value of a one-element tensor as a Python int (a float is truncated, as int(2.7))."""
+        return int(self._one_number())
+
+    def __index__(self):
+        """A one-element integer tensor where Python wants an int: range(t), a_list[t]."""
+        if self.dtype.kind not in "biu" or self.data.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, got dtype "
+                            f"{self.dtype} and shape {self.shape}")
+        return int(self.data.item())
+
+    def _one_number(self):
+        if self.data.size != 1:
+            raise ValueError(f"only one element tensors can be converted to Python scalars, got shape {self.shape}; "
+                             f"reduce it first (.sum(), .mean()) or take one element (t[0])")
+        return self.data.item()
+
+    def __len__(self):
+        """The size of dim 0."""
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        """The rows along dim 0, each a tensor t[i] in the graph (as iterating a torch tensor)."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __contains__(self, element):
+        """`element in t`: whether any element of t equals it (a number or a tensor that broadcasts)."""
+        if not (isinstance(element, (Tensor, numbers.Number))):
+            raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a "
+                               f"{type(element).__name__}")
+        return bool((self == element).data.any())
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t): the values as a NumPy array, as PyTorch allows it: for a tensor on the CPU
+        (a GPU array is never copied to the host unasked) that is outside the graph."""
+        if self.requires_grad:
+            raise RuntimeError("np.asarray(t): can't convert a Tensor that requires grad to a NumPy array (as "
+                               "PyTorch). Use tensor.detach().numpy() instead.")
+        if self.device != "cpu":
+            raise TypeError("can't convert cuda device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
+                            "to host memory first.")
+        array = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return array.copy() if copy else array
 
     # --- methods, as in PyTorch -------------------------------------------------------------
     def reshape(self, *shape):
@@ -361,7 +538,46 @@ class Tensor:
         return functional.var(self, dim, keepdim, unbiased)
 
     def max(self, dim=None, keepdim=False):
-        return functional.max(self, dim, keepdim)
+        """t.max(): the largest element (ties share the gradient). t.max(dim): as PyTorch, the pair
+        (values, indices) of the largest element along dim; the gradient goes to that element."""
+        if dim is None:
+            return functional.max(self)
+        return self._extreme_along("max", dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        """t.min(): the smallest element. t.min(dim): the pair (values, indices), as t.max(dim)."""
+        if dim is None:
+            return functional.min(self)
+        return self._extreme_along("min", dim, keepdim)
+
+    def _extreme_along(self, name, dim, keepdim):
+        """(values, indices) of the max or min along dim: indices = argmax (the first one on a tie,
+        a NaN counting as the extreme), values = t picked at those indices (so gy goes there)."""
+        if isinstance(dim, Tensor):
+            raise TypeError(f"{name}: dim must be an int, got a Tensor; tinygen has no elementwise {name} of two "
+                            f"tensors (torch.maximum)")
+        x = self.reshape(1) if self.ndim == 0 else self
+        axis = normalize_dim(dim, self.ndim, name)
+        if x.shape[axis] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size (shape {self.shape})")
+        xp = backend.get_array_module(x.data)
+        indices = (xp.argmax if name == "max" else xp.argmin)(x.data, axis=axis, keepdims=True)
+        # t[i0, i1, ..., indices, ...]: an arange along each other axis, shaped to broadcast
+        pick = tuple(indices if a == axis else xp.arange(n).reshape([-1 if b == a else 1 for b in range(x.ndim)])
+                     for a, n in enumerate(x.shape))
+        values = x[pick]
+        if not keepdim or self.ndim == 0:
+            kept = tuple(n for a, n in enumerate(x.shape) if a != axis) if self.ndim else ()
+            values, indices = values.reshape(kept), indices.reshape(kept)
+        return MinMax(values, Tensor(indices))
+
+    def any(self):
+        """Whether any element is true (nonzero): a bool tensor."""
+        return Tensor(self.data.any())
+
+    def all(self):
+        """Whether every element is true (nonzero): a bool tensor."""
+        return Tensor(self.data.all())
 
     def exp(self):
         return functional.exp(self)
@@ -394,12 +610,25 @@ class Tensor:
 
     def argmax(self, dim=None, keepdim=False):
         """The index of the largest value over `dim`, or in the flattened tensor (dim=None)."""
+        return self._arg_extreme("argmax", dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        """The index of the smallest value over `dim`, or in the flattened tensor (dim=None)."""
+        return self._arg_extreme("argmin", dim, keepdim)
+
+    def _arg_extreme(self, name, dim, keepdim):
         if self.data.size == 0:
-            raise RuntimeError(f"argmax: the tensor is empty (shape {self.shape})")
+            raise RuntimeError(f"{name}: the tensor is empty (shape {self.shape})")
+        find = getattr(self.data, name)
         if dim is None or self.ndim == 0:
-            axis = None if dim is None else normalize_dim(dim, 0, "argmax")
-            return Tensor(self.data.argmax(axis=axis, keepdims=keepdim and dim is not None))
-        return Tensor(self.data.argmax(axis=normalize_dim(dim, self.ndim, "argmax"), keepdims=keepdim))
+            axis = None if dim is None else normalize_dim(dim, 0, name)
+            return Tensor(find(axis=axis, keepdims=keepdim and dim is not None))
+        return Tensor(find(axis=normalize_dim(dim, self.ndim, name), keepdims=keepdim))
+
+
+# What t.max(dim) and t.min(dim) return, as PyTorch's torch.return_types.max: a pair
+# `values, indices = t.max(dim=1)` that also has the names .values and .indices.
+MinMax = collections.namedtuple("MinMax", ["values", "indices"])
 
 
 def _shape_args(args):
@@ -413,13 +642,23 @@ def _raw(value):
     return value.data if isinstance(value, Tensor) else value
 
 
+def _index_arrays(index):
+    """An index with its tensors (masks, integer indices) as arrays, as NumPy indexing takes them."""
+    if isinstance(index, tuple):
+        return tuple(_raw(i) for i in index)
+    return _raw(index)
+
+
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < float: PyTorch's in-place casting rule
+
+
 def _initial_grad(output, grad, where):
     """The gradient to start from: ones for a scalar, else the one given (checked)."""
     if grad is None:
         if output.data.size != 1:
             raise RuntimeError(
                 f"{where}: the output has shape {output.shape}, not one element; "
-                f"pass a gradient of that shape (grad=...)"
+                f"pass a gradient of that shape ({'gradient' if where == 'backward()' else 'grad_outputs'}=...)"
             )
         if not backend.get_array_module(output.data).isfinite(output.data).all():
             raise FloatingPointError(f"{where}: the output is {output.item()}; its gradient would be meaningless")
@@ -557,8 +796,10 @@ def _as_tensors(values, op_name):
         if backend.is_array(value):
             backend.check_numeric(value.dtype, value)
             tensors.append(Tensor(value))
-        else:  # a Python number: it follows the tensor it meets (float32 stays float32)
-            dtype = first.dtype if first.data.dtype.kind == "f" or isinstance(value, int) else None
+        else:  # a Python number: it follows the tensor it meets (float32 stays float32), except that
+            kind = first.data.dtype.kind  # a bool tensor meeting an int gives int64, as in PyTorch
+            follows = kind == "f" or (isinstance(value, int) and (kind != "b" or isinstance(value, bool)))
+            dtype = first.dtype if follows else None
             tensors.append(Tensor(value, dtype=dtype, device=first.device))
     _check_one_device(tensors, op_name)
     return tensors

@@ -6,6 +6,8 @@ runs on both devices, and the device is decided by where the data lives.
 
 This is the only file of the library's ops and layers that names numpy or cupy.
 """
+import operator
+
 import numpy
 
 try:  # CuPy is optional: `pip install -e ".[gpu]"` on a machine with a CUDA GPU.
@@ -131,7 +133,19 @@ _generators = {}
 
 
 def manual_seed(seed):
-    """Seed the random numbers of every device (parameter init, dropout, noise, shuffling)."""
+    """Seed the random numbers of every device (parameter init, dropout, noise, shuffling).
+
+    As PyTorch, the seed is an integer in [-2**63, 2**64 - 1]; a negative one counts as seed + 2**64.
+    """
+    try:
+        if isinstance(seed, bool):
+            raise TypeError
+        seed = operator.index(seed)  # ints and NumPy ints; not floats, not strings
+    except TypeError:
+        raise TypeError(f"manual_seed: the seed must be an integer, got {type(seed).__name__} {seed!r}") from None
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"manual_seed: the seed must be in [-2**63, 2**64 - 1], got {seed}")
+    seed %= 2**64
     _generators["cpu"] = numpy.random.default_rng(seed)
     if cupy is not None:
         _generators["cuda"] = cupy.random.default_rng(seed)

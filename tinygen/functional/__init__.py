@@ -9,7 +9,22 @@ from tinygen.functional.activation import (
     softmax,
     tanh,
 )
-from tinygen.functional.arithmetic import abs, add, astype, clip, div, exp, log, mul, neg, pow, sqrt, sub, to_device
+from tinygen.functional.arithmetic import (
+    abs,
+    add,
+    astype,
+    clip,
+    div,
+    exp,
+    log,
+    mul,
+    neg,
+    pow,
+    power_of,
+    sqrt,
+    sub,
+    to_device,
+)
 from tinygen.functional.conv import col2im, conv2d, conv_transpose2d, im2col
 from tinygen.functional.encoding import one_hot
 from tinygen.functional.loss import (
@@ -23,7 +38,7 @@ from tinygen.functional.loss import (
 from tinygen.functional.matmul import linear, matmul, tensordot
 from tinygen.functional.normalization import batch_norm
 from tinygen.functional.pooling import avg_pool2d, interpolate, max_pool2d
-from tinygen.functional.reduction import max, mean, sum, var
+from tinygen.functional.reduction import max, mean, min, sum, var
 from tinygen.functional.shape import (
     broadcast_to,
     cat,

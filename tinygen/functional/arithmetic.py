@@ -8,8 +8,11 @@ Result dtypes follow PyTorch: an integer tensor meeting a float tensor gives the
 (NumPy would make int64 with float32 float64, and a float32 model would get float64 gradients),
 and integer / integer is float32.
 """
+import math
+import numbers
+
 from tinygen import backend
-from tinygen.autograd import Function, Tensor
+from tinygen.autograd import Function, Tensor, is_grad_enabled
 from tinygen.backend import get_array_module
 from tinygen.functional.checks import not_a_tensor
 from tinygen.functional.shape import sum_to
@@ -115,6 +118,28 @@ class Pow(Function):
         if self.c == 0:
             return gy * 0
         return gy * self.c * x ** (self.c - 1)
+
+
+class PowerOf(Function):
+    """y = c^x for a constant number c >= 0 (Python's c ** t).   gx = gy * y * ln c
+
+    For c = 0 (y = 1 at x = 0, 0 above, inf below) gx = 0 where x >= 0 and gy * -inf where x < 0,
+    as PyTorch (y ln c would be 0 * -inf = NaN at x > 0).
+    """
+
+    reads_output = True  # and x, for c = 0
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return get_array_module(x).power(self.c, x)
+
+    def backward(self, gy):
+        if self.c == 0:
+            x = self.inputs[0].data
+            return gy * Tensor(get_array_module(x).where(x >= 0, 0.0, -math.inf).astype(x.dtype))
+        return gy * self.output * math.log(self.c)
 
 
 class Exp(Function):
@@ -232,12 +257,28 @@ def neg(x):
 
 def pow(x, exponent):
     if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float)):
-        raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+        raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}; for a tensor "
+                        f"exponent write number ** t, or tinygen.exp(t * tinygen.log(x)) for a positive x")
     if not isinstance(x, Tensor):
         raise not_a_tensor("pow", "input", x)
     if isinstance(exponent, float) and x.dtype.kind != "f":  # an integer to a float power: float32, as PyTorch
         x = astype(x, "float32")
     return Pow(exponent)(x)
+
+
+def power_of(base, x):
+    """base ** x for a number base and a tensor x. An integer x with a float base becomes float32 first."""
+    if not isinstance(x, Tensor):
+        raise not_a_tensor("power_of", "exponent", x)
+    if not isinstance(base, numbers.Real):
+        raise TypeError(f"{type(base).__name__} ** Tensor: the base must be a real number, got {base!r}")
+    base = int(base) if isinstance(base, numbers.Integral) else float(base)  # a NumPy scalar keeps x's dtype
+    if x.requires_grad and is_grad_enabled() and not base >= 0:  # NaN fails too
+        raise ValueError(f"{base} ** t: no gradient for t with a base that is negative or NaN (d/dt c^t = c^t ln c); "
+                         f"use a base >= 0, or t.detach() if no gradient is needed")
+    if isinstance(base, float) and x.dtype.kind != "f":  # 2.5 ** int tensor is float32, as PyTorch
+        x = astype(x, "float32")
+    return PowerOf(base)(x)
 
 
 def float_input(x, op):

@@ -1,7 +1,7 @@
-"""Reductions: sum, mean, var, max over some axes (all axes when `dim` is None).
+"""Reductions: sum, mean, var, max, min over some axes (all axes when `dim` is None).
 
 As in PyTorch, the mean of no elements is nan (with a warning: no NaN passes silently), so is an
-unbiased variance of one element; the max of no elements is an error.
+unbiased variance of one element; the max (or min) of no elements is an error.
 """
 import warnings
 
@@ -84,6 +84,16 @@ class Max(Function):
         return broadcast_to(reshape(gy, kept), x.shape) * Tensor(share.astype(x.dtype))
 
 
+class Min(Max):
+    """y = min of x over `axes`.
+
+    gx = gy at the elements equal to the min, 0 elsewhere; ties share gy equally (as torch.amin).
+    """
+
+    def forward(self, x):
+        return x.min(axis=self.axes, keepdims=self.keepdims)
+
+
 def sum(x, dim=None, keepdim=False):
     axes = _axes(x, dim, "sum")
     return Sum(axes, keepdim)(x)
@@ -108,11 +118,21 @@ def var(x, dim=None, keepdim=False, unbiased=True):
 
 
 def max(x, dim=None, keepdim=False):
-    axes = _axes(x, dim, "max")
+    """The largest value over `dim` (all dims when None), as torch.amax: a tensor, no indices."""
+    return _extreme(Max, "max", x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):
+    """The smallest value over `dim` (all dims when None), as torch.amin: a tensor, no indices."""
+    return _extreme(Min, "min", x, dim, keepdim)
+
+
+def _extreme(function, op, x, dim, keepdim):
+    axes = _axes(x, dim, op)
     if x.data.size == 0:
         if dim is None:
-            raise RuntimeError(f"max: the tensor is empty (shape {x.shape}); give a dim to reduce over")
+            raise RuntimeError(f"{op}: the tensor is empty (shape {x.shape}); give a dim to reduce over")
         empty = next((a for a in axes if x.shape[a] == 0), None)
         if empty is not None:
-            raise IndexError(f"max: cannot reduce over dim {empty} of size 0 (shape {x.shape})")
-    return Max(axes, keepdim)(x)
+            raise IndexError(f"{op}: cannot reduce over dim {empty} of size 0 (shape {x.shape})")
+    return function(axes, keepdim)(x)

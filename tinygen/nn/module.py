@@ -191,8 +191,10 @@ class Module:
         except TypeError:
             name = None
         if name not in FLOAT_DTYPES:
-            raise ValueError(f"{type(self).__name__}.to: expected a device ('cpu', 'cuda') or a floating dtype "
-                             f"{FLOAT_DTYPES}, got {dtype!r}")
+            devices = ", ".join(repr(device) for device in backend.DEVICE_NAMES)
+            what = f"dtype {name} is not supported" if name else f"unknown device {dtype!r}"
+            raise ValueError(f"{type(self).__name__}.to: {what}: expected one of {devices} (devices), or a "
+                             f"floating dtype {FLOAT_DTYPES}")
         for t in self.parameters() + self.buffers():
             if backend.is_floating(t.dtype) and t.dtype != name:
                 t.data = t.data.astype(name)
