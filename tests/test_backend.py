@@ -28,6 +28,8 @@ def test_no_op_or_layer_imports_numpy_or_cupy():
     for path in sorted(LIBRARY.rglob("*.py")):
         if path.name in HOST_SIDE and path.parent == LIBRARY:
             continue
+        if path.parent.name == "testing":  # the CuPy stand-in for tests is itself a NumPy-backed array module
+            continue
         names = set(imported_modules(path)) & {"numpy", "cupy", "cupyx"}
         if names:
             offenders.append(f"{path.relative_to(LIBRARY)} imports {sorted(names)}")

@@ -150,6 +150,8 @@ def command_problems(words, help_text):
     """What is wrong with one documented command: a script or test file that does not exist, or an
     option that the script's --help does not list. help_text(script) returns that help."""
     command = " ".join(words)
+    while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):  # VAR=value before a command sets its environment
+        words = words[1:]
     if words[:3] == ["python", "-m", "pytest"]:
         files = [w.split("::")[0] for w in words[3:] if not w.startswith("-") and w.endswith(".py")]
         return [f"{command}: no file {f}" for f in files if not (ROOT / f).exists()]

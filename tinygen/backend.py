@@ -7,15 +7,21 @@ runs on both devices, and the device is decided by where the data lives.
 This is the only file of the library's ops and layers that names numpy or cupy.
 """
 import operator
+import os
 
 import numpy
 
-try:  # CuPy is optional: `pip install -e ".[gpu]"` on a machine with a CUDA GPU.
-    import cupy
+if os.environ.get("TINYGEN_FAKE_CUPY") == "1":
+    # For tests without a GPU: 'cuda' is then a strict stand-in for CuPy that computes with NumPy but
+    # refuses, as CuPy does, every implicit crossing between host and device (tinygen/testing/fake_cupy.py).
+    from tinygen.testing import fake_cupy as cupy
+else:
+    try:  # CuPy is optional: `pip install -e ".[gpu]"` on a machine with a CUDA GPU.
+        import cupy
 
-    cupy.cuda.runtime.getDeviceCount()  # raises when there is no driver or no GPU
-except Exception:  # ImportError, or CUDA not usable: then we are CPU-only
-    cupy = None
+        cupy.cuda.runtime.getDeviceCount()  # raises when there is no driver or no GPU
+    except Exception:  # ImportError, or CUDA not usable: then we are CPU-only
+        cupy = None
 
 DEVICES = ("cpu", "cuda")
 # The names a device may be given by, as PyTorch users write them. tinygen uses one GPU, the first:
