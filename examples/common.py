@@ -398,9 +398,11 @@ def load_checkpoint(path, args, models, optimizers, history, epoch_history=None)
     damage = find_damage(saved, models)
     if damage:
         refuse(f"is damaged: {damage}", "no run writes that: resume from an undamaged copy, or start a new run")
-    must_repeat = resume_with_the_same(args)  # first: an option that changes the models says so
-    for name, value in saved_options(saved).items():
-        if name in must_repeat and value != getattr(args, name):
+    must_repeat = resume_with_the_same(args)
+    options = saved_options(saved)
+    of_this_example = set(options) <= set(must_repeat)  # another example's has options this one lacks
+    for name, value in options.items() if of_this_example else ():  # first: an option that changes the models
+        if value != getattr(args, name):
             option = "--" + name.replace("_", "-")
             if isinstance(value, bool):  # a flag: given or not
                 refuse(f"comes from a run {'with' if value else 'without'} {option}, this one is "
