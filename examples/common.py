@@ -162,6 +162,12 @@ def check_device(device):
         raise UsageError(f"--device {device}: {error}; use --device cpu") from None
 
 
+def check_out_given(out):
+    """--out '' would be the current folder without saying so: refused (--out . says it)."""
+    if not str(out).strip():
+        raise UsageError(f"--out {out!r} is empty; give a folder for the run's results (--out . for this folder)")
+
+
 def check_resume_and_out(args):
     """--resume names a file; --out is a folder (or nothing yet) that holds no other run's results.
 
@@ -169,8 +175,7 @@ def check_resume_and_out(args):
     That is wanted when it continues the run that is there (--resume <out>/checkpoint.npz), and
     otherwise only with --overwrite: a fresh run must never replace another run's results by mistake.
     """
-    if not str(args.out).strip():
-        raise UsageError(f"--out {args.out!r} is empty; give a folder for the run's results (--out . for this folder)")
+    check_out_given(args.out)
     if args.resume is not None and not os.path.isfile(args.resume):
         what = "is a folder" if os.path.isdir(args.resume) else "no such file"
         raise UsageError(f"--resume {args.resume}: {what}; give the checkpoint.npz of an earlier run")
@@ -315,6 +320,7 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
                   + (f" or --max-steps (now {args.max_steps})" if args.max_steps is not None else ""))
             raise SystemExit(0)
     folder = out_dir(args)  # only now, with the options, data and checkpoint checked, is --out written
+    clear_for_this_run(args, folder)
 
     started = time.perf_counter()
     for epoch in range(step // steps_per_epoch, args.epochs):
@@ -516,7 +522,17 @@ def out_dir(args):
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"--out {folder}: cannot create this folder ({error.strerror}); choose another --out") from None
-    if args.overwrite:  # another run's files would stand beside this one's: remove them (and only them)
+    return folder
+
+
+def clear_for_this_run(args, folder):
+    """Before a run trains into `folder`: no file there may describe another model when it ends.
+
+    With --overwrite, the earlier run's files (`run_outputs`; never the user's own) are removed,
+    so none of another model's files stand beside this run's. A resume of the run in `folder`
+    removes its metrics.json, which measured the model before the resume (the run writes a new
+    one at the end, unless --no-metrics)."""
+    if args.overwrite:
         earlier = run_outputs(folder)
         for path in earlier:
             path.unlink()
@@ -527,7 +543,6 @@ def out_dir(args):
         stale.unlink()
         print(f"removed {stale}: it measured the model before this resume; "
               + ("--no-metrics: no new one is written" if args.no_metrics else "a new one is written at the end"))
-    return folder
 
 
 def to_unit(images):

@@ -28,11 +28,11 @@ esc = re.escape
 EXAMPLES = ["vanilla_gan_mnist.py", "dcgan_mnist.py", "vae_mnist.py"]
 
 
-def run_script(script, *args, cwd=None, env=None):
+def run_script(script, *args, cwd=None, env=None, timeout=300):
     """(exit status, stdout, stderr) of an example run with this checkout's tinygen (env: variables to add)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     done = subprocess.run([sys.executable, str(REPO / "examples" / script), *map(str, args)], capture_output=True,
-                          text=True, timeout=300, env=env, cwd=cwd)
+                          text=True, timeout=timeout, env=env, cwd=cwd)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -423,7 +423,7 @@ def test_overwrite_removes_the_earlier_runs_files_and_nothing_else(tmp_path):
         (run / name).write_bytes(b"x")
     (run / "sub").mkdir()
     (run / "sub" / "samples.npy").write_bytes(b"x")
-    common.out_dir(argparse.Namespace(out=str(run), overwrite=True, no_metrics=True))
+    common.clear_for_this_run(argparse.Namespace(overwrite=True, no_metrics=True), run)
     assert sorted(p.name for p in run.iterdir()) == sorted(mine + ["sub"])
     assert (run / "sub" / "samples.npy").exists()
 
@@ -497,7 +497,8 @@ def test_an_unwritable_metrics_cache_is_found_before_training(tmp_path, mnist_di
     (tmp_path / "a_file").write_text("not a folder")
     cache = tmp_path / "a_file" / "cache"
     status, _, stderr = run_script("vanilla_gan_mnist.py", "--data-dir", mnist_dir, "--split", "test",
-                                   "--out", tmp_path / "run", env={"TINYGEN_DATA": str(cache)})
+                                   "--out", tmp_path / "run", env={"TINYGEN_DATA": str(cache)},
+                                   timeout=60)  # refused at once; not found, it would train for minutes
     assert_refused("vanilla_gan_mnist.py", status, stderr, f"the metrics' classifier is trained once and cached as "
                    f"{cache / 'mnist_classifier.npz'}, but {tmp_path / 'a_file'} cannot be written; set TINYGEN_DATA "
                    f"to a writable folder, or pass --no-metrics")
