@@ -9,6 +9,11 @@ checkpoint of another model, a --out folder holding another run) is a UsageError
 prints it as one line, `<script>: error: <what is wrong>; <what to do>`, and exits with status 2.
 The checks come in the order the run needs them: the options as they are parsed, then the data,
 then --resume; only then is anything in --out written.
+
+A --resume continues its run exactly: every option but --epochs, --max-steps, --data-dir,
+--device, --out and --no-metrics is stored in the checkpoint, and another value is refused
+(FREE_ON_RESUME). A run already finished says so and exits 0, writing nothing. A checkpoint
+that no run could have written is called damaged, naming the entry (`find_damage`).
 """
 import argparse
 import itertools
@@ -360,11 +365,13 @@ AN_OPTION = "the checkpoint's run was trained with it; for another value, start 
 
 
 def resume_with_the_same(args):
-    """The options a --resume of this run must repeat (option -> why): all but FREE_ON_RESUME, and the example's."""
+    """The options a --resume of this run must repeat (option -> why): the example's own first (a
+    --penalty before the --beta whose default follows from it), then all others but FREE_ON_RESUME."""
     names = getattr(args, "training_options", RESUME_WITH_THE_SAME)
     why = {name: RESUME_WITH_THE_SAME.get(name, A_RATE if name == "lr" or name.endswith("_lr") else AN_OPTION)
            for name in names}
-    return {**why, **getattr(args, "resume_with_the_same", {})}
+    example = getattr(args, "resume_with_the_same", {})
+    return {**example, **{name: reason for name, reason in why.items() if name not in example}}
 
 
 def save_checkpoint(path, args, step, models, optimizers, history, epoch_history=None):
@@ -407,7 +414,8 @@ def load_checkpoint(path, args, models, optimizers, history, epoch_history=None)
     must_repeat = resume_with_the_same(args)
     options = saved_options(saved)
     of_this_example = set(options) <= set(must_repeat)  # another example's has options this one lacks
-    for name, value in options.items() if of_this_example else ():  # first: an option that changes the models
+    for name in must_repeat if of_this_example else ():  # first: an option that changes the models says so
+        value = options.get(name, getattr(args, name))  # an older checkpoint stores fewer
         if value != getattr(args, name):
             option = "--" + name.replace("_", "-")
             if isinstance(value, bool):  # a flag: given or not
