@@ -130,7 +130,7 @@ def main():
                         "(default 10)")
     parser.add_argument("--adversarial-lr", type=common.positive_number, default=2e-4,
                         help="learning rate of phase 2, D's and the encoder's adversarial updates, > 0 (default 2e-4, "
-                             "PyTorch-GAN's; --lr is phase 1's)")
+                             "PyTorch-GAN's; --lr is phase 1's); with --no-adversary D still trains at it")
     parser.add_argument("--no-adversary", action="store_true",
                         help="leave out the encoder's adversarial update: a plain autoencoder, for comparison")
     args = autoencoders.parse_args(parser)

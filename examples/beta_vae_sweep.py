@@ -46,6 +46,7 @@ def run_folder(out, beta):
 
 def check_out(args):
     """Nothing in --out is replaced by mistake: neither the sweep's files nor any of its runs' (a UsageError)."""
+    common.check_out_given(args.out)
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the sweep's runs")

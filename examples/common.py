@@ -9,6 +9,11 @@ checkpoint of another model, a --out folder holding another run) is a UsageError
 prints it as one line, `<script>: error: <what is wrong>; <what to do>`, and exits with status 2.
 The checks come in the order the run needs them: the options as they are parsed, then the data,
 then --resume; only then is anything in --out written.
+
+A --resume continues its run exactly: every option but --epochs, --max-steps, --data-dir,
+--device, --out and --no-metrics is stored in the checkpoint, and another value is refused
+(FREE_ON_RESUME). A run already finished says so and exits 0, writing nothing. A checkpoint
+that no run could have written is called damaged, naming the entry (`find_damage`).
 """
 import argparse
 import itertools
@@ -16,13 +21,14 @@ import json
 import math
 import os
 import pathlib
+import re
 import sys
 import time
 
 import numpy as np
 
 import tinygen
-from tinygen import backend, cli, data, viz
+from tinygen import backend, cli, data, metrics, viz
 from tinygen.cli import UsageError
 from tinygen.files import atomic_write, check_replaceable
 from tinygen.serialization import CheckpointError
@@ -30,6 +36,21 @@ from tinygen.serialization import CheckpointError
 RUN_FILES = ["checkpoint.npz", "samples.npy", "metrics.json", "curves.png", "elbo.txt",
              "reconstructions.npy", "noisy.npy", "denoised.npy", "codes.npy", "anomaly_scores.npy",
              "samples_by_class.npy", "samples_by_code.npy"]  # a run's results in --out
+RUN_PICTURES = ["class_histograms.png", "codes.png", "continuous_codes.png", "denoising.png", "equilibrium.png",
+                "feature_maps.png", "growth.png", "interpolation.png", "manifold.png", "mean_activation.png",
+                "reconstructions.png", "resolutions.png", "roc.png", "rows.png", "samples.png", "samples_by_class.png",
+                "samples_by_code.png", "style_mixing.png", "traversal.png", "truncation.png"]
+EPOCH_PICTURES = re.compile(r"(samples|reconstructions)_epoch_\d{3}\.png")  # samples_epoch_001.png ...
+
+
+def run_outputs(folder):
+    """The files in `folder` that an example's run writes (RUN_FILES, RUN_PICTURES, the epochs' grids):
+    what --overwrite removes. Anything else there (the user's own files) is never touched."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir() if path.is_file() and (
+        path.name in RUN_FILES or path.name in RUN_PICTURES or EPOCH_PICTURES.fullmatch(path.name)))
 
 
 def run(main):
@@ -88,20 +109,55 @@ def parser(description, epochs, batch_size, lr, out):
     p.add_argument("--seed", type=whole_number(0), default=0)
     p.add_argument("--device", default="cpu", choices=backend.DEVICE_NAMES, help="where to train ('cuda:0' is 'cuda')")
     p.add_argument("--out", default=out, help="folder for samples, curves, checkpoint and metrics")
-    p.add_argument("--resume", default=None, metavar="CKPT", help="continue from this checkpoint")
+    p.add_argument("--resume", default=None, metavar="CKPT",
+                   help="continue the run of this checkpoint exactly where it stopped: give the options it was "
+                        "trained with (--lr, --batch-size, --seed and the example's own); only --epochs, --max-steps, "
+                        "--data-dir, --device, --out and --no-metrics may differ. A run that is already finished "
+                        "says so and changes nothing")
     p.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds another run, "
-                   "replacing its files")
+                   "removing that run's files (the files a run writes; nothing else in the folder)")
     p.add_argument("--max-steps", type=whole_number(1), default=None, help="stop after this many steps in all")
     p.add_argument("--no-metrics", action="store_true", help="skip the sample-quality metrics at the end")
     return p
 
 
 def parse_args(parser):
-    """The parsed options, once they fit together: the device is here, --resume and --out make sense."""
+    """The parsed options, once they fit together: the device is here, --resume and --out make sense.
+
+    args.given is the set of options given on the command line (their dests), for `refuse_given`;
+    args.training_options the options a --resume must repeat (every one but FREE_ON_RESUME).
+    """
     args = parser.parse_args()
+    args.training_options = sorted(set(vars(args)) - FREE_ON_RESUME)
+    args.given = options_given(parser)
     check_device(args.device)
     check_resume_and_out(args)
+    check_metrics_cache(args)
     return args
+
+
+class NotGiven:
+    """The value of an option that the command line did not give (see `options_given`)."""
+
+
+def options_given(parser):
+    """The dests of the options on the command line, whatever their values (a default given by hand too).
+
+    argparse fills in a default only for an option missing from the namespace it is handed, so
+    parsing again into a namespace that already holds NotGiven for every option leaves NotGiven
+    exactly where the command line gave nothing."""
+    blank = argparse.Namespace(**{action.dest: NotGiven for action in parser._actions})
+    return {name for name, value in vars(parser.parse_args(namespace=blank)).items() if value is not NotGiven}
+
+
+def refuse_given(args, names, mode, advice):
+    """A UsageError if any option in `names` (dests) was given: it does nothing in `mode`.
+
+    E.g. refuse_given(args, ["rho"], "with --penalty l1 (it is the KL penalty's target)", "drop it, or pass --penalty kl")
+    """
+    for name in names:
+        if name in getattr(args, "given", ()):
+            raise UsageError(f"--{name.replace('_', '-')} does nothing {mode}; {advice}")
 
 
 def check_device(device):
@@ -111,6 +167,12 @@ def check_device(device):
         raise UsageError(f"--device {device}: {error}; use --device cpu") from None
 
 
+def check_out_given(out):
+    """--out '' would be the current folder without saying so: refused (--out . says it)."""
+    if not str(out).strip():
+        raise UsageError(f"--out {out!r} is empty; give a folder for the run's results (--out . for this folder)")
+
+
 def check_resume_and_out(args):
     """--resume names a file; --out is a folder (or nothing yet) that holds no other run's results.
 
@@ -118,6 +180,7 @@ def check_resume_and_out(args):
     That is wanted when it continues the run that is there (--resume <out>/checkpoint.npz), and
     otherwise only with --overwrite: a fresh run must never replace another run's results by mistake.
     """
+    check_out_given(args.out)
     if args.resume is not None and not os.path.isfile(args.resume):
         what = "is a folder" if os.path.isdir(args.resume) else "no such file"
         raise UsageError(f"--resume {args.resume}: {what}; give the checkpoint.npz of an earlier run")
@@ -127,6 +190,9 @@ def check_resume_and_out(args):
     found = [name for name in RUN_FILES if (out / name).exists()]
     checkpoint = out / "checkpoint.npz"
     continues_it = args.resume is not None and checkpoint.exists() and os.path.samefile(args.resume, checkpoint)
+    if continues_it and args.overwrite:
+        raise UsageError(f"--overwrite would remove the run in --out {out} that --resume {args.resume} continues; "
+                         f"drop --overwrite to continue it, or drop --resume to start afresh")
     if found and not continues_it and not args.overwrite:
         resume = f"continue it with --resume {checkpoint}, " if checkpoint.exists() else ""
         raise UsageError(f"--out {out} already holds a run ({', '.join(found)}); {resume}choose another --out, "
@@ -138,6 +204,24 @@ def check_resume_and_out(args):
             raise UsageError(f"--out {out}: {error.strerror} ({name}); make it writable, or choose another --out") from None
     if out.is_dir() and not os.access(out, os.W_OK):
         raise UsageError(f"--out {out}: no permission to write in this folder; choose another --out")
+
+
+def check_metrics_cache(args):
+    """The metrics' classifier is trained once (about two minutes) and cached in the data cache
+    ($TINYGEN_DATA, else ~/.cache/tinygen). A cache that is not there and cannot be written is
+    found now, before training, not when the first epoch ends. (A cache that is there but was
+    trained on other data, and cannot be replaced, is used once without caching: metrics.py.)"""
+    if getattr(args, "no_metrics", True):
+        return
+    cache = data.default_root() / metrics.CLASSIFIER_FILE
+    if cache.is_file() and os.access(cache, os.R_OK):
+        return
+    existing = cache.parent  # the folder to write in, or the nearest folder above it to create it in
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not (existing.is_dir() and os.access(existing, os.W_OK)):
+        raise UsageError(f"the metrics' classifier is trained once and cached as {cache}, but {existing} cannot be "
+                         f"written; set TINYGEN_DATA to a writable folder, or pass --no-metrics")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,6 +259,20 @@ def check_batch_size(args, n_images):
     if args.batch_size > n_images:
         raise UsageError(f"--batch-size {args.batch_size} is larger than the {n_images} training images; "
                          f"use at most {n_images}")
+
+
+def check_batch_norm(args, models):
+    """BatchNorm1d in training normalises each feature by its mean and variance over the batch,
+    which need at least 2 images (one image's variance is 0): --batch-size 1 is refused in one
+    line. (BatchNorm2d also averages over the pixels, so it has statistics even for one image.)"""
+    if args.batch_size >= 2:
+        return
+    for model_name, model in models.items():
+        for name, layer in model.named_modules() if isinstance(model, tinygen.nn.Module) else ():
+            if isinstance(layer, tinygen.nn.BatchNorm1d):
+                raise UsageError(f"--batch-size {args.batch_size}: {model_name}'s BatchNorm1d ({name}) normalises "
+                                 f"each feature by its statistics over the batch, which need at least 2 images; "
+                                 f"use --batch-size 2 or more")
 
 
 def total_steps(args, steps_per_epoch):
@@ -215,13 +313,20 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
     epoch_history, if given, is a dict of name -> list of what end_of_epoch measures once an epoch
     (the GANs' class histogram of G's samples): it goes into the checkpoint too.
     """
+    check_batch_norm(args, models)
+    steps_per_epoch = len(loader)
+    last_step = total_steps(args, steps_per_epoch)
     step = 0
     if args.resume:
         step = load_checkpoint(args.resume, args, models, optimizers, history, epoch_history)
+        if step >= last_step:  # nothing to train: leave the run's files as they are
+            print(f"--resume {args.resume}: the run is already finished (step {step} of {last_step}); nothing "
+                  f"written. To train on, give more --epochs (now {args.epochs})"
+                  + (f" or --max-steps (now {args.max_steps})" if args.max_steps is not None else ""))
+            raise SystemExit(0)
     folder = out_dir(args)  # only now, with the options, data and checkpoint checked, is --out written
+    clear_for_this_run(args, folder)
 
-    steps_per_epoch = len(loader)
-    last_step = total_steps(args, steps_per_epoch)
     if args.device == "cpu":
         print(tinygen.threads.describe())
     started = time.perf_counter()
@@ -246,24 +351,36 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
 
 
 # ---------------------------------------------------------------------------------------------
-# Checkpoints: models, optimisers, the step, the curves so far and the random state
+# Checkpoints: models, optimisers, the step, the curves so far, the options and the random state
 
 
-# Options saved with the run that a resumed run must repeat, and why. An example adds its own in
-# args.resume_with_the_same (option -> why), as the beta-VAE does: {"beta": "the loss depends on it"}.
+# A --resume continues the checkpoint's run exactly, so it takes the options that run was trained
+# with: every option but these, which say where things are and how far to train. The checkpoint
+# stores the others, and a resume that gives another value is refused, saying the checkpoint's
+# value and why it is fixed (a new --lr would otherwise be silently replaced by the optimisers'
+# saved one). An example whose training depends on one of these too, as the stacked
+# autoencoder's phases on --epochs, adds it in args.resume_with_the_same (option -> why).
+FREE_ON_RESUME = {"data_dir", "device", "out", "resume", "overwrite", "epochs", "max_steps", "no_metrics"}
 RESUME_WITH_THE_SAME = {name: "each epoch's batches depend on it" for name in ["split", "batch_size", "seed"]}
+A_RATE = "the checkpoint's optimisers continue at it; for another rate, start a new run"
+AN_OPTION = "the checkpoint's run was trained with it; for another value, start a new run"
 
 
 def resume_with_the_same(args):
-    """The options a --resume of this run must repeat (option -> why): the common ones and the example's."""
-    return {**RESUME_WITH_THE_SAME, **getattr(args, "resume_with_the_same", {})}
+    """The options a --resume of this run must repeat (option -> why): the example's own first (a
+    --penalty before the --beta whose default follows from it), then all others but FREE_ON_RESUME."""
+    names = getattr(args, "training_options", RESUME_WITH_THE_SAME)
+    why = {name: RESUME_WITH_THE_SAME.get(name, A_RATE if name == "lr" or name.endswith("_lr") else AN_OPTION)
+           for name in names}
+    example = getattr(args, "resume_with_the_same", {})
+    return {**example, **{name: reason for name, reason in why.items() if name not in example}}
 
 
 def save_checkpoint(path, args, step, models, optimizers, history, epoch_history=None):
     tinygen.save(
         {
             "step": step,
-            "options": {name: getattr(args, name) for name in resume_with_the_same(args)},
+            "options": json.dumps({name: getattr(args, name) for name in resume_with_the_same(args)}),
             "models": {name: m.state_dict() for name, m in models.items()},
             "model_types": {name: type(m).__name__ for name, m in models.items()},
             "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
@@ -278,7 +395,9 @@ def save_checkpoint(path, args, step, models, optimizers, history, epoch_history
 def load_checkpoint(path, args, models, optimizers, history, epoch_history=None):
     """Restore everything `save_checkpoint` wrote; returns the step to continue from.
 
-    A file that is not a checkpoint of this example, with these options, is a UsageError.
+    A file that is not a checkpoint of this example, with these options, is a UsageError, which
+    says which it is: not a checkpoint; damaged (an entry no run writes: `find_damage`); of a run
+    with other options (naming the option and its value); or of other models.
     """
     def refuse(problem, advice="give a checkpoint.npz this example wrote with these options, or start a new run"):
         raise UsageError(f"--resume {path} {problem}; {advice}")
@@ -291,16 +410,21 @@ def load_checkpoint(path, args, models, optimizers, history, epoch_history=None)
         refuse(f"cannot be read ({error.strerror})")
     if not {"step", "models", "optimizers", "history", "rng"} <= set(saved) or not isinstance(saved["models"], dict):
         refuse(f"is not a checkpoint of these examples (it holds {sorted(saved)})")
-    must_repeat = resume_with_the_same(args)  # first: an option that changes the models says so
-    for name, value in saved.get("options", {}).items():  # older checkpoints have none
-        value = value if isinstance(value, str) else value.item()
-        if name in must_repeat and value != getattr(args, name):
+    damage = find_damage(saved, models)
+    if damage:
+        refuse(f"is damaged: {damage}", "no run writes that: resume from an undamaged copy, or start a new run")
+    must_repeat = resume_with_the_same(args)
+    options = saved_options(saved)
+    of_this_example = set(options) <= set(must_repeat)  # another example's has options this one lacks
+    for name in must_repeat if of_this_example else ():  # first: an option that changes the models says so
+        value = options.get(name, getattr(args, name))  # an older checkpoint stores fewer
+        if value != getattr(args, name):
             option = "--" + name.replace("_", "-")
             if isinstance(value, bool):  # a flag: given or not
                 refuse(f"comes from a run {'with' if value else 'without'} {option}, this one is "
                        f"{'without' if value else 'with'} it", f"resume {'with' if value else 'without'} {option} "
                        f"({must_repeat[name]})")
-            theirs, ours = (f"{v:g}" if isinstance(v, float) else str(v) for v in (value, getattr(args, name)))
+            theirs, ours = (shown(v) for v in (value, getattr(args, name)))
             refuse(f"comes from a run with {option} {theirs}, this one has {ours}",
                    f"resume with {option} {theirs} ({must_repeat[name]})")
     if sorted(saved["models"]) != sorted(models):
@@ -320,13 +444,81 @@ def load_checkpoint(path, args, models, optimizers, history, epoch_history=None)
             history[key][:] = saved["history"][key].numpy().tolist()
         for key in epoch_history or {}:  # checkpoints older than epoch_history have none: start it empty
             epoch_history[key][:] = saved["epoch_history"][key].numpy().tolist() if "epoch_history" in saved else []
-        backend.set_rng_state(json.loads(saved["rng"]))
-        step = int(saved["step"].item())
     except (KeyError, ValueError, TypeError, AttributeError) as error:
         refuse(f"does not fit this model ({error.args[0] if error.args else type(error).__name__})",
                "resume with the options it was trained with (e.g. --latent) or start a new run")
+    backend.set_rng_state(json.loads(saved["rng"]))  # find_damage has tried it
+    step = int(saved["step"].item())
     print(f"resumed from {path} at step {step}")
     return step
+
+
+def shown(value):
+    """An option's value as a command line gives it: 0.0002 as 0.0002, [100, 30] as 100 30."""
+    if isinstance(value, list):
+        return " ".join(map(shown, value))
+    return f"{value:g}" if isinstance(value, float) else "(not given)" if value is None else str(value)
+
+
+def saved_options(saved):
+    """The options stored in a checkpoint (a JSON text; older ones: a dict of arrays, or none)."""
+    options = saved.get("options", {})
+    if isinstance(options, str):
+        return json.loads(options)  # find_damage has tried it
+    return {name: value if isinstance(value, str) else value.item() for name, value in options.items()}
+
+
+def find_damage(saved, models):
+    """What in a checkpoint no run of these examples writes, as 'entry: problem', or None.
+
+    Damage, not a mismatch of options: a step that is not a whole number >= 0, or not the number
+    of steps in the history; a random state that does not parse or does not fit the generator;
+    options that do not parse; weights of another dtype than the model's; NaN or infinite values
+    in the models or the optimisers (training stops at the first NaN loss, before any checkpoint).
+    """
+    step = saved["step"]
+    if not isinstance(step, tinygen.Tensor) or step.shape != () or step.dtype.kind not in "iu" or step.item() < 0:
+        return f"'step' is {shown_entry(step)}, not a whole number >= 0"
+    for key, values in saved["history"].items() if isinstance(saved["history"], dict) else ():
+        if isinstance(values, tinygen.Tensor) and len(values.shape) == 1 and values.shape[0] != step.item():
+            return f"'history/{key}' holds {values.shape[0]} steps, but 'step' is {step.item()}"
+    try:
+        scratch = type(backend.generator("cpu").bit_generator)()
+        scratch.state = json.loads(saved["rng"])
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        return f"'rng' is not a random state of the generator ({type(error).__name__}: {error})"
+    if isinstance(saved.get("options"), str):
+        try:
+            if not isinstance(json.loads(saved["options"]), dict):
+                raise ValueError("not a dict")
+        except ValueError as error:
+            return f"'options' does not parse ({error})"
+    for name, model in models.items():
+        theirs = saved["models"].get(name, {})
+        for key, ours in model.state_dict().items():
+            value = theirs.get(key) if isinstance(theirs, dict) else None
+            if isinstance(value, tinygen.Tensor) and value.dtype != ours.dtype and value.shape == ours.shape:
+                return f"'models/{name}/{key}' is {value.dtype}, but the model's is {ours.dtype}"
+    for part in ("models", "optimizers"):
+        for entry, value in flat(saved[part], part):
+            if isinstance(value, tinygen.Tensor) and value.dtype.kind == "f" and not np.isfinite(value.numpy()).all():
+                return f"'{entry}' holds NaN or infinite values"
+    return None
+
+
+def shown_entry(value):
+    if isinstance(value, tinygen.Tensor):
+        return f"{value.numpy()!r}"[:60]
+    return repr(value)[:60]
+
+
+def flat(tree, prefix):
+    """(name, value) for every leaf of a nested dict, named as the file names it ('models/G/0.weight')."""
+    if not isinstance(tree, dict):
+        yield prefix, tree
+        return
+    for key, value in tree.items():
+        yield from flat(value, f"{prefix}/{key}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,6 +533,26 @@ def out_dir(args):
     except OSError as error:
         raise UsageError(f"--out {folder}: cannot create this folder ({error.strerror}); choose another --out") from None
     return folder
+
+
+def clear_for_this_run(args, folder):
+    """Before a run trains into `folder`: no file there may describe another model when it ends.
+
+    With --overwrite, the earlier run's files (`run_outputs`; never the user's own) are removed,
+    so none of another model's files stand beside this run's. A resume of the run in `folder`
+    removes its metrics.json, which measured the model before the resume (the run writes a new
+    one at the end, unless --no-metrics)."""
+    if args.overwrite:
+        earlier = run_outputs(folder)
+        for path in earlier:
+            path.unlink()
+        if earlier:
+            print(f"--overwrite: removed the {len(earlier)} files of the earlier run in {folder}")
+    stale = folder / "metrics.json"
+    if stale.exists():  # only when continuing the run in --out: its metrics measured the model before this resume
+        stale.unlink()
+        print(f"removed {stale}: it measured the model before this resume; "
+              + ("--no-metrics: no new one is written" if args.no_metrics else "a new one is written at the end"))
 
 
 def to_unit(images):

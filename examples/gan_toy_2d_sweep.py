@@ -31,6 +31,7 @@ def parse_args():
     p.add_argument("--out", default="runs/gan_toy_2d_sweep", help="folder for table.md and table.json")
     p.add_argument("--overwrite", action="store_true", help="replace the tables of an earlier sweep in --out")
     args = p.parse_args()
+    common.check_out_given(args.out)
     found = [name for name in SWEEP_FILES if (pathlib.Path(args.out) / name).exists()]
     if found and not args.overwrite:
         raise cli.UsageError(f"--out {args.out} already holds a sweep ({', '.join(found)}); choose another --out, "

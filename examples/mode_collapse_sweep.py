@@ -63,6 +63,7 @@ def parse_args():
     p.add_argument("--out", default="runs/mode_collapse_sweep", help="folder for the runs and the table")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier sweep's files in --out")
     args = p.parse_args()
+    common.check_out_given(args.out)
     args.runs = [(model, remedy, seed) for model in args.models for remedy in args.remedies
                  for seed in range(args.seeds)]
     cli.check_data_dir(args.data_dir, args.split)

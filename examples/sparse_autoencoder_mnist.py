@@ -46,10 +46,13 @@ def main():
     parser.add_argument("--code-size", type=common.whole_number(1), default=1000,
                         help="code units, at least 1 (default 1000: overcomplete)")
     parser.add_argument("--penalty", choices=["kl", "l1"], default="kl", help="the sparsity penalty (default kl)")
-    parser.add_argument("--rho", type=firing_rate, default=0.1, help="KL's target mean activation, in (0, 1) (default 0.1)")
+    parser.add_argument("--rho", type=firing_rate, default=0.1, help="KL's target mean activation, in (0, 1) (default 0.1); only with --penalty kl")
     parser.add_argument("--beta", type=common.positive_number, default=None,
                         help=f"the penalty's weight (default {DEFAULT_BETA['kl']:g} for kl, {DEFAULT_BETA['l1']:g} for l1)")
     args = autoencoders.parse_args(parser)
+    if args.penalty == "l1":
+        common.refuse_given(args, ["rho"], "with --penalty l1 (it is the KL penalty's target rate)",
+                            "drop --rho, or pass --penalty kl")
     beta = args.beta = DEFAULT_BETA[args.penalty] if args.beta is None else args.beta
     args.resume_with_the_same = {name: "the loss depends on it" for name in ["penalty", "rho", "beta"]}
     tinygen.manual_seed(args.seed)  # before the model is made: its initial weights are random too

@@ -36,6 +36,7 @@ def main():
                         help="widths of the encoders, the last is the code (default 100 30)")
     parser.add_argument("--tied", action="store_true", help="each decoder's weight is its encoder's transpose")
     args = autoencoders.parse_args(parser)
+    args.resume_with_the_same = {"epochs": "the phases split the epochs between them"}
     depth = len(args.sizes)
     phases = depth + 1  # one per layer, then fine-tuning
     if args.epochs < phases:

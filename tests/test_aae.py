@@ -281,9 +281,9 @@ def test_a_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
     # The checkpoint of another code size is refused in one line, before anything is written.
     stderr = run_example(mnist_dir, split, "--max-steps", "9", "--latent", "5", "--resume", str(split / "checkpoint.npz"),
                          status=2)
-    assert stderr == (f"aae_mnist.py: error: --resume {split / 'checkpoint.npz'} does not fit this model (load_state_dict "
-                      f"for Encoder: 'net.5.weight' has shape (10, 512) in the state dict but (5, 512) in the model); "
-                      f"resume with the options it was trained with (e.g. --latent) or start a new run\n")
+    assert stderr == (f"aae_mnist.py: error: --resume {split / 'checkpoint.npz'} comes from a run with --latent 10, "
+                      f"this one has 5; resume with --latent 10 (the checkpoint's run was trained with it; for another "
+                      f"value, start a new run)\n")
     np.testing.assert_array_equal(np.load(split / "codes.npy"), np.load(one / "codes.npy"))  # the run's files stay
     # Nor is a run resumed without the adversary it was trained with: that would change the encoder's loss.
     stderr = run_example(mnist_dir, split, "--max-steps", "9", "--no-adversary", "--resume", str(split / "checkpoint.npz"),

@@ -28,11 +28,11 @@ esc = re.escape
 EXAMPLES = ["vanilla_gan_mnist.py", "dcgan_mnist.py", "vae_mnist.py"]
 
 
-def run_script(script, *args, cwd=None):
-    """(exit status, stdout, stderr) of an example run with this checkout's tinygen."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def run_script(script, *args, cwd=None, env=None, timeout=300):
+    """(exit status, stdout, stderr) of an example run with this checkout's tinygen (env: variables to add)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     done = subprocess.run([sys.executable, str(REPO / "examples" / script), *map(str, args)], capture_output=True,
-                          text=True, timeout=300, env=env, cwd=cwd)
+                          text=True, timeout=timeout, env=env, cwd=cwd)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -162,10 +162,10 @@ def test_batch_larger_than_the_data(tmp_path, mnist_dir, script, images):
 
 @pytest.fixture(scope="module")
 def trained(mnist_dir, tmp_path_factory):
-    """Folders of a vanilla GAN, a cGAN and a VAE (--latent 2) run, 2 steps each with batch 32."""
+    """Folders of a vanilla GAN, a cGAN, a VAE (--latent 2) and an anomaly detector run, 2 steps each with batch 32."""
     root = tmp_path_factory.mktemp("trained")
     for script, name, extra in [("vanilla_gan_mnist.py", "gan", []), ("cgan_mnist.py", "cgan", []),
-                                ("vae_mnist.py", "vae", ["--latent", "2"])]:
+                                ("vae_mnist.py", "vae", ["--latent", "2"]), ("anomaly_detection_mnist.py", "anomaly", [])]:
         status, stdout, stderr = run_script(script, "--data-dir", mnist_dir, "--split", "test", "--batch-size", 32,
                                             "--max-steps", 2, "--no-metrics", "--out", root / name, *extra)
         assert status == 0, stderr
@@ -214,21 +214,35 @@ def test_resuming_another_runs_checkpoint_into_a_run_is_refused(trained, mnist_d
     ("acgan_mnist.py", "cgan", [], "is a checkpoint of other models (D: ConditionalDiscriminator, G: "
                                    "ConditionalGenerator; this example trains D: ACGANDiscriminator, G: "
                                    "ACGANGenerator)"),
-    ("vae_mnist.py", "vae", ["--latent", "3"], "does not fit this model (load_state_dict for VAE: 'to_mu.weight' has "
-                                               "shape (2, 400) in the state dict but (3, 400) in the model); resume "
-                                               "with the options it was trained with (e.g. --latent)"),
+    ("vae_mnist.py", "vae", ["--latent", "3"], "comes from a run with --latent 2, this one has 3; resume with "
+                                               "--latent 2 (the checkpoint's run was trained with it; for another "
+                                               "value, start a new run)"),
+    ("vae_mnist.py", "vae", ["--latent", "2", "--lr", "0.01"], "comes from a run with --lr 0.001, this one has 0.01; "
+                                                               "resume with --lr 0.001 (the checkpoint's optimisers "
+                                                               "continue at it; for another rate, start a new run)"),
+    ("vanilla_gan_mnist.py", "gan", ["--lr", "2e-4"], None),  # the checkpoint's own value, given by hand: accepted
+    ("anomaly_detection_mnist.py", "anomaly", ["--anomaly-digit", "3"],
+     "comes from a run with --anomaly-digit 2, this one has 3; resume with --anomaly-digit 2"),
+    ("vanilla_gan_mnist.py", "gan", ["--minibatch-discrimination"],
+     "comes from a run without --minibatch-discrimination, this one is with it; resume without"),
     ("vae_mnist.py", "vae", ["--latent", "2", "--seed", "5"], "comes from a run with --seed 0, this one has 5; "
                                                                "resume with --seed 0"),
     ("vanilla_gan_mnist.py", "gan", ["--batch-size", "16"], "comes from a run with --batch-size 32, this one has 16; "
                                                             "resume with --batch-size 32"),
 ], ids=["gan-resumes-vae", "dcgan-resumes-gan", "lsgan-resumes-gan", "acgan-resumes-cgan", "vae-other-latent",
-        "other-seed", "other-batch-size"])
+        "vae-other-lr", "gan-same-lr", "anomaly-other-digit", "gan-other-flag", "other-seed", "other-batch-size"])
 def test_resume_of_a_checkpoint_that_does_not_fit(trained, mnist_dir, tmp_path, script, checkpoint, extra, message):
+    """A resume continues the checkpoint's run: every option but where things are and how far to
+    train must be the run's own (a new --lr would otherwise give way to the optimisers' saved one)."""
     before = files_in(trained)
     path = trained / checkpoint / "checkpoint.npz"
-    status, _, stderr = run_script(script, *common_options(mnist_dir), "--out", tmp_path / "new", "--resume", path,
-                                   *extra)
-    assert_refused(script, status, stderr, f"--resume {path} {message}")
+    status, stdout, stderr = run_script(script, *common_options(mnist_dir), "--out", tmp_path / "new", "--resume",
+                                        path, *extra)
+    if message is None:  # the run of 2 steps is finished: said on stdout, status 0, nothing written
+        assert status == 0 and stderr == "", stderr
+        assert f"--resume {path}: the run is already finished (step 2 of 2); nothing written" in stdout
+    else:
+        assert_refused(script, status, stderr, f"--resume {path} {message}")
     assert not (tmp_path / "new").exists() and files_in(trained) == before
 
 
@@ -368,3 +382,201 @@ def test_a_diverged_training_is_one_line(tmp_path, mnist_dir):
     assert last.startswith("vanilla_gan_mnist.py: error: training diverged (binary_cross_entropy: the input holds "), last
     assert last.endswith("NaN values); try a smaller --lr, or find the op that made the first NaN with "
                          "tinygen.autograd.detect_anomaly()"), last
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 23: what a resume, --overwrite and the modes of an example do with the options they get
+
+
+def test_a_resume_in_out_removes_the_stale_metrics(trained, mnist_dir, tmp_path):
+    """metrics.json measured the model before the resume: it goes (and with --no-metrics no new one comes)."""
+    run = tmp_path / "gan"
+    run.mkdir()
+    for path in (trained / "gan").iterdir():
+        (run / path.name).write_bytes(path.read_bytes())
+    (run / "metrics.json").write_text('{"steps": 2}')
+    status, stdout, stderr = run_script("vanilla_gan_mnist.py", *common_options(mnist_dir), "--max-steps", 3,
+                                        "--out", run, "--resume", run / "checkpoint.npz")
+    assert status == 0, stderr
+    assert f"removed {run / 'metrics.json'}: it measured the model before this resume; --no-metrics" in stdout
+    assert not (run / "metrics.json").exists() and (run / "samples.npy").exists()
+
+
+def test_overwrite_of_the_run_it_resumes_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"a run")
+    with pytest.raises(UsageError, match=esc(f"--overwrite would remove the run in --out {tmp_path / 'run'} that "
+                                             f"--resume {tmp_path / 'run' / 'checkpoint.npz'} continues; drop --overwrite")):
+        common.check_resume_and_out(options(tmp_path, resume=str(tmp_path / "run" / "checkpoint.npz"), overwrite=True))
+
+
+@pytest.mark.parametrize("out", ["", " "])
+def test_an_empty_out_is_refused(out):
+    with pytest.raises(UsageError, match=esc(f"--out {out!r} is empty; give a folder for the run's results")):
+        common.check_resume_and_out(argparse.Namespace(out=out, resume=None, overwrite=False))
+
+
+def test_overwrite_removes_the_earlier_runs_files_and_nothing_else(tmp_path):
+    """A VAE's folder overwritten by a GAN run: none of the VAE's files stay beside the GAN's; the user's do."""
+    run = tmp_path / "run"
+    run.mkdir()
+    theirs = ["checkpoint.npz", "reconstructions.npy", "elbo.txt", "manifold.png", "samples_epoch_001.png",
+              "reconstructions_epoch_012.png", "metrics.json"]
+    mine = ["notes.txt", "samples_epoch_1.png", "my_samples.npy", "curves.png.bak"]
+    for name in theirs + mine:
+        (run / name).write_bytes(b"x")
+    (run / "sub").mkdir()
+    (run / "sub" / "samples.npy").write_bytes(b"x")
+    common.clear_for_this_run(argparse.Namespace(overwrite=True, no_metrics=True), run)
+    assert sorted(p.name for p in run.iterdir()) == sorted(mine + ["sub"])
+    assert (run / "sub" / "samples.npy").exists()
+
+
+def test_every_file_an_example_writes_is_a_run_output():
+    """--overwrite removes exactly the run's outputs, so the list of them must name every file an
+    example writes into its folder (`folder / "name"` in examples/*.py); a new one must be added."""
+    written = set()
+    for script in (REPO / "examples").glob("*.py"):
+        if script.name in ("gan_toy_2d.py", "gan_toy_2d_sweep.py", "mode_collapse_sweep.py", "gallery.py",
+                           "beta_vae_sweep.py"):  # their own --out rules (no checkpoint, no --resume)
+            continue
+        written |= {m.group(1) for m in re.finditer(r'folder / f?"([^"]+)"', script.read_text())}
+    assert written, "found no output names: the pattern no longer matches the examples"
+    for name in sorted(written):
+        example = name.replace("{epoch + 1:03d}", "007")
+        assert (example in common.RUN_FILES or example in common.RUN_PICTURES
+                or common.EPOCH_PICTURES.fullmatch(example)), name
+
+
+@pytest.mark.parametrize("script", ["vanilla_gan_mnist.py", "cgan_mnist.py", "acgan_mnist.py", "lsgan_mnist.py",
+                                    "infogan_mnist.py", "wgan_mnist.py", "wgan_gp_mnist.py"])
+def test_batch_of_one_with_batch_norm_is_refused(tmp_path, mnist_dir, script):
+    """These G's have BatchNorm1d, whose batch statistics need 2 images; --batch-size 1 was a traceback."""
+    status, _, stderr = run_script(script, "--data-dir", mnist_dir, "--split", "test", "--batch-size", 1,
+                                   "--max-steps", 1, "--no-metrics", "--out", tmp_path / "run")
+    assert_refused(script, status, stderr, "--batch-size 1: G's BatchNorm1d (")
+    assert stderr.strip().endswith("normalises each feature by its statistics over the batch, which need at least 2 "
+                                   "images; use --batch-size 2 or more")
+    assert not (tmp_path / "run").exists()
+
+
+def test_batch_norm_check_finds_nested_layers_and_only_batch_norm_1d():
+    from tinygen import nn
+    args = argparse.Namespace(batch_size=1)
+    with pytest.raises(UsageError, match=esc("--batch-size 1: D's BatchNorm1d (1.0) normalises")):
+        common.check_batch_norm(args, {"G": nn.Linear(2, 2), "D": nn.Sequential(nn.Linear(2, 3),
+                                                                              nn.Sequential(nn.BatchNorm1d(3)))})
+    common.check_batch_norm(args, {"G": nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))})  # over the pixels too
+    common.check_batch_norm(argparse.Namespace(batch_size=2), {"D": nn.BatchNorm1d(3)})
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("sparse_autoencoder_mnist.py", ["--penalty", "l1", "--rho", "0.1"],
+     "--rho does nothing with --penalty l1 (it is the KL penalty's target rate); drop --rho, or pass --penalty kl"),
+    ("vanilla_gan_mnist.py", ["--out", ""], "--out '' is empty; give a folder for the run's results"),
+], ids=["rho-with-l1", "empty-out"])
+def test_mistakes_found_as_the_options_are_read(tmp_path, script, args, message):
+    status, _, stderr = run_script(script, *args, cwd=tmp_path)
+    assert_refused(script, status, stderr, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_given_sees_a_default_given_by_hand():
+    parser = common.parser("demo", epochs=1, batch_size=2, lr=0.1, out="runs/x")
+    parser.add_argument("--rho", type=float, default=0.1)
+    parser.add_argument("--flag", action="store_true")
+    argv = sys.argv
+    try:
+        sys.argv = ["demo.py", "--rho", "0.1", "--flag", "--lr=0.1"]
+        assert common.options_given(parser) == {"rho", "flag", "lr"}
+        sys.argv = ["demo.py", "--rh", "0.2"]  # argparse's abbreviations count too
+        assert common.options_given(parser) == {"rho"}
+    finally:
+        sys.argv = argv
+
+
+def test_an_unwritable_metrics_cache_is_found_before_training(tmp_path, mnist_dir):
+    """The classifier is trained (two minutes) at the first epoch's end and cached: a cache that
+    cannot be written is refused before anything, rather than failing then and losing the epoch."""
+    (tmp_path / "a_file").write_text("not a folder")
+    cache = tmp_path / "a_file" / "cache"
+    status, _, stderr = run_script("vanilla_gan_mnist.py", "--data-dir", mnist_dir, "--split", "test",
+                                   "--out", tmp_path / "run", env={"TINYGEN_DATA": str(cache)},
+                                   timeout=60)  # refused at once; not found, it would train for minutes
+    assert_refused("vanilla_gan_mnist.py", status, stderr, f"the metrics' classifier is trained once and cached as "
+                   f"{cache / 'mnist_classifier.npz'}, but {tmp_path / 'a_file'} cannot be written; set TINYGEN_DATA "
+                   f"to a writable folder, or pass --no-metrics")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_classifier_that_cannot_be_cached_is_still_used(tmp_path, monkeypatch, capsys):
+    from tinygen import metrics
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setenv("TINYGEN_DATA", str(tmp_path / "a_file" / "cache"))
+    images = np.zeros((30, 28, 28), np.float32)
+    monkeypatch.setattr(metrics, "_reference_data", lambda data_dir: (images, np.zeros(30, np.int64), images, "tiny"))
+    monkeypatch.setattr(metrics, "train_classifier", lambda *args, **kwargs: metrics.MnistClassifier())
+    model, _, _ = metrics.load_classifier()
+    assert isinstance(model, metrics.MnistClassifier)
+    assert "metrics: could not cache the classifier in " in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# A damaged checkpoint is called damaged, naming the entry: not advice about options
+
+
+def doctored(trained, tmp_path, change):
+    """A copy of the trained GAN's checkpoint with change(saved) applied."""
+    saved = tinygen.load(trained / "gan" / "checkpoint.npz")
+    change(saved)
+    path = tmp_path / "doctored.npz"
+    tinygen.save(saved, path)
+    return path
+
+
+def set_entry(*keys, value):
+    def change(saved):
+        node = saved
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value(node[keys[-1]]) if callable(value) else value
+    return change
+
+
+@pytest.mark.parametrize("change,message", [
+    (set_entry("step", value=np.int64(-1)), "'step' is array(-1), not a whole number >= 0"),
+    (set_entry("step", value=np.float64(2.5)), "'step' is array(2.5), not a whole number >= 0"),
+    (set_entry("step", value=np.int64(7)), "'history/d_loss' holds 2 steps, but 'step' is 7"),
+    (set_entry("rng", value="{not json"), "'rng' is not a random state of the generator (JSONDecodeError: "),
+    (set_entry("rng", value='{"bit_generator": "MT19937"}'), "'rng' is not a random state of the generator ("),
+    (set_entry("options", value="[1, 2"), "'options' does not parse ("),
+    (set_entry("models", "G", "net.0.weight", value=lambda w: np.full(w.shape, np.nan, np.float32)),
+     "'models/G/net.0.weight' holds NaN or infinite values"),
+    (set_entry("optimizers", "D", "0.exp_avg", value=lambda m: np.full(m.shape, np.inf, np.float32)),
+     "'optimizers/D/0.exp_avg' holds NaN or infinite values"),
+    (set_entry("models", "D", "net.0.bias", value=lambda b: b.numpy().astype(np.float64)),
+     "'models/D/net.0.bias' is float64, but the model's is float32"),
+], ids=["negative-step", "fractional-step", "step-against-history", "rng-not-json", "rng-other-generator",
+        "options-not-json", "nan-weight", "inf-adam-state", "float64-weight"])
+def test_a_damaged_checkpoint_is_called_damaged(trained, tmp_path, change, message):
+    from tinygen import optim
+    from tinygen.models.vanilla_gan import Discriminator, Generator
+    path = doctored(trained, tmp_path, change)
+    G, D = Generator(), Discriminator()
+    args = argparse.Namespace(split="test", batch_size=32, seed=0)
+    with pytest.raises(UsageError) as refused:
+        common.load_checkpoint(str(path), args, {"G": G, "D": D},
+                               {"G": optim.Adam(G.parameters()), "D": optim.Adam(D.parameters())},
+                               {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []})
+    assert str(refused.value).startswith(f"--resume {path} is damaged: {message}"), refused.value
+    assert str(refused.value).endswith("; no run writes that: resume from an undamaged copy, or start a new run")
+
+
+def test_a_damaged_checkpoint_is_one_line(trained, mnist_dir, tmp_path):
+    path = doctored(trained, tmp_path, set_entry("models", "G", "net.0.weight",
+                                                 value=lambda w: np.full(w.shape, np.nan, np.float32)))
+    status, _, stderr = run_script("vanilla_gan_mnist.py", *common_options(mnist_dir), "--out", tmp_path / "new",
+                                   "--resume", path)
+    assert_refused("vanilla_gan_mnist.py", status, stderr,
+                   f"--resume {path} is damaged: 'models/G/net.0.weight' holds NaN or infinite values")
+    assert not (tmp_path / "new").exists()

@@ -205,8 +205,9 @@ def test_resuming_with_another_code_size_is_one_line(runs, mnist_dir):
     _, split, _ = runs
     stderr = run_example(mnist_dir, split, "--max-steps", "9", "--latent", "8", "--resume", split / "checkpoint.npz",
                          status=2)
-    assert stderr.startswith(f"cvae_mnist.py: error: --resume {split / 'checkpoint.npz'} does not fit this model ")
-    assert stderr.endswith("; resume with the options it was trained with (e.g. --latent) or start a new run\n")
+    assert stderr.startswith(f"cvae_mnist.py: error: --resume {split / 'checkpoint.npz'} comes from a run with --latent ")
+    assert ", this one has 8; resume with --latent " in stderr
+    assert stderr.endswith("(the checkpoint's run was trained with it; for another value, start a new run)\n")
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
 
 

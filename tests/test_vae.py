@@ -275,8 +275,8 @@ def test_a_conv_checkpoint_is_not_resumed_without_conv(conv_runs, mnist_dir, tmp
     path = conv_runs / "one" / "checkpoint.npz"
     status, _, stderr = run_script("vae_mnist.py", "--data-dir", mnist_dir, "--split", "test", "--batch-size", 32,
                                    "--out", tmp_path / "new", "--resume", path)
-    assert_refused("vae_mnist.py", status, stderr, f"--resume {path} is a checkpoint of other models (vae: ConvVAE; "
-                   "this example trains vae: VAE); give a checkpoint of this example")
+    assert_refused("vae_mnist.py", status, stderr, f"--resume {path} comes from a run with --conv, this one is "
+                   "without it; resume with --conv")
     assert not (tmp_path / "new").exists()
 
 

@@ -179,7 +179,11 @@ def load_classifier(data_dir=None, verbose=True):
     if verbose:
         print(f"metrics: training the MNIST classifier once ({description}); it is cached in {cache}")
     model = train_classifier(train_images, train_labels, verbose=verbose)
-    tinygen.save({"model": model.state_dict(), "trained_on": description}, cache)
+    try:
+        tinygen.save({"model": model.state_dict(), "trained_on": description}, cache)
+    except OSError as error:  # a cache that cannot be written: the classifier is still good, for this call
+        print(f"metrics: could not cache the classifier in {cache} ({error.strerror}); it is used now and "
+              f"trained again next time (set TINYGEN_DATA to a writable folder to keep it)")
     return model, reference, description
 
 
