@@ -376,10 +376,16 @@ def resume_with_the_same(args):
     return {**example, **{name: reason for name, reason in why.items() if name not in example}}
 
 
+def this_example():
+    """The running example's file name (vanilla_gan_mnist.py): a checkpoint says which example wrote it."""
+    return os.path.basename(sys.argv[0])
+
+
 def save_checkpoint(path, args, step, models, optimizers, history, epoch_history=None):
     tinygen.save(
         {
             "step": step,
+            "example": this_example(),
             "options": json.dumps({name: getattr(args, name) for name in resume_with_the_same(args)}),
             "models": {name: m.state_dict() for name, m in models.items()},
             "model_types": {name: type(m).__name__ for name, m in models.items()},
@@ -413,6 +419,9 @@ def load_checkpoint(path, args, models, optimizers, history, epoch_history=None)
     damage = find_damage(saved, models)
     if damage:
         refuse(f"is damaged: {damage}", "no run writes that: resume from an undamaged copy, or start a new run")
+    if "example" in saved and str(saved["example"]) != this_example():  # older checkpoints do not say
+        refuse(f"was written by {saved['example']}, not by {this_example()}",
+               f"resume it with {saved['example']}, or start a new run")
     must_repeat = resume_with_the_same(args)
     options = saved_options(saved)
     of_this_example = set(options) <= set(must_repeat)  # another example's has options this one lacks

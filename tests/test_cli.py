@@ -205,15 +205,12 @@ def test_resuming_another_runs_checkpoint_into_a_run_is_refused(trained, mnist_d
 
 
 @pytest.mark.parametrize("script,checkpoint,extra,message", [
-    ("vanilla_gan_mnist.py", "vae", [], "is a checkpoint of other models (vae; this example trains D, G); give a "
-                                        "checkpoint of this example"),
-    ("dcgan_mnist.py", "gan", [], "is a checkpoint of other models (D: Discriminator, G: Generator; this example "
-                                  "trains D: DCGANDiscriminator, G: DCGANGenerator)"),
-    ("lsgan_mnist.py", "gan", [], "is a checkpoint of other models (D: Discriminator, G: Generator; this example "
-                                  "trains D: LSGANDiscriminator, G: Generator)"),
-    ("acgan_mnist.py", "cgan", [], "is a checkpoint of other models (D: ConditionalDiscriminator, G: "
-                                   "ConditionalGenerator; this example trains D: ACGANDiscriminator, G: "
-                                   "ACGANGenerator)"),
+    ("vanilla_gan_mnist.py", "vae", [], "was written by vae_mnist.py, not by vanilla_gan_mnist.py; resume it with "
+                                        "vae_mnist.py, or start a new run"),
+    ("dcgan_mnist.py", "gan", [], "was written by vanilla_gan_mnist.py, not by dcgan_mnist.py; resume it with "
+                                  "vanilla_gan_mnist.py, or start a new run"),
+    ("lsgan_mnist.py", "gan", [], "was written by vanilla_gan_mnist.py, not by lsgan_mnist.py"),
+    ("acgan_mnist.py", "cgan", [], "was written by cgan_mnist.py, not by acgan_mnist.py"),
     ("vae_mnist.py", "vae", ["--latent", "3"], "comes from a run with --latent 2, this one has 3; resume with "
                                                "--latent 2 (the checkpoint's run was trained with it; for another "
                                                "value, start a new run)"),
@@ -244,6 +241,18 @@ def test_resume_of_a_checkpoint_that_does_not_fit(trained, mnist_dir, tmp_path, 
     else:
         assert_refused(script, status, stderr, f"--resume {path} {message}")
     assert not (tmp_path / "new").exists() and files_in(trained) == before
+
+
+def test_an_older_checkpoint_of_other_models_is_named_by_its_models(trained, mnist_dir, tmp_path):
+    """Checkpoints written before they named their example: the models' types tell them apart."""
+    saved = tinygen.load(trained / "gan" / "checkpoint.npz")
+    del saved["example"]
+    tinygen.save(saved, tmp_path / "older.npz")
+    status, _, stderr = run_script("dcgan_mnist.py", *common_options(mnist_dir), "--out", tmp_path / "new", "--resume",
+                                   tmp_path / "older.npz")
+    assert_refused("dcgan_mnist.py", status, stderr, f"--resume {tmp_path / 'older.npz'} is a checkpoint of other "
+                   "models (D: Discriminator, G: Generator; this example trains D: DCGANDiscriminator, G: "
+                   "DCGANGenerator)")
 
 
 @pytest.mark.parametrize("content,message", [
@@ -514,7 +523,9 @@ def test_a_classifier_that_cannot_be_cached_is_still_used(tmp_path, monkeypatch,
     (tmp_path / "a_file").write_text("not a folder")
     monkeypatch.setenv("TINYGEN_DATA", str(tmp_path / "a_file" / "cache"))
     images = np.zeros((30, 28, 28), np.float32)
-    monkeypatch.setattr(metrics, "_reference_data", lambda data_dir: (images, np.zeros(30, np.int64), images, "tiny"))
+    labels = np.zeros(30, np.int64)
+    monkeypatch.setattr(metrics, "reference_data",
+                        lambda data_dir: metrics.ReferenceData(images, labels, images, labels, "tiny"))
     monkeypatch.setattr(metrics, "train_classifier", lambda *args, **kwargs: metrics.MnistClassifier())
     model, _, _ = metrics.load_classifier()
     assert isinstance(model, metrics.MnistClassifier)

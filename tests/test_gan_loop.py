@@ -29,7 +29,8 @@ import lsgan_mnist  # noqa: E402
 def loop_args(out, **options):
     """The options gans.train reads, as common.parse_args would give them."""
     return types.SimpleNamespace(**{"batch_size": 4, "seed": 0, "device": "cpu", "resume": None, "epochs": 2,
-                                    "max_steps": None, "out": str(out), "split": "test", "lr": 1e-3, **options})
+                                    "max_steps": None, "out": str(out), "split": "test", "lr": 1e-3, "overwrite": False,
+                                    **options})
 
 
 # ---------------------------------------------------------------------------------------------

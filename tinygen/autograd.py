@@ -556,6 +556,10 @@ class Tensor:
         if isinstance(dim, Tensor):
             raise TypeError(f"{name}: dim must be an int, got a Tensor; tinygen has no elementwise {name} of two "
                             f"tensors (torch.maximum)")
+        if isinstance(dim, (tuple, list)):
+            raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__} {tuple(dim)}; t.{name}(dim) gives "
+                            f"(values, indices) along one dim, as PyTorch; for the {name} over several dims use "
+                            f"tinygen.functional.{name}(t, dim) (torch.a{name})")
         x = self.reshape(1) if self.ndim == 0 else self
         axis = normalize_dim(dim, self.ndim, name)
         if x.shape[axis] == 0:
