@@ -19,9 +19,12 @@ tinygen is timed alone.
 With --under-load the three headline steps (vanilla GAN 64, DCGAN 64, VAE 128) are timed twice
 in the same run: on the quiet machine, and while a background load runs (one CPU-bound process
 per core but one, as a laptop busy with something else; stopped at the end). Printed: each
-library's loaded/quiet ratio, and tinygen/PyTorch quiet and loaded. --parallel-flops N sets
-tinygen's threads.PARALLEL_FLOPS in its workers (0: every product on all threads, as before the
-policy of tinygen/threads.py).
+library's loaded/quiet ratio, and tinygen/PyTorch quiet and loaded.
+
+tinygen runs with its own thread policy (tinygen/threads.py: one BLAS thread unless told more),
+PyTorch with --threads. --parallel-flops N gives tinygen set_num_threads(--threads) and
+threads.PARALLEL_FLOPS = N in its workers: 0 puts every product on --threads threads, as before
+the policy; 4000000 is what tinygen.set_num_threads(2) does.
 """
 import argparse
 import json
@@ -79,10 +82,11 @@ def serve(library, model, batch, device, parallel_flops=None):
 
     workloads.import_library(library)  # importing the library is not counted in its memory
     workloads.set_threads(library, int(_threads))
-    if library == "tinygen" and parallel_flops is not None:
+    if library == "tinygen" and parallel_flops is not None:  # tinygen's policy with --threads for large products
         import tinygen.threads
 
         tinygen.threads.PARALLEL_FLOPS = parallel_flops
+        tinygen.set_num_threads(int(_threads))
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset the peak to what is resident now (Linux)
     before = status_mb("VmRSS")
@@ -203,7 +207,8 @@ def main():
     parser.add_argument("--under-load", action="store_true",
                         help="time the headline steps quiet and beside a CPU-bound process per core but one")
     parser.add_argument("--parallel-flops", type=int, default=None,
-                        help="tinygen.threads.PARALLEL_FLOPS in tinygen's workers (0: all products on all threads)")
+                        help="tinygen workers: set_num_threads(--threads) and this PARALLEL_FLOPS (0: every product "
+                             "on --threads threads)")
     parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "MODEL", "BATCH"), default=None,
                         help=argparse.SUPPRESS)
     args = parser.parse_args()

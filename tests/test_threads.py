@@ -1,5 +1,9 @@
 """The BLAS thread policy (tinygen/threads.py): small products on one thread, large ones on
 get_num_threads(), read back from NumPy's BLAS itself through threadpoolctl."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -64,6 +68,17 @@ def test_set_num_threads_is_the_count_for_large_products(two_threads):
     assert tinygen.get_num_threads() == 1
     products(256)["matmul"]()
     assert blas_threads_now() == 1
+
+
+def test_by_default_every_product_runs_on_one_thread():
+    """In a fresh process (the policy's default, not what another test set): a large product too."""
+    code = ("import tinygen\nfrom tinygen import threads\nfrom threadpoolctl import threadpool_info\n"
+            "tinygen.randn(256, 256) @ tinygen.randn(256, 256)\n"
+            "ours = {lib.filepath for lib in threads._numpy_blas()}\n"
+            "print(tinygen.get_num_threads(), {i['num_threads'] for i in threadpool_info() if i['filepath'] in ours})")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}  # the BLAS itself would take 2
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split(maxsplit=1) == ["1", "{1}\n"], out
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None])

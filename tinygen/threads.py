@@ -1,20 +1,21 @@
-"""How many threads NumPy's matrix products (its BLAS) may use, product by product.
+"""How many threads NumPy's matrix products (its BLAS) may use.
 
 A BLAS such as OpenBLAS splits a product among its threads and waits for all of them. On a quiet
-machine that pays for a large product. For a small one, waking the other threads costs more than
-their share of the work; and on a busy machine, where another program holds the other cores,
-the caller waits for a partner thread that the OS cannot run at once. tinygen's models make
-hundreds of products per step, most of them small, so a step on two threads ran over 7x slower
-when one other program shared the two cores (benchmarks/step_time.py --under-load measures it).
+machine a large product gains from that; a small one loses, since waking the other threads costs
+more than their share of the work. And on a busy machine, where another program holds the other
+cores, the caller waits for a partner thread that the OS cannot run at once, however large the
+product: measured on 2 cores beside one CPU-bound program (benchmarks/step_time.py --under-load),
+the DCGAN's step took 1.7-2.1x its quiet time on two threads, and 1.07x on one.
 
-The policy, applied by the matrix-product ops before each product on NumPy arrays:
+So tinygen's policy, applied by the matrix-product ops before each product on NumPy arrays:
 
-    a product of fewer than PARALLEL_FLOPS multiply-adds runs on one thread;
-    a larger one runs on get_num_threads() threads.
+    by default every product runs on one thread;
+    after tinygen.set_num_threads(n) (as torch.set_num_threads), products of PARALLEL_FLOPS
+    multiply-adds or more run on n threads, smaller ones still on one.
 
-get_num_threads() starts as the BLAS's own count (all cores, or OPENBLAS_NUM_THREADS /
-OMP_NUM_THREADS when set) and `tinygen.set_num_threads(n)` changes it, as torch.set_num_threads
-does. CuPy's products run on the GPU and are left alone.
+One thread costs up to a fifth of the quiet speed at batch 128 on these models and nothing at
+batch 64 (docs/8-performance.md has the figures); set_num_threads(2) wins it back on a machine
+that is not busy. CuPy's products run on the GPU and are left alone.
 """
 import os
 
@@ -26,7 +27,7 @@ from tinygen.backend import device_of
 PARALLEL_FLOPS = 4_000_000
 
 _blas = None  # NumPy's BLAS libraries (threadpoolctl's controllers), found on first use
-_num_threads = None  # the count for large products; None until first asked
+_num_threads = 1  # the count for large products: one thread unless set_num_threads says more
 _threads_now = None  # what the BLAS is set to now, so that it is told only on a change
 
 
@@ -42,10 +43,7 @@ def _numpy_blas():
 
 
 def get_num_threads():
-    """The number of threads a large matrix product may use (as torch.get_num_threads)."""
-    global _num_threads
-    if _num_threads is None:
-        _num_threads = max([lib.get_num_threads() or 1 for lib in _numpy_blas()] or [1])
+    """The number of threads a large matrix product may use (as torch.get_num_threads): 1 by default."""
     return _num_threads
 
 
@@ -72,5 +70,7 @@ def for_product(array, multiply_adds):
 
 def describe():
     """One line for the examples to print at start."""
+    if get_num_threads() == 1:
+        return "BLAS threads: 1 (steady on a busy machine; tinygen.set_num_threads(n) lets large products use n)"
     return (f"BLAS threads: 1 for products under {PARALLEL_FLOPS / 1e6:g}M multiply-adds, {get_num_threads()} above "
-            f"(tinygen.set_num_threads changes it)")
+            f"(tinygen.set_num_threads)")
