@@ -81,8 +81,8 @@ def test_a_checkpoint_of_another_gan_is_refused(mnist_dir, tmp_path):
     run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path / "gan", "--max-steps", "1", "--no-metrics")
     status, _, stderr = run_script(SCRIPT, "--data-dir", mnist_dir, "--split", "test", "--batch-size", 32,
                                    "--out", tmp_path / "run", "--resume", tmp_path / "gan" / "checkpoint.npz")
-    assert_refused(SCRIPT, status, stderr, "is a checkpoint of other models (D: Discriminator, G: Generator; this "
-                   "example trains D: InfoGANDiscriminator, G: InfoGANGenerator); give a checkpoint of this example")
+    assert_refused(SCRIPT, status, stderr, "was written by vanilla_gan_mnist.py, not by infogan_mnist.py; resume it "
+                   "with vanilla_gan_mnist.py, or start a new run")
 
 
 # ---------------------------------------------------------------------------------------------
