@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 import tinygen
-from tinygen import backend, cli, data, metrics, viz
+from tinygen import backend, cli, data, metrics, serialization, viz
 from tinygen.cli import UsageError
 from tinygen.files import atomic_write, check_replaceable
 from tinygen.serialization import CheckpointError
@@ -509,8 +509,9 @@ def find_damage(saved, models):
             if isinstance(value, tinygen.Tensor) and value.dtype != ours.dtype and value.shape == ours.shape:
                 return f"'models/{name}/{key}' is {value.dtype}, but the model's is {ours.dtype}"
     for part in ("models", "optimizers"):
-        for entry, value in flat(saved[part], part):
-            if isinstance(value, tinygen.Tensor) and value.dtype.kind == "f" and not np.isfinite(value.numpy()).all():
+        arrays = serialization.flatten(saved[part], part) if isinstance(saved[part], dict) else {}
+        for entry, array in arrays.items():  # named as in the file: 'models/G/0.weight'
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
                 return f"'{entry}' holds NaN or infinite values"
     return None
 
@@ -519,15 +520,6 @@ def shown_entry(value):
     if isinstance(value, tinygen.Tensor):
         return f"{value.numpy()!r}"[:60]
     return repr(value)[:60]
-
-
-def flat(tree, prefix):
-    """(name, value) for every leaf of a nested dict, named as the file names it ('models/G/0.weight')."""
-    if not isinstance(tree, dict):
-        yield prefix, tree
-        return
-    for key, value in tree.items():
-        yield from flat(value, f"{prefix}/{key}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from tinygen import optim
 from tinygen.models.began import AutoencoderDiscriminator, Generator
 
 from same_run import assert_same_run
+from test_gan_loop import loop_args
 from test_cli import assert_refused, run_script
 from test_examples import run_example
 
@@ -134,9 +135,8 @@ def test_a_short_training_brings_the_convergence_measure_down(mnist_dir, tmp_pat
     steps is below half of M over the first tenth, and k left 0 and stayed in [0, 1] at every step.
     (Most of this early fall is L(x): D learning to reconstruct digits. That L(G(z)) / L(x) settles
     near gamma takes longer; the report measures it in a medium run.)"""
-    args = types.SimpleNamespace(data_dir=str(mnist_dir), split="test", batch_size=64, seed=0, device="cpu",
-                                 resume=None, epochs=100, max_steps=300, out=str(tmp_path), lr=2e-4,
-                                 gamma=began_mnist.GAMMA, lambda_k=began_mnist.LAMBDA_K)
+    args = loop_args(tmp_path, data_dir=str(mnist_dir), batch_size=64, epochs=100, max_steps=300, lr=2e-4,
+                     gamma=began_mnist.GAMMA, lambda_k=began_mnist.LAMBDA_K)
     tinygen.manual_seed(0)
     G, D = Generator(), AutoencoderDiscriminator()
     opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))

@@ -21,6 +21,7 @@ from tinygen.models.conditional_gan import (
 )
 
 from same_run import assert_same_run
+from test_gan_loop import loop_args
 from test_cli import assert_refused, run_script
 from test_examples import run_example
 
@@ -167,8 +168,7 @@ def test_the_within_class_distance_is_the_mean_distance_between_two_images_of_on
 def test_a_briefly_trained_cgan_draws_the_digit_it_is_asked_for(mnist_dir, tmp_path):
     """Twelve epochs of the example's own step on the test split: tinygen's classifier reads G(z, k)
     as k far above chance (0.1, which a G that ignores its label cannot beat)."""
-    args = types.SimpleNamespace(data_dir=str(mnist_dir), split="test", batch_size=64, seed=0, device="cpu",
-                                 resume=None, epochs=12, max_steps=None, out=str(tmp_path), lr=2e-4)
+    args = loop_args(tmp_path, data_dir=str(mnist_dir), batch_size=64, epochs=12, max_steps=None, lr=2e-4)
     tinygen.manual_seed(0)
     G, D = ConditionalGenerator(latent_dim=100), ConditionalDiscriminator()
     data = gans.load_data(args)
@@ -187,8 +187,7 @@ def test_a_briefly_trained_acgan_draws_the_digit_asked_for_in_varied_styles(mnis
     """Five epochs of the example's own step: G(z, k) is read as k, and G's images of one digit
     differ from z to z. (With the label joined beside z, ConditionalGenerator, the same five
     epochs gave class accuracy 0.72 and a within-class distance of 1.7: one image per digit.)"""
-    args = types.SimpleNamespace(data_dir=str(mnist_dir), split="test", batch_size=64, seed=0, device="cpu",
-                                 resume=None, epochs=5, max_steps=None, out=str(tmp_path), lr=2e-4)
+    args = loop_args(tmp_path, data_dir=str(mnist_dir), batch_size=64, epochs=5, max_steps=None, lr=2e-4)
     tinygen.manual_seed(0)
     G, D = ACGANGenerator(latent_dim=100), ACGANDiscriminator()
     data = gans.load_data(args, hold_out=True)

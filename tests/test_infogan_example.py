@@ -18,6 +18,7 @@ from tinygen import optim
 from tinygen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 
 from same_run import assert_same_run
+from test_gan_loop import loop_args
 from test_cli import assert_refused, run_script
 from test_examples import run_example
 
@@ -169,8 +170,7 @@ def test_a_briefly_trained_infogan_makes_its_code_readable(mnist_dir, tmp_path):
     """One epoch (156 steps) of the example's own step on the test split, default networks: Q's
     most likely category for G(z, c, cont) is c far above chance (0.1). Measured 1.0; with G's
     phase planted without the information loss, 0.29 (the test fails)."""
-    args = types.SimpleNamespace(data_dir=str(mnist_dir), split="test", batch_size=64, seed=0, device="cpu",
-                                 resume=None, epochs=1, max_steps=None, out=str(tmp_path))
+    args = loop_args(tmp_path, data_dir=str(mnist_dir), batch_size=64, epochs=1, max_steps=None)
     tinygen.manual_seed(0)
     G, D = InfoGANGenerator(), InfoGANDiscriminator()
     opt_G = optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))

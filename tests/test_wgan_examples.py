@@ -21,6 +21,7 @@ from tinygen.models.vanilla_gan import Generator
 from tinygen.models.wgan import CLIP, GP_WEIGHT, N_CRITIC, MLPCritic
 
 from same_run import assert_same_run
+from test_gan_loop import loop_args
 from test_cli import assert_refused, run_script
 from test_examples import run_example
 from test_wgan import torch_twin, twin_name
@@ -205,8 +206,7 @@ def test_late_mean_is_the_mean_of_the_last_tenth():
 
 
 def train_critic_briefly(mnist_dir, tmp_path, make_train_step, steps):
-    args = types.SimpleNamespace(data_dir=str(mnist_dir), split="test", batch_size=64, seed=0, device="cpu",
-                                 resume=None, epochs=100, max_steps=steps, out=str(tmp_path), lr=1e-4)
+    args = loop_args(tmp_path, data_dir=str(mnist_dir), batch_size=64, epochs=100, max_steps=steps, lr=1e-4)
     tinygen.manual_seed(0)
     G, critic = Generator(latent_dim=100), MLPCritic()
     opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.0, 0.9))

@@ -45,12 +45,18 @@ def _flatten(obj, prefix, out):
             raise TypeError(f"save: cannot store {name!r}: an array of dtype {out[name].dtype} needs pickle")
 
 
+def flatten(obj, prefix=""):
+    """A nested dict as the arrays `save` writes, named by their paths: {'G/0.weight': array, ...}."""
+    arrays = {}
+    _flatten(obj, prefix, arrays)
+    return arrays
+
+
 def save(obj, path):
     """Write a (nested) dict of arrays to `path` as .npz, atomically (a crash leaves the old file)."""
     if not isinstance(obj, dict):
         raise TypeError(f"save: expected a dict (e.g. model.state_dict()), got {type(obj).__name__}")
-    arrays = {}
-    _flatten(obj, "", arrays)
+    arrays = flatten(obj)
     with atomic_write(path) as f:
         np.savez(f, **arrays)
 
@@ -75,7 +81,8 @@ def load(path):
         except CheckpointError:
             raise
         except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, SyntaxError, struct.error, OSError,
-                NotImplementedError) as error:  # what zipfile and numpy's header parser raise on bad bytes
+                NotImplementedError, RuntimeError) as error:  # what zipfile and numpy's header parser raise on
+            # bad bytes (RuntimeError: a flipped bit in a member's flags that marks it as encrypted)
             raise CheckpointError(f"load: {path} is truncated or damaged ({type(error).__name__}: {error})") from None
     return _nest(arrays, path)
 
