@@ -60,7 +60,8 @@ def test_no_gradient_reaches_G_through_the_buffer():
     tg.manual_seed(2)
     G, D = nn.Linear(3, 4), nn.Linear(4, 1)
     buffer = ReplayBuffer(size=4, item_shape=(4,), swap_probability=1.0)
-    buffer(G(tg.randn(4, 3)))  # full of G's fakes
+    filling = buffer(G(tg.randn(4, 3)))  # full of G's fakes; D sees this batch as it is, cut from G's graph
+    assert not filling.requires_grad and filling.creator is None
     fakes = G(tg.randn(8, 3))
     seen = buffer(fakes)
     assert not seen.requires_grad and seen.creator is None
