@@ -17,6 +17,9 @@ BCE on the adversarial logit (binary_cross_entropy_with_logits), CE on the class
 would be applied twice and flatten the gradient). G's adversarial term is the non-saturating
 one, as in the vanilla GAN.
 
+`acgan_step` below is the step (tests/test_acgan_step.py pins it by hand); the loop around it is
+examples/gans.py.
+
 Training leaves out the last 1,000 test images (gans.load_data(args, hold_out=True)); at the
 end the auxiliary head classifies them, and metrics.json reports its accuracy (aux_accuracy_held_out):
 D became a digit classifier on the side.

@@ -16,6 +16,9 @@ the fakes with the labels G was asked for. (PyTorch-GAN's `cgan` uses the mean s
 raw output instead: a conditional LSGAN, not this; see examples/lsgan_mnist.py.) The networks
 are tinygen/models/conditional_gan.py's MLPs.
 
+`cgan_step` below is the step (tests/test_cgan_step.py pins it by hand); the loop around it is
+examples/gans.py.
+
 Writes to --out: a sample grid per epoch (a row per digit), training curves, samples.npy
 (100 of each digit, in order), samples_by_class.npy/.png (row k asked for digit k, the same noise
 in every row), checkpoint.npz and metrics.json (with the class accuracy per digit: how often

@@ -21,6 +21,9 @@ the square still pulls them towards the boundary, so G's gradient does not vanis
 Beware a look-alike: PyTorch-GAN's "cgan" trains with exactly this loss (MSE on a D without a
 sigmoid), so it is a conditional LSGAN, not Mirza and Osindero's conditional GAN.
 
+`lsgan_step` below is the step (tests/test_lsgan_step.py pins it by hand); the loop around it is
+examples/gans.py.
+
 Writes to --out: a sample grid per epoch, training curves (D's mean score of real and fake
 images beside the 0.5 that D* gives where it cannot tell them apart), samples.npy,
 checkpoint.npz, metrics.json.
