@@ -1,6 +1,7 @@
-"""(slow) The vanilla GAN on MNIST: D's outputs on real and generated digits move towards the 1/2 of
-the equilibrium (D*(x) = 1/2 where p_g = p_d) after D's early lead, trained by the example's own
-`gan_step` (examples/vanilla_gan_mnist.py)."""
+"""(slow) The vanilla GAN on MNIST: D's outputs on real and generated digits stay near the 1/2 of the
+equilibrium (D*(x) = 1/2 where p_g = p_d), trained by the example's own `gan_step`
+(examples/vanilla_gan_mnist.py). A G that fails to learn leaves D free to win: D(x) towards 1 and
+D(G(z)) towards 0."""
 import pathlib
 import sys
 
@@ -20,9 +21,9 @@ from vanilla_gan_mnist import gan_step  # noqa: E402
 
 @pytest.mark.slow
 def test_d_of_real_and_of_fake_approach_one_half(mnist_dir, tmp_path):
-    """Ten epochs on the test split (1,560 steps). D leads early (its gap D(x) - D(G(z)) is widest
-    in the first epochs); by the last epoch both of D's batch means lie within 0.2 of 1/2 and the
-    gap has shrunk to under half its widest epoch's."""
+    """Ten epochs on the test split (1,560 steps). In every epoch D's mean output on real digits and
+    on G's lies within 0.15 of 1/2, and D(x) - D(G(z)) stays under 0.15. Measured (seed 0, one BLAS
+    thread): D(x) 0.56-0.63 per epoch, D(G(z)) 0.47-0.54, the gap 0.06-0.11."""
     args = loop_args(tmp_path, data_dir=str(mnist_dir), batch_size=64, epochs=10, lr=2e-4)
     tinygen.manual_seed(0)
     G, D = Generator(latent_dim=100), Discriminator()
@@ -39,5 +40,5 @@ def test_d_of_real_and_of_fake_approach_one_half(mnist_dir, tmp_path):
     d_fake = np.array(history["d_fake"]).reshape(args.epochs, per_epoch).mean(axis=1)
     gap = d_real - d_fake
     print("mean D(x) per epoch:", d_real.round(3), "mean D(G(z)):", d_fake.round(3))
-    assert abs(d_real[-1] - 0.5) < 0.2 and abs(d_fake[-1] - 0.5) < 0.2
-    assert gap[-1] < gap.max() / 2
+    assert (np.abs(d_real - 0.5) < 0.15).all() and (np.abs(d_fake - 0.5) < 0.15).all()
+    assert (gap < 0.15).all()
