@@ -17,6 +17,9 @@ BCE on the adversarial logit (binary_cross_entropy_with_logits), CE on the class
 would be applied twice and flatten the gradient). G's adversarial term is the non-saturating
 one, as in the vanilla GAN.
 
+`acgan_step` below is the step (tests/test_acgan_step.py pins it by hand); the loop around it is
+examples/gans.py.
+
 Training leaves out the last 1,000 test images (gans.load_data(args, hold_out=True)); at the
 end the auxiliary head classifies them, and metrics.json reports its accuracy (aux_accuracy_held_out):
 D became a digit classifier on the side.
@@ -38,39 +41,55 @@ import common
 import gans
 
 
+def acgan_step(G, D, opt_G, opt_D, real, labels, z, asked):
+    """One ACGAN step on real images with their labels, noise z and the labels G is asked for; returns its numbers.
+
+    D(x) gives (adv, aux): an adversarial logit and 10 class logits. BCE on the adversarial
+    logit (binary_cross_entropy_with_logits), CE the cross-entropy of the class LOGITS
+    (cross_entropy takes the log-softmax itself); batch means throughout (Odena et al. 2017,
+    L_S and L_C):
+    1. D's phase, over D's parameters only (the fakes are detached): minimise
+           BCE(adv(x), 1) + BCE(adv(G(z, c)), 0) + CE(aux(x), y) + CE(aux(G(z, c)), c)
+    2. G's phase, through the D just updated, over G's parameters only (D frozen): minimise
+           BCE(adv(G(z, c)), 1) + CE(aux(G(z, c)), c)
+    tests/test_acgan_step.py pins it on a network small enough to work by hand.
+    """
+    real_target = tinygen.ones(len(real), 1, device=real.device)
+    fake_target = tinygen.zeros(len(z), 1, device=z.device)
+    fake = G(z, asked)
+
+    # 1. Train D: real towards 1 and fakes towards 0 (adversarial head), and the class of
+    #    both (auxiliary head): the true labels of real images, the asked labels of fakes.
+    (real_logit, real_classes), (fake_logit, fake_classes) = D(real), D(fake.detach())
+    d_adversarial = (F.binary_cross_entropy_with_logits(real_logit, real_target)
+                     + F.binary_cross_entropy_with_logits(fake_logit, fake_target))
+    d_class = F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, asked)
+    d_loss = d_adversarial + d_class
+    opt_D.zero_grad()
+    d_loss.backward()
+    opt_D.step()
+
+    # 2. Train G through a frozen D: fakes called real AND read as the digit asked for.
+    D.requires_grad_(False)
+    logit, classes = D(fake)
+    g_class = F.cross_entropy(classes, asked)
+    g_loss = F.binary_cross_entropy_with_logits(logit, real_target) + g_class
+    opt_G.zero_grad()
+    g_loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    return {"d_loss": d_loss, "g_loss": g_loss, "d_class": d_class, "g_class": g_class,
+            "d_real": real_logit.sigmoid().mean(), "d_fake": fake_logit.sigmoid().mean()}
+
+
 def make_train_step(G, D, opt_G, opt_D, args):
-    """The ACGAN's two-phase step on one batch (real images, their labels)."""
-    real_target = tinygen.ones(args.batch_size, 1, device=args.device)
-    fake_target = tinygen.zeros(args.batch_size, 1, device=args.device)
+    """The loop's step on one batch (real images, their labels): draws z and the labels G must draw."""
 
     def train_step(batch):
         real, labels = batch
         z = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
         asked = tinygen.randint(0, 10, args.batch_size, device=args.device)  # the digits G must draw
-        fake = G(z, asked)
-
-        # 1. Train D: real towards 1 and fakes towards 0 (adversarial head), and the class of
-        #    both (auxiliary head): the true labels of real images, the asked labels of fakes.
-        (real_logit, real_classes), (fake_logit, fake_classes) = D(real), D(fake.detach())
-        d_adversarial = (F.binary_cross_entropy_with_logits(real_logit, real_target)
-                         + F.binary_cross_entropy_with_logits(fake_logit, fake_target))
-        d_class = F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, asked)
-        d_loss = d_adversarial + d_class
-        opt_D.zero_grad()
-        d_loss.backward()
-        opt_D.step()
-
-        # 2. Train G through a frozen D: fakes called real AND read as the digit asked for.
-        D.requires_grad_(False)
-        logit, classes = D(fake)
-        g_class = F.cross_entropy(classes, asked)
-        g_loss = F.binary_cross_entropy_with_logits(logit, real_target) + g_class
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        D.requires_grad_(True)
-        return {"d_loss": d_loss, "g_loss": g_loss, "d_class": d_class, "g_class": g_class,
-                "d_real": real_logit.sigmoid().mean(), "d_fake": fake_logit.sigmoid().mean()}
+        return acgan_step(G, D, opt_G, opt_D, real, labels, z, asked)
 
     return train_step
 

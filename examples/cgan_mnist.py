@@ -16,6 +16,9 @@ the fakes with the labels G was asked for. (PyTorch-GAN's `cgan` uses the mean s
 raw output instead: a conditional LSGAN, not this; see examples/lsgan_mnist.py.) The networks
 are tinygen/models/conditional_gan.py's MLPs.
 
+`cgan_step` below is the step (tests/test_cgan_step.py pins it by hand); the loop around it is
+examples/gans.py.
+
 Writes to --out: a sample grid per epoch (a row per digit), training curves, samples.npy
 (100 of each digit, in order), samples_by_class.npy/.png (row k asked for digit k, the same noise
 in every row), checkpoint.npz and metrics.json (with the class accuracy per digit: how often
@@ -30,34 +33,48 @@ import common
 import gans
 
 
+def cgan_step(G, D, opt_G, opt_D, real, labels, z, asked):
+    """One cGAN step on real images with their labels, noise z and the labels G is asked for; returns its numbers.
+
+    D(x, y) is a logit; sigma(.) the sigmoid; BCE on logits (binary_cross_entropy_with_logits).
+    1. D's phase: minimise  -log sigma(D(x, y)) - log(1 - sigma(D(G(z, c), c)))  (batch means),
+       each real image with ITS label y, each fake with the label c G was asked for; over D's
+       parameters only (the fakes are detached).
+    2. G's phase: minimise  -log sigma(D(G(z, c), c))  (non-saturating), through the D just
+       updated, the fakes again with the labels G was asked for; over G's parameters only.
+    tests/test_cgan_step.py pins it on a network small enough to work by hand.
+    """
+    real_target = tinygen.ones(len(real), 1, device=real.device)
+    fake_target = tinygen.zeros(len(z), 1, device=z.device)
+    fake = G(z, asked)
+
+    # 1. Train D on pairs: (real image, its label) towards 1, (fake, the label asked for) towards 0.
+    d_real, d_fake = D(real, labels), D(fake.detach(), asked)  # logits
+    d_loss = (F.binary_cross_entropy_with_logits(d_real, real_target)
+              + F.binary_cross_entropy_with_logits(d_fake, fake_target))
+    opt_D.zero_grad()
+    d_loss.backward()
+    opt_D.step()
+
+    # 2. Train G through a frozen D: make the updated D call (fake, asked label) real.
+    D.requires_grad_(False)
+    g_loss = F.binary_cross_entropy_with_logits(D(fake, asked), real_target)
+    opt_G.zero_grad()
+    g_loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    return {"d_loss": d_loss, "g_loss": g_loss,
+            "d_real": d_real.sigmoid().mean(), "d_fake": d_fake.sigmoid().mean()}  # D's probabilities
+
+
 def make_train_step(G, D, opt_G, opt_D, args):
-    """The cGAN's two-phase step on one batch (real images, their labels)."""
-    real_target = tinygen.ones(args.batch_size, 1, device=args.device)
-    fake_target = tinygen.zeros(args.batch_size, 1, device=args.device)
+    """The loop's step on one batch (real images, their labels): draws z and the labels G must draw."""
 
     def train_step(batch):
         real, labels = batch
         z = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
         asked = tinygen.randint(0, 10, args.batch_size, device=args.device)  # the digits G must draw
-        fake = G(z, asked)
-
-        # 1. Train D on pairs: (real image, its label) towards 1, (fake, the label asked for) towards 0.
-        d_real, d_fake = D(real, labels), D(fake.detach(), asked)  # logits
-        d_loss = (F.binary_cross_entropy_with_logits(d_real, real_target)
-                  + F.binary_cross_entropy_with_logits(d_fake, fake_target))
-        opt_D.zero_grad()
-        d_loss.backward()
-        opt_D.step()
-
-        # 2. Train G through a frozen D: make the updated D call (fake, asked label) real.
-        D.requires_grad_(False)
-        g_loss = F.binary_cross_entropy_with_logits(D(fake, asked), real_target)
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        D.requires_grad_(True)
-        return {"d_loss": d_loss, "g_loss": g_loss,
-                "d_real": d_real.sigmoid().mean(), "d_fake": d_fake.sigmoid().mean()}  # D's probabilities
+        return cgan_step(G, D, opt_G, opt_D, real, labels, z, asked)
 
     return train_step
 

@@ -96,6 +96,35 @@ def parse_args():
     return args
 
 
+def toy_step(G, D, opt_G, opt_D, real, z, replay=None):
+    """The vanilla GAN's two-phase step (examples/vanilla_gan_mnist.py `gan_step`) on D's logit:
+    BCE with logits, which is the log loss on sigmoid(D(.)) computed stably. Returns the losses.
+
+    1. D's phase: minimise -log sigma(D(x)) - log(1 - sigma(D(G(z)))) over D's parameters (fakes
+       detached; with replay, some of them swapped for older ones).
+    2. G's phase: minimise -log sigma(D(G(z))) through the D just updated, over G's parameters.
+    """
+    real_label, fake_label = tinygen.ones(len(real), 1), tinygen.zeros(len(z), 1)
+    fake = G(z)
+
+    # 1. Train D on real points (target 1) and fakes (target 0); with replay, some fakes are old ones.
+    shown = replay(fake) if replay is not None else fake.detach()
+    d_loss = (F.binary_cross_entropy_with_logits(D(real), real_label)
+              + F.binary_cross_entropy_with_logits(D(shown), fake_label))
+    opt_D.zero_grad()
+    d_loss.backward()
+    opt_D.step()
+
+    # 2. Train G through a frozen D (the non-saturating loss): make D call the new fakes real.
+    D.requires_grad_(False)
+    g_loss = F.binary_cross_entropy_with_logits(D(fake), real_label)
+    opt_G.zero_grad()
+    g_loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+
+
 def train(args, quiet=False):
     """Train G and D on the mixture for args.steps steps; returns (final samples (2500, 2), metrics, snapshots)."""
     tinygen.manual_seed(args.seed)
@@ -103,31 +132,14 @@ def train(args, quiet=False):
     opt_G = optim.Adam(G.parameters(), lr=args.g_lr, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=args.d_lr, betas=(0.5, 0.999))
     replay = ReplayBuffer(REPLAY_SIZE, (2,)) if args.trick == "replay" else None
-    real_label, fake_label = tinygen.ones(args.batch_size, 1), tinygen.zeros(args.batch_size, 1)
     fixed_z = common.fixed_noise(N_SAMPLES, LATENT_DIM, args.seed + 1, "cpu")  # the same noise at every snapshot
     snapshot_steps = sorted({max(1, round(args.steps * (k + 1) / SNAPSHOTS)) for k in range(SNAPSHOTS)})  # fewer if steps < 6
     snapshots = []
 
     for step in range(1, args.steps + 1):
         real = toy2d.sample(args.data, args.batch_size)
-        fake = G(tinygen.randn(args.batch_size, LATENT_DIM))
-
-        # 1. Train D on real points (target 1) and fakes (target 0); with replay, some fakes are old ones.
-        shown = replay(fake) if replay is not None else fake.detach()
-        d_loss = (F.binary_cross_entropy_with_logits(D(real), real_label)
-                  + F.binary_cross_entropy_with_logits(D(shown), fake_label))
-        opt_D.zero_grad()
-        d_loss.backward()
-        opt_D.step()
-
-        # 2. Train G through a frozen D (the non-saturating loss): make D call the new fakes real.
-        D.requires_grad_(False)
-        g_loss = F.binary_cross_entropy_with_logits(D(fake), real_label)
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        D.requires_grad_(True)
-        common.check_finite({"d_loss": [d_loss.item()], "g_loss": [g_loss.item()]}, step, args)
+        losses = toy_step(G, D, opt_G, opt_D, real, tinygen.randn(args.batch_size, LATENT_DIM), replay)
+        common.check_finite({name: [value.item()] for name, value in losses.items()}, step, args)
 
         if step in snapshot_steps:
             with tinygen.no_grad():

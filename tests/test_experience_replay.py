@@ -60,7 +60,8 @@ def test_no_gradient_reaches_G_through_the_buffer():
     tg.manual_seed(2)
     G, D = nn.Linear(3, 4), nn.Linear(4, 1)
     buffer = ReplayBuffer(size=4, item_shape=(4,), swap_probability=1.0)
-    buffer(G(tg.randn(4, 3)))  # full of G's fakes
+    filling = buffer(G(tg.randn(4, 3)))  # full of G's fakes; D sees this batch as it is, cut from G's graph
+    assert not filling.requires_grad and filling.creator is None
     fakes = G(tg.randn(8, 3))
     seen = buffer(fakes)
     assert not seen.requires_grad and seen.creator is None
@@ -102,3 +103,15 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match=r"ReplayBuffer\(size=50, item_shape=\(1, 28, 28\), swap_probability=0.5\): "
                                          r"expected fakes of shape \(N, 1, 28, 28\), got \(4, 784\)"):
         ReplayBuffer(50, (1, 28, 28))(tg.zeros(4, 784))
+
+
+def test_every_slot_takes_part_in_the_swaps():
+    """Once full, the swaps pick slots uniformly from all `size` of them: after enough swaps every
+    stored fake has been replaced by a newer one, the last slot included (an off-by-one in the
+    draw would leave one old fake there for ever)."""
+    tg.manual_seed(5)
+    buffer = ReplayBuffer(size=8, item_shape=(1, 2, 2), swap_probability=1.0)
+    buffer(numbered(0, 8))
+    for step in range(1, 21):
+        buffer(numbered(100 * step, 4))  # 80 swaps into 8 slots: each slot missed by all, (7/8)^80 ~ 2e-5
+    assert (ids(buffer.images.data) >= 100).all()

@@ -66,13 +66,15 @@ def numbers(seed=0, n=5, features=3, latent=2):
                 z=rng.normal(size=(n, latent)))
 
 
-def by_hand(A, c, w, b, x, z):
-    """The step worked from the formulas in the module's docstring: (w, b, A, c) after it, and the losses."""
+def by_hand(A, c, w, b, x, z, shown=None):
+    """The step worked from the formulas in the module's docstring: (w, b, A, c) after it, and the
+    losses. shown: the fakes D's phase sees, if not G's current ones (a replay buffer's)."""
     n = len(x)
     f = z @ A.T + c
-    s_real, s_fake = sigmoid(x @ w + b), sigmoid(f @ w + b)
+    shown = f if shown is None else shown
+    s_real, s_fake = sigmoid(x @ w + b), sigmoid(shown @ w + b)
     d_loss = np.mean(-np.log(s_real)) + np.mean(-np.log(1 - s_fake))
-    grad_w = np.mean(-(1 - s_real)[:, None] * x, axis=0) + np.mean(s_fake[:, None] * f, axis=0)
+    grad_w = np.mean(-(1 - s_real)[:, None] * x, axis=0) + np.mean(s_fake[:, None] * shown, axis=0)
     grad_b = np.mean(-(1 - s_real)) + np.mean(s_fake)
     w2, b2 = w - LR * grad_w, b - LR * grad_b
     s_fake2 = sigmoid(f @ w2 + b2)
@@ -149,3 +151,26 @@ def test_two_steps_are_two_steps_from_where_the_first_left_off():
     gan_step(G, D, opt_G, opt_D, tinygen.tensor(start["x"][::-1].copy()), tinygen.tensor(start["z"][::-1].copy()))
     np.testing.assert_allclose(G.net.weight.numpy(), second["A"], rtol=1e-10)
     np.testing.assert_allclose(D.net[0].weight.numpy()[0], second["w"], rtol=1e-10)
+
+
+def test_with_replay_d_sees_the_buffers_fakes_and_g_learns_from_its_own():
+    """A buffer of one slot holding an old fake, swap probability 1: every fake D sees is that old
+    one (tinygen/models/experience_replay.py's rule), and the buffer then holds one of this
+    batch's fakes. D's phase follows the formulas on the old fake; G's phase on G's own current
+    fakes, through the updated D: no gradient reaches G through the stored image."""
+    from tinygen.models.experience_replay import ReplayBuffer
+
+    start = numbers(6)
+    old = np.array([[0.3, -0.7, 1.1]])
+    replay = ReplayBuffer(1, (3,), swap_probability=1.0).double()
+    replay(tinygen.tensor(old))  # fills the buffer: D would see this batch unchanged
+    expected = by_hand(**start, shown=np.repeat(old, 5, axis=0))
+    G, D = TinyG(start["A"], start["c"]), TinyD(start["w"], start["b"])
+    opt_G, opt_D = optim.SGD(G.parameters(), lr=LR), optim.SGD(D.parameters(), lr=LR)
+    out = gan_step(G, D, opt_G, opt_D, tinygen.tensor(start["x"]), tinygen.tensor(start["z"]), replay)
+    np.testing.assert_allclose(D.net[0].weight.numpy()[0], expected["w"], rtol=1e-10)
+    np.testing.assert_allclose(G.net.weight.numpy(), expected["A"], rtol=1e-10)
+    np.testing.assert_allclose(G.net.bias.numpy(), expected["c"], rtol=1e-10)
+    assert out["d_fake"].item() == pytest.approx(expected["d_fake"], rel=1e-10)
+    fakes = start["z"] @ start["A"].T + start["c"]
+    assert np.isclose(fakes, replay.images.numpy()[0]).all(axis=1).any()  # a new fake took the old one's place

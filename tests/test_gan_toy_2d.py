@@ -87,6 +87,28 @@ def test_only_the_batch_tricks_let_D_see_the_batch(trick, sees_the_batch):
     assert (np.abs(after[:4] - before[:4]) > 1e-7).any() == sees_the_batch
 
 
+def test_the_playgrounds_step_is_the_vanilla_gan_step_on_a_logit():
+    """toy_step on D(x) = w.x + b (a logit) moves G and D as tests/test_gan_step.py's hand-worked
+    formulas for D(x) = sigmoid(w.x + b) say: the same game, the sigmoid inside the loss."""
+    from tinygen import nn, optim
+    from test_gan_step import LR, TinyG, by_hand, numbers
+
+    for seed in range(3):
+        start = numbers(seed)
+        G, D = TinyG(start["A"], start["c"]), nn.Linear(3, 1).double()
+        D.weight.data[...], D.bias.data[...] = start["w"][None, :], start["b"]
+        opt_G, opt_D = optim.SGD(G.parameters(), lr=LR), optim.SGD(D.parameters(), lr=LR)
+        losses = gan_toy_2d.toy_step(G, D, opt_G, opt_D, tinygen.tensor(start["x"]), tinygen.tensor(start["z"]))
+        expected = by_hand(**start)
+        np.testing.assert_allclose(D.weight.numpy()[0], expected["w"], rtol=1e-10)
+        np.testing.assert_allclose(D.bias.numpy(), [expected["b"]], rtol=1e-10)
+        np.testing.assert_allclose(G.net.weight.numpy(), expected["A"], rtol=1e-10)
+        np.testing.assert_allclose(G.net.bias.numpy(), expected["c"], rtol=1e-10)
+        assert losses["d_loss"].item() == pytest.approx(expected["d_loss"], rel=1e-10)
+        assert losses["g_loss"].item() == pytest.approx(expected["g_loss"], rel=1e-10)
+        assert all(p.requires_grad for p in D.parameters())
+
+
 # ---------------------------------------------------------------------------------------------
 # The example and the sweep, end to end
 
