@@ -249,3 +249,24 @@ def test_the_penalty_is_at_points_between_real_and_fake_per_sample():
     x = pool(start["real"], 4).reshape(N, -1)
     grad = 2 * (start["v"] * (1 - np.tanh(x @ start["U"].T) ** 2)) @ start["U"]  # alpha = 1: the factor 2
     assert out["grad_norm"].item() == pytest.approx(np.linalg.norm(grad, axis=1).mean(), rel=1e-9)
+
+
+def test_two_steps_are_two_steps_from_where_the_first_left_off():
+    """Each phase starts from zero gradients: a second step (at the next alpha) equals the formulas
+    applied twice, with G_ema averaging twice."""
+    start = numbers(7)
+    first, first_ema, _, _ = by_hand(**start, alpha=0.25)
+    second_start = dict(start, A=first["A"], c=first["c"], U=first["U"], v=first["v"], b=first["b"],
+                        real=start["real"][::-1].copy(), z=start["z"][::-1].copy(), z_g=start["z_g"][::-1].copy())
+    second, second_ema, _, _ = by_hand(**second_start, alpha=0.5)
+    G, D = TinyG(start["A"], start["c"]), TinyD(start["U"], start["v"], start["b"])
+    G_ema = TinyG(start["A"], start["c"])
+    opt_G, opt_D = optim.SGD(G.parameters(), lr=LR), optim.SGD(D.parameters(), lr=LR)
+    for s, alpha in ((start, 0.25), (second_start, 0.5)):
+        progan_step(G, D, G_ema, opt_G, opt_D, tinygen.tensor(s["real"]), tinygen.tensor(s["z"]),
+                    tinygen.tensor(s["epsilon"]), tinygen.tensor(s["z_g"]), STAGE, alpha, ema_decay=DECAY)
+    np.testing.assert_allclose(D.hidden.weight.numpy(), second["U"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(G.net.weight.numpy(), second["A"], rtol=1e-9, atol=1e-12)
+    # G_ema: DECAY (DECAY A_0 + (1 - DECAY) A_1) + (1 - DECAY) A_2
+    np.testing.assert_allclose(G_ema.net.weight.numpy(), DECAY * first_ema["A"] + (1 - DECAY) * second["A"],
+                               rtol=1e-9, atol=1e-12)

@@ -199,3 +199,31 @@ def test_the_discriminator_sees_the_spread_of_each_group_of_4(stage):
         for layer in list(D.head)[1:]:  # the head after MinibatchStdDev, on [features, sqrt(0 + 1e-8)]
             h = layer(h)
         np.testing.assert_allclose(D(tinygen.tensor(copies), stage).numpy(), h.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def lrelu_np(x):
+    return np.where(x > 0, x, 0.2 * x)
+
+
+def pixel_norm_np(x):
+    return x / np.sqrt((x ** 2).mean(axis=1, keepdims=True) + 1e-8)
+
+
+def test_the_generator_s_4x4_features_by_hand():
+    """h_0 = PN(LReLU(conv3x3(PN(LReLU(reshape(dense(PN(z)))))))), every weight scaled at run time by
+    sqrt(2 / fan_in) (Karras et al. 2018, table 2 and section 4), in NumPy (the conv as 9 shifted
+    copies): pixel norm on z, after the first layer and after the conv."""
+    G, _ = models()
+    z = np.random.default_rng(1).standard_normal((3, 16)) * 3
+    dense_w = G.project.weight.numpy().astype(np.float64) * np.sqrt(2 / 16)
+    h = pixel_norm_np(z) @ dense_w.T + G.project.bias.numpy()
+    h = pixel_norm_np(lrelu_np(h.reshape(3, 64, 4, 4)))
+    conv = G.base[0]
+    kernel = conv.weight.numpy().astype(np.float64) * np.sqrt(2 / (64 * 9))
+    padded = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    h = sum(np.einsum("oc,nchw->nohw", kernel[:, :, i, j], padded[:, :, i:i + 4, j:j + 4])
+            for i in range(3) for j in range(3)) + conv.bias.numpy()[None, :, None, None]
+    expected = pixel_norm_np(lrelu_np(h))
+    with tinygen.no_grad():
+        got = G.features(tinygen.tensor(z.astype(np.float32)), 0).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

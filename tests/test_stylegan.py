@@ -281,3 +281,43 @@ def test_a_style_layer_by_hand():
     expected = style[:, :4, None, None] * normed + style[:, 4:, None, None]
     got = layer(tinygen.tensor(x), tinygen.tensor(w), tinygen.tensor(noise)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_mapping_network_by_hand():
+    """w = f(z): z pixel-normalised (z / sqrt(mean z^2 + 1e-8)), then each layer
+    LeakyReLU_0.2((0.01 sqrt(2 / fan_in) W) x + 0.01 b) with W stored at 1 / 0.01 scale, in NumPy;
+    so w(5 z) = w(z)."""
+    G = generator()
+    for layer in G.mapping.modules():
+        if isinstance(layer, nn.EqualizedLinear):
+            layer.bias.data[...] = np.random.default_rng(2).normal(0, 30, layer.bias.shape).astype(np.float32)
+    z = codes(N).numpy().astype(np.float64)
+    x = z / np.sqrt((z ** 2).mean(axis=1, keepdims=True) + 1e-8)
+    for layer in (m for m in G.mapping.modules() if isinstance(m, nn.EqualizedLinear)):
+        x = x @ (layer.weight.numpy() * 0.01 * np.sqrt(2 / layer.in_features)).T + 0.01 * layer.bias.numpy()
+        x = np.where(x > 0, x, 0.2 * x)
+    np.testing.assert_allclose(G.mapping(codes(N)).numpy(), x, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(G.mapping(codes(N) * 5).numpy(), x, rtol=1e-4, atol=1e-5)
+
+
+def test_every_adain_starts_at_scale_1_and_bias_0():
+    """A fresh G: each layer's A maps any w near 0 to scale 1 and bias 0 (its bias starts at
+    [1, ..., 1, 0, ..., 0]), as StyleGAN's style modulation x * (y_s + 1) + y_b with y from 0."""
+    G = StyleGenerator(latent_dim=8, style_dim=8, channels=4)
+    for layer in G.synthesis.layers:
+        np.testing.assert_array_equal(layer.adain.affine.bias.numpy(), [1] * 4 + [0] * 4)
+        scale, bias = layer.adain.style(tinygen.zeros(2, 8))
+        np.testing.assert_array_equal(scale.numpy(), 1)
+        np.testing.assert_array_equal(bias.numpy(), 0)
+
+
+def test_truncation_with_psi_0_gives_the_mean_style_image_with_mixing_too():
+    """Both codes are truncated: psi = 0 with mixing is still the mean style's image."""
+    G = generator()
+    G.w_avg.data[...] = np.random.default_rng(3).normal(0, 1, G.style_dim).astype(np.float32)
+    G.eval()
+    noise = fixed_noise(G, 2)
+    mean_style_image = G.synthesis([tinygen.tensor(np.repeat(G.w_avg.numpy()[None], 2, axis=0))] * G.num_ws, noise).numpy()
+    got = G(codes(2, seed=4), psi=0.0, mix_z=codes(2, seed=5), crossover=3, noise=noise).numpy()
+    np.testing.assert_allclose(got, mean_style_image, atol=1e-6)
+

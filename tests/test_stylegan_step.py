@@ -245,3 +245,23 @@ def test_each_phase_s_fakes_come_from_its_own_inputs():
     for call, inputs in zip(G.calls, (inputs_d, inputs_g)):
         assert call["z"] is inputs["z"] and call["noise"] is inputs["noise"] and call["psi"] == 1.0
         assert call["mix_z"] is inputs.get("mix_z") and call["crossover"] == inputs.get("crossover")
+
+
+def test_two_steps_are_two_steps_from_where_the_first_left_off():
+    """Each phase starts from zero gradients: steps 3 and 4 (R1 at the second) equal the formulas
+    applied twice."""
+    start = numbers(6)
+    first, first_ema, _, _ = by_hand(**start, step=3)
+    second_start = dict(start, **{k: first[k] for k in "UvbAcs"}, real=start["real"][::-1].copy(),
+                        inputs_d=start["inputs_g"], inputs_g=start["inputs_d"])
+    second, _, _, _ = by_hand(**second_start, step=4)
+    G, D, G_ema = TinyG(start["A"], start["c"], start["s"]), TinyD(start["U"], start["v"], start["b"]), \
+        TinyG(start["A"], start["c"], start["s"])
+    opt_G, opt_D = optim.SGD(G.parameters(), lr=LR), optim.SGD(D.parameters(), lr=LR)
+    for s, step in ((start, 3), (second_start, 4)):
+        stylegan_step(G, D, G_ema, opt_G, opt_D, tinygen.tensor(s["real"]), as_tensors(s["inputs_d"]),
+                      as_tensors(s["inputs_g"]), step, DECAY)
+    np.testing.assert_allclose(D.hidden.weight.numpy(), second["U"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(G.net.weight.numpy(), second["A"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(G_ema.net.weight.numpy(), DECAY * first_ema["A"] + (1 - DECAY) * second["A"],
+                               rtol=1e-9, atol=1e-12)
