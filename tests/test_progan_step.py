@@ -29,6 +29,9 @@ import pytest
 import tinygen
 from tinygen import nn, optim
 
+from step_spies import (RecordingSGD, check_d_holds_its_own_phase_gradient,
+                        check_each_phase_leaves_the_other_network)
+
 torch = pytest.importorskip("torch")
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
@@ -123,28 +126,12 @@ def by_hand(A, c, U, v, b, real, z, epsilon, z_g, alpha, gp_weight=PAPER_LAMBDA,
     return after, ema, found, d_grad
 
 
-class RecordingSGD(optim.SGD):
-    """SGD that calls `after_step` once it has stepped (to look at both networks between the phases)."""
-
-    def __init__(self, params, after_step, **kwargs):
-        super().__init__(params, **kwargs)
-        self.after_step = after_step
-
-    def step(self, closure=None):
-        out = super().step(closure)
-        self.after_step()
-        return out
-
-
-def weights(model):
-    return [p.numpy().copy() for p in model.parameters()]
-
-
-def run_step(start, alpha, after_d_step=lambda: None, after_g_step=lambda: None):
+def run_step(start, alpha, after_d_step=lambda *models: None, after_g_step=lambda *models: None):
+    """One progan_step from `start`; after_d_step(G, D, G_ema) and after_g_step(...) run right after each SGD step."""
     G, D = TinyG(start["A"], start["c"]), TinyD(start["U"], start["v"], start["b"])
     G_ema = TinyG(start["A"], start["c"])
-    opt_G = RecordingSGD(G.parameters(), after_g_step, lr=LR)
-    opt_D = RecordingSGD(D.parameters(), after_d_step, lr=LR)
+    opt_G = RecordingSGD(G.parameters(), lambda: after_g_step(G, D, G_ema), lr=LR)
+    opt_D = RecordingSGD(D.parameters(), lambda: after_d_step(G, D, G_ema), lr=LR)
     out = progan_step(G, D, G_ema, opt_G, opt_D, tinygen.tensor(start["real"]), tinygen.tensor(start["z"]),
                       tinygen.tensor(start["epsilon"]), tinygen.tensor(start["z_g"]), STAGE, alpha, ema_decay=DECAY)
     after = dict(U=D.hidden.weight.numpy(), v=D.out.weight.numpy()[0], b=D.out.bias.numpy()[0],
@@ -183,36 +170,9 @@ def test_the_hand_worked_step_tells_each_term_apart():
 
 def test_d_s_phase_leaves_g_and_g_s_phase_leaves_d_bitwise():
     """Right after D's SGD step G and G_ema hold their starting weights, bit for bit; right after
-    G's step D holds the weights D's step gave it, bit for bit; G_ema moves only after both."""
+    G's step D holds the weights D's step gave it; G_ema moves only after both."""
     start = numbers(3)
-    seen = {}
-    G_start = TinyG(start["A"], start["c"])
-    models = {}
-
-    def after_d_step():
-        G, D, G_ema = models["all"]
-        seen["G after D's step"], seen["G_ema after D's step"] = weights(G), weights(G_ema)
-        seen["D after D's step"] = weights(D)
-
-    def after_g_step():
-        G, D, G_ema = models["all"]
-        seen["D after G's step"], seen["G_ema after G's step"] = weights(D), weights(G_ema)
-
-    G, D = TinyG(start["A"], start["c"]), TinyD(start["U"], start["v"], start["b"])
-    G_ema = TinyG(start["A"], start["c"])
-    models["all"] = (G, D, G_ema)
-    opt_G, opt_D = RecordingSGD(G.parameters(), after_g_step, lr=LR), RecordingSGD(D.parameters(), after_d_step, lr=LR)
-    progan_step(G, D, G_ema, opt_G, opt_D, tinygen.tensor(start["real"]), tinygen.tensor(start["z"]),
-                tinygen.tensor(start["epsilon"]), tinygen.tensor(start["z_g"]), STAGE, 0.5, ema_decay=DECAY)
-    for a, b in zip(seen["G after D's step"], weights(G_start)):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(seen["G_ema after D's step"] + seen["G_ema after G's step"], weights(G_start) * 2):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(seen["D after G's step"], seen["D after D's step"]):
-        np.testing.assert_array_equal(a, b)
-    assert any((a != b).any() for a, b in zip(seen["D after D's step"], weights(TinyD(start["U"], start["v"], start["b"]))))
-    assert any((a != b).any() for a, b in zip(weights(G), weights(G_start)))
-    assert any((a != b).any() for a, b in zip(weights(G_ema), weights(G_start)))
+    check_each_phase_leaves_the_other_network(lambda after_d, after_g: run_step(start, 0.5, after_d, after_g)[3], TinyG(start["A"], start["c"]), TinyD(start["U"], start["v"], start["b"]))
 
 
 def test_d_keeps_its_own_phase_gradient_and_takes_gradients_again_after():
@@ -221,10 +181,7 @@ def test_d_keeps_its_own_phase_gradient_and_takes_gradients_again_after():
     start = numbers(4)
     d_grad = by_hand(**start, alpha=0.25)[3]
     _, _, _, (G, D, _) = run_step(start, 0.25)
-    np.testing.assert_allclose(D.hidden.weight.grad.numpy(), d_grad["U"], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(D.out.weight.grad.numpy()[0], d_grad["v"], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(D.out.bias.grad.numpy()[0], d_grad["b"], rtol=1e-9, atol=1e-12)
-    assert all(p.requires_grad for p in D.parameters()) and all(p.requires_grad for p in G.parameters())
+    check_d_holds_its_own_phase_gradient(G, D, d_grad)
 
 
 def test_every_call_of_g_and_d_is_at_the_step_s_stage_and_fade_in_alpha():

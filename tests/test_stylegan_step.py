@@ -28,6 +28,9 @@ import pytest
 import tinygen
 from tinygen import nn, optim
 
+from step_spies import (RecordingSGD, check_d_holds_its_own_phase_gradient,
+                        check_each_phase_leaves_the_other_network)
+
 torch = pytest.importorskip("torch")
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
@@ -129,23 +132,6 @@ def by_hand(A, c, s, U, v, b, real, inputs_d, inputs_g, step, r1_every=R1_EVERY,
     return after, ema, found, d_grad
 
 
-class RecordingSGD(optim.SGD):
-    """SGD that calls `after_step` once it has stepped (to look at both networks between the phases)."""
-
-    def __init__(self, params, after_step=lambda: None, **kwargs):
-        super().__init__(params, **kwargs)
-        self.after_step = after_step
-
-    def step(self, closure=None):
-        out = super().step(closure)
-        self.after_step()
-        return out
-
-
-def weights(model):
-    return [p.numpy().copy() for p in model.parameters()]
-
-
 def run_step(start, step, after_d_step=lambda *models: None, after_g_step=lambda *models: None):
     G, D, G_ema = TinyG(start["A"], start["c"], start["s"]), TinyD(start["U"], start["v"], start["b"]), \
         TinyG(start["A"], start["c"], start["s"])
@@ -202,35 +188,17 @@ def test_g_gets_the_non_saturating_gradient():
 
 
 def test_d_s_phase_leaves_g_and_g_s_phase_leaves_d_bitwise():
-    """Right after D's SGD step G and G_ema hold their starting weights bit for bit; right after G's
-    step D holds what D's step gave it; G_ema moves only after both."""
+    """Right after D's SGD step G and G_ema hold their starting weights, bit for bit; right after
+    G's step D holds the weights D's step gave it; G_ema moves only after both."""
     start = numbers(3)
-    seen = {}
-
-    def after_d_step(G, D, G_ema):
-        seen["G"], seen["G_ema"], seen["D"] = weights(G), weights(G_ema), weights(D)
-
-    def after_g_step(G, D, G_ema):
-        seen["D then"], seen["G_ema then"] = weights(D), weights(G_ema)
-
-    _, _, _, (G, D, G_ema) = run_step(start, 0, after_d_step, after_g_step)
-    fresh_G, fresh_D = TinyG(start["A"], start["c"], start["s"]), TinyD(start["U"], start["v"], start["b"])
-    for a, b in zip(seen["G"] + seen["G_ema"] + seen["G_ema then"], weights(fresh_G) * 3):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(seen["D then"], seen["D"]):
-        np.testing.assert_array_equal(a, b)
-    assert all(any((a != b).any() for a, b in zip(weights(m), weights(fresh)))
-               for m, fresh in ((D, fresh_D), (G, fresh_G), (G_ema, fresh_G)))
+    check_each_phase_leaves_the_other_network(lambda after_d, after_g: run_step(start, 0, after_d, after_g)[3], TinyG(start["A"], start["c"], start["s"]), TinyD(start["U"], start["v"], start["b"]))
 
 
 def test_d_keeps_its_own_phase_gradient_and_takes_gradients_again_after():
     start = numbers(4)
     d_grad = by_hand(**start, step=4)[3]
     _, _, _, (G, D, _) = run_step(start, 4)
-    np.testing.assert_allclose(D.hidden.weight.grad.numpy(), d_grad["U"], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(D.out.weight.grad.numpy()[0], d_grad["v"], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(D.out.bias.grad.numpy()[0], d_grad["b"], rtol=1e-9, atol=1e-12)
-    assert all(p.requires_grad for p in D.parameters()) and all(p.requires_grad for p in G.parameters())
+    check_d_holds_its_own_phase_gradient(G, D, d_grad)
 
 
 def test_each_phase_s_fakes_come_from_its_own_inputs():
