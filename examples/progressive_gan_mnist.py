@@ -30,9 +30,9 @@ The loss is the paper's WGAN-GP with one critic step per G step:
     G minimises  -E D(G(z))
 
 lambda = 10, epsilon_drift = 0.001 (keeps the critic's scores from drifting away from 0), Adam
-lr 1e-3, betas (0, 0.99) for both, as the paper. The penalty's interpolation weight between real
-and fake (drawn per sample inside `gradient_penalty`) is a different number from the fade-in
-alpha: the critic it differentiates is D at the step's own (stage, alpha) (tested).
+lr 1e-3, betas (0, 0.99) for both, as the paper. `progan_step` below is the step. The penalty's
+interpolation weight between real and fake, epsilon (one per sample), is a different number from
+the fade-in alpha: the critic it differentiates is D at the step's own (stage, alpha) (tested).
 
 G_ema, an exponential moving average of G's weights (`models.ema.update_average_`), draws the
 grids, the samples and the metrics: the paper's way to smooth out the game's oscillation. The
@@ -75,38 +75,58 @@ EMA_DECAY = 0.995
 HISTORY = ["d_loss", "g_loss", "wasserstein", "grad_norm", "stage", "alpha"]
 
 
+def progan_step(G, D, G_ema, opt_G, opt_D, real_32, z, epsilon, z_g, stage, alpha, ema_decay=EMA_DECAY):
+    """One step of ProGAN's game at the schedule's (stage, alpha); returns its numbers.
+
+    real_32: real images (B, 1, 32, 32); x = real_images_at(real_32, stage, alpha): pooled to
+    4 * 2^stage pixels and, in a fade, blended as G's output is. z, z_g: noise (B, latent_dim)
+    for the critic's fakes and for G's. epsilon: the penalty's interpolation weights (B, 1, 1, 1)
+    in [0, 1], one per sample: NOT the fade-in alpha, which every call of G and D gets.
+
+    1. The critic's phase, over D's parameters only (G(z) made without a graph):
+         L_D = mean D(G(z)) - mean D(x) + lambda mean_n (||grad D(x_hat_n)|| - 1)^2 + eps_drift mean D(x)^2
+         x_hat_n = epsilon_n x_n + (1 - epsilon_n) G(z)_n,   lambda = GP_WEIGHT, eps_drift = DRIFT
+    2. G's phase, through the critic just updated and frozen:  L_G = -mean D(G(z_g)).
+    3. G_ema <- ema_decay G_ema + (1 - ema_decay) G.
+    """
+    real = real_images_at(real_32, stage, alpha)
+
+    # 1. The critic: WGAN-GP on the reals and G(z) at this stage and alpha, plus the drift term.
+    with tinygen.no_grad():
+        fake = G(z, stage, alpha)
+    d_real = D(real, stage, alpha)
+    w = wasserstein_estimate(d_real, D(fake, stage, alpha))
+    penalty, grad_norm = gradient_penalty(lambda images: D(images, stage, alpha), real, fake, epsilon)
+    d_loss = -w + GP_WEIGHT * penalty + DRIFT * (d_real * d_real).mean()
+    opt_D.zero_grad()
+    d_loss.backward()
+    opt_D.step()
+
+    # 2. G through a frozen critic: raise the critic's score of new fakes.
+    D.requires_grad_(False)
+    g_loss = -D(G(z_g, stage, alpha), stage, alpha).mean()
+    opt_G.zero_grad()
+    g_loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+
+    # 3. The moving average of G's weights, which draws the samples.
+    update_average_(G_ema, G, ema_decay)
+    return {"d_loss": d_loss, "g_loss": g_loss, "wasserstein": w, "grad_norm": grad_norm,
+            "stage": stage, "alpha": alpha}
+
+
 def make_train_step(G, D, G_ema, opt_G, opt_D, args, history):
-    """ProGAN's two-phase step on a real batch (B, 1, 32, 32) at the step's (stage, alpha):
-    the critic's WGAN-GP step, then G's, then G_ema follows G."""
+    """train_step(real_32) for `gans.train`: the schedule's (stage, alpha) at this step and fresh
+    noise, then `progan_step`. The step number is the history's length: a resumed run continues
+    the schedule."""
 
     def train_step(real_32):
-        step = len(history["alpha"])  # the steps done so far: a resumed run continues the schedule
-        stage, alpha = growth_schedule(step, args.phase_steps)
-        real = real_images_at(real_32, stage, alpha)  # pooled to 4 * 2^stage pixels, blended in a fade
-
-        # 1. The critic: WGAN-GP on real and fresh fake images at this stage and alpha, plus the drift term.
-        with tinygen.no_grad():
-            fake = G(tinygen.randn(args.batch_size, G.latent_dim, device=args.device), stage, alpha)
-        d_real = D(real, stage, alpha)
-        w = wasserstein_estimate(d_real, D(fake, stage, alpha))
-        penalty, grad_norm = gradient_penalty(lambda images: D(images, stage, alpha), real, fake)
-        d_loss = -w + GP_WEIGHT * penalty + DRIFT * (d_real * d_real).mean()
-        opt_D.zero_grad()
-        d_loss.backward()
-        opt_D.step()
-
-        # 2. G through a frozen critic: raise the critic's score of new fakes.
-        D.requires_grad_(False)
-        g_loss = -D(G(tinygen.randn(args.batch_size, G.latent_dim, device=args.device), stage, alpha),
-                    stage, alpha).mean()
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        D.requires_grad_(True)
-
-        update_average_(G_ema, G, EMA_DECAY)
-        return {"d_loss": d_loss, "g_loss": g_loss, "wasserstein": w, "grad_norm": grad_norm,
-                "stage": stage, "alpha": alpha}
+        stage, alpha = growth_schedule(len(history["alpha"]), args.phase_steps)
+        z = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
+        epsilon = tinygen.rand(len(real_32), 1, 1, 1, dtype=real_32.dtype, device=args.device)
+        z_g = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
+        return progan_step(G, D, G_ema, opt_G, opt_D, real_32, z, epsilon, z_g, stage, alpha)
 
     return train_step
 

@@ -96,44 +96,70 @@ def mixing(G, n, device):
     return {"mix_z": tinygen.randn(n, G.latent_dim, device=device), "crossover": crossover}
 
 
+def g_inputs(G, n, device):
+    """G's arguments for a batch of n fakes, drawn from tinygen's generator: a code z, style mixing's
+    (`mixing`) and one noise map per synthesis layer."""
+    z = tinygen.randn(n, G.latent_dim, device=device)
+    mix = mixing(G, n, device)
+    noise = [tinygen.randn(*shape, device=device) for shape in G.synthesis.noise_shapes(n)]
+    return {"z": z, **mix, "noise": noise}
+
+
+def stylegan_step(G, D, G_ema, opt_G, opt_D, real, inputs_d, inputs_g, step, ema_decay):
+    """One step of StyleGAN's game on real images x (B, 1, 32, 32); returns its numbers.
+
+    inputs_d, inputs_g: G's arguments (z, mix_z and crossover or none, noise) for each phase's fakes.
+    softplus(a) = log(1 + e^a): softplus(-D) is BCE with logits against target 1, softplus(D) against 0.
+
+    1. D's phase, over D's parameters only (the fakes made without a graph):
+         L_D = mean softplus(D(G(z))) + mean softplus(-D(x))
+       and at every R1_EVERY-th step (step % R1_EVERY == 0, "lazy" R1) plus R1_EVERY times
+         R1 = (R1_GAMMA / 2) mean_n ||grad_x D(x_n)||^2        (through create_graph: it trains D)
+    2. G's phase, through the D just updated and frozen:  L_G = mean softplus(-D(G(z_g))).
+    3. G_ema <- ema_decay G_ema + (1 - ema_decay) G (its w_avg copied).
+    r1 is None at the steps without it.
+    """
+    n = real.shape[0]
+    ones, zeros = tinygen.ones(n, 1, device=real.device), tinygen.zeros(n, 1, device=real.device)
+
+    # 1. Train D: the logistic loss softplus(D(G(z))) + softplus(-D(x)), i.e. BCE with targets 1 and 0,
+    #    on fakes made without a graph; every R1_EVERY steps plus R1_EVERY times the R1 penalty on the reals.
+    with tinygen.no_grad():
+        fake = G(**inputs_d)
+    d_real, d_fake = D(real), D(fake)
+    d_loss = F.binary_cross_entropy_with_logits(d_real, ones) + F.binary_cross_entropy_with_logits(d_fake, zeros)
+    lazy = step % R1_EVERY == 0
+    r1 = r1_penalty(D, real, R1_GAMMA) if lazy else None
+    opt_D.zero_grad()
+    (d_loss + R1_EVERY * r1 if lazy else d_loss).backward()  # with R1: through grad_x D too
+    opt_D.step()
+
+    # 2. Train G through a frozen D: the non-saturating loss softplus(-D(G(z))).
+    D.requires_grad_(False)
+    g_loss = F.binary_cross_entropy_with_logits(D(G(**inputs_g)), ones)
+    opt_G.zero_grad()
+    g_loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+
+    # 3. The moving average of G's weights (and a copy of its w_avg), which draws the samples.
+    update_average_(G_ema, G, ema_decay)
+    return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real.sigmoid().mean(),
+            "d_fake": d_fake.sigmoid().mean(), "r1": r1}
+
+
 def make_train_step(G, D, G_ema, opt_G, opt_D, args, history):
-    """StyleGAN's two-phase step on a real batch (B, 1, 32, 32): D's phase (with the R1 penalty
-    every R1_EVERY steps), then G's; then G_ema moves towards G. The step number is the length of
-    the history so far (so a resumed run applies R1 at the same steps)."""
+    """train_step(real) for `gans.train`: G's inputs for both phases, then `stylegan_step`. The step
+    number is the length of the history so far (so a resumed run applies R1 at the same steps);
+    between the steps with R1 the history holds its last value (for the curve)."""
     decay = ema_decay(args.batch_size)
 
     def train_step(real):
         n = real.shape[0]
-        step = len(history["d_loss"])
-        ones, zeros = tinygen.ones(n, 1, device=args.device), tinygen.zeros(n, 1, device=args.device)
-
-        # 1. Train D: the logistic loss softplus(D(G(z))) + softplus(-D(x)), i.e. BCE with targets 1 and 0,
-        #    on fakes made without a graph; every R1_EVERY steps plus R1_EVERY times the R1 penalty on the reals.
-        with tinygen.no_grad():
-            fake = G(tinygen.randn(n, G.latent_dim, device=args.device), **mixing(G, n, args.device))
-        d_real, d_fake = D(real), D(fake)
-        d_loss = F.binary_cross_entropy_with_logits(d_real, ones) + F.binary_cross_entropy_with_logits(d_fake, zeros)
-        lazy = step % R1_EVERY == 0
-        r1 = r1_penalty(D, real, R1_GAMMA) if lazy else None
-        opt_D.zero_grad()
-        (d_loss + R1_EVERY * r1 if lazy else d_loss).backward()  # with R1: through grad_x D too
-        opt_D.step()
-
-        # 2. Train G through a frozen D: the non-saturating loss softplus(-D(G(z))).
-        D.requires_grad_(False)
-        g_loss = F.binary_cross_entropy_with_logits(
-            D(G(tinygen.randn(n, G.latent_dim, device=args.device), **mixing(G, n, args.device))), ones)
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        D.requires_grad_(True)
-
-        # 3. The moving average of G's weights (and a copy of its w_avg), which draws the samples.
-        update_average_(G_ema, G, decay)
-        # The R1 term of the last step that computed it (held between lazy steps, for the curve).
-        r1_value = r1.item() if lazy else history["r1"][-1]
-        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real.sigmoid().mean(),
-                "d_fake": d_fake.sigmoid().mean(), "r1": r1_value}
+        inputs_d, inputs_g = g_inputs(G, n, args.device), g_inputs(G, n, args.device)
+        numbers = stylegan_step(G, D, G_ema, opt_G, opt_D, real, inputs_d, inputs_g, len(history["d_loss"]), decay)
+        numbers["r1"] = numbers["r1"].item() if numbers["r1"] is not None else history["r1"][-1]
+        return numbers
 
     return train_step
 

@@ -148,3 +148,82 @@ def test_bad_stage_alpha_and_image_sizes_are_refused_clearly():
         real_images_at(tinygen.randn(4, 1, 28, 28), 3, 1.0)
     with pytest.raises(ValueError, match="growth_schedule: phase_steps"):
         growth_schedule(3, 0)
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_at_alpha_1_the_new_block_alone_draws_and_scores(stage):
+    """At alpha = 1 the old path is gone: G's image and D's score do not change when the previous
+    stage's to_image / from_image weights do, and G(z, stage, 1) is to_image_stage(h_stage).
+    In a fade the image is the blend of the two ends: G(z, s, a) = (1 - a) G(z, s, 0) + a G(z, s, 1)."""
+    G, D = models()
+    z = tinygen.randn(8, 16)
+    x = tinygen.tensor(np.random.default_rng(stage).uniform(-1, 1, (8, 1, resolution(stage), resolution(stage)))
+                       .astype(np.float32))
+    with tinygen.no_grad():
+        image, score = G(z, stage, 1.0).numpy(), D(x, stage, 1.0).numpy()
+        np.testing.assert_allclose(image, G.to_image[stage](G.features(z, stage)).numpy(), rtol=1e-6, atol=1e-6)
+        ends = G(z, stage, 0.0).numpy(), image
+        np.testing.assert_allclose(G(z, stage, 0.3).numpy(), 0.7 * ends[0] + 0.3 * ends[1], rtol=1e-5, atol=1e-5)
+        old_image, old_score = G(z, stage, 0.5).numpy(), D(x, stage, 0.5).numpy()
+        G.to_image[stage - 1].weight.data[...] += 1.0
+        D.from_image[stage - 1][0].weight.data[...] += 1.0
+        np.testing.assert_array_equal(G(z, stage, 1.0).numpy(), image)
+        np.testing.assert_array_equal(D(x, stage, 1.0).numpy(), score)
+        assert np.abs(G(z, stage, 0.5).numpy() - old_image).max() > 1e-2  # in a fade the old path counts
+        assert np.abs(D(x, stage, 0.5).numpy() - old_score).max() > 1e-3
+
+
+@pytest.mark.parametrize("stage", [0, 3])
+def test_the_discriminator_sees_the_spread_of_each_group_of_4(stage):
+    """MinibatchStdDev(4) at 4x4: in a batch of 8, sample n is grouped with the samples n + 2k
+    (n mod 2, as the official code groups). Changing image 0 changes the scores of its group
+    (0, 2, 4, 6) and of no other; a group of 4 copies of one image gives a spread of 0, so each
+    copy is scored as D's 4x4 head scores that image with a map of 0 (sqrt(0 + 1e-8)) beside its
+    features."""
+    _, D = models()
+    size = resolution(stage)
+    x = np.random.default_rng(5).uniform(-1, 1, (8, 1, size, size)).astype(np.float32)
+    changed = x.copy()
+    changed[0] = -changed[0]
+    with tinygen.no_grad():
+        before, after = D(tinygen.tensor(x), stage).numpy(), D(tinygen.tensor(changed), stage).numpy()
+    moved = np.abs(after - before)[:, 0]
+    assert (moved[[0, 2, 4, 6]] > 1e-5).all() and (moved[[1, 3, 5, 7]] == 0).all(), moved
+    copies = np.repeat(x[:1], 4, axis=0)
+    with tinygen.no_grad():
+        h = tinygen.tensor(copies)
+        h = D.blocks[stage](D.from_image[stage](h))
+        for s in range(stage - 1, 0, -1):
+            h = D.blocks[s](h)
+        h = tinygen.tensor(np.concatenate([h.numpy(), np.full((4, 1, 4, 4), 1e-4, np.float32)], axis=1))
+        for layer in list(D.head)[1:]:  # the head after MinibatchStdDev, on [features, sqrt(0 + 1e-8)]
+            h = layer(h)
+        np.testing.assert_allclose(D(tinygen.tensor(copies), stage).numpy(), h.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def lrelu_np(x):
+    return np.where(x > 0, x, 0.2 * x)
+
+
+def pixel_norm_np(x):
+    return x / np.sqrt((x ** 2).mean(axis=1, keepdims=True) + 1e-8)
+
+
+def test_the_generator_s_4x4_features_by_hand():
+    """h_0 = PN(LReLU(conv3x3(PN(LReLU(reshape(dense(PN(z)))))))), every weight scaled at run time by
+    sqrt(2 / fan_in) (Karras et al. 2018, table 2 and section 4), in NumPy (the conv as 9 shifted
+    copies): pixel norm on z, after the first layer and after the conv."""
+    G, _ = models()
+    z = np.random.default_rng(1).standard_normal((3, 16)) * 3
+    dense_w = G.project.weight.numpy().astype(np.float64) * np.sqrt(2 / 16)
+    h = pixel_norm_np(z) @ dense_w.T + G.project.bias.numpy()
+    h = pixel_norm_np(lrelu_np(h.reshape(3, 64, 4, 4)))
+    conv = G.base[0]
+    kernel = conv.weight.numpy().astype(np.float64) * np.sqrt(2 / (64 * 9))
+    padded = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    h = sum(np.einsum("oc,nchw->nohw", kernel[:, :, i, j], padded[:, :, i:i + 4, j:j + 4])
+            for i in range(3) for j in range(3)) + conv.bias.numpy()[None, :, None, None]
+    expected = pixel_norm_np(lrelu_np(h))
+    with tinygen.no_grad():
+        got = G.features(tinygen.tensor(z.astype(np.float32)), 0).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

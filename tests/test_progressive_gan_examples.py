@@ -113,7 +113,7 @@ def test_the_step_follows_the_schedule_from_the_history_length():
 
 
 def test_G_ema_is_the_moving_average_of_G():
-    """After one step G_ema = 0.999 G_before + 0.001 G_after, parameter by parameter (G_ema started as G)."""
+    """After one step G_ema = EMA_DECAY G_before + (1 - EMA_DECAY) G_after, parameter by parameter (G_ema started as G)."""
     history = {key: [] for key in progressive_gan_mnist.HISTORY}
     step, G, _, G_ema = make_step(history)
     before = [p.numpy().copy() for p in G.parameters()]

@@ -223,3 +223,101 @@ def test_bad_input_is_refused_naming_the_network():
         MappingNetwork(latent_dim=0)
     with pytest.raises(ValueError, match="channels must be"):
         SynthesisNetwork(channels=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-layer noise with a learned scale; one layer by hand
+
+
+def test_each_layer_adds_its_own_noise_map_times_its_own_learned_weight():
+    """A new noise map for layer i alone leaves layers 0 .. i-1 bit for bit and changes layer i;
+    with layer i's weight at 0 it changes nothing. Each layer's weight is its own Parameter of G,
+    with its own gradient."""
+    G = generator()
+    z, noise = codes(N), fixed_noise(G, N)
+    other = fixed_noise(G, N, seed=9)
+
+    def layer_outputs(maps):
+        spies = [Spy(layer) for layer in G.synthesis.layers]
+        G(z, noise=maps)
+        outputs = [spy.calls[0][1].numpy() for spy in spies]
+        for layer in G.synthesis.layers:
+            del layer.forward  # the class's forward again
+        return outputs
+
+    base = layer_outputs(noise)
+    for i in range(G.num_ws):
+        changed = layer_outputs(noise[:i] + [other[i]] + noise[i + 1:])
+        for k in range(i):
+            np.testing.assert_array_equal(changed[k], base[k], err_msg=f"layer {k}, noise of layer {i}")
+        assert np.abs(changed[i] - base[i]).max() > 1e-4, i
+    G.synthesis.layers[5].noise.weight.data[...] = 0
+    np.testing.assert_array_equal(layer_outputs(noise)[-1], layer_outputs(noise[:5] + [other[5]] + noise[6:])[-1])
+    weights = [layer.noise.weight for layer in G.synthesis.layers]
+    assert len({id(w) for w in weights}) == G.num_ws and all(any(w is p for p in G.parameters()) for w in weights)
+    (G(z, noise=noise) ** 2).sum().backward()
+    assert all(np.abs(w.grad.numpy()).sum() > 0 for i, w in enumerate(weights) if i != 5)
+
+
+def test_a_style_layer_by_hand():
+    """Layer 2 (the first at 8x8): y = AdaIN(LeakyReLU_0.2(conv3x3(up2(x)) + weight * noise), w) with
+    the conv's weight scaled by sqrt(2 / (9 C)), AdaIN's [y_s, y_b] = (sqrt(2 / style_dim) A) w + b
+    and InstanceNorm's eps 1e-5; written here in NumPy (the 3x3 conv as a sum of 9 shifted copies)."""
+    G = generator()
+    layer = G.synthesis.layers[2]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 4, 4, 4)).astype(np.float32)
+    w = rng.standard_normal((2, 8)).astype(np.float32)
+    noise = rng.standard_normal((2, 1, 8, 8)).astype(np.float32)
+    up = x.repeat(2, axis=2).repeat(2, axis=3).astype(np.float64)
+    padded = np.pad(up, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    kernel = layer.conv.weight.numpy().astype(np.float64) * np.sqrt(2 / (9 * 4))
+    h = sum(np.einsum("oc,nchw->nohw", kernel[:, :, i, j], padded[:, :, i:i + 8, j:j + 8])
+            for i in range(3) for j in range(3)) + layer.conv.bias.numpy()[None, :, None, None]
+    h = h + layer.noise.weight.numpy()[None, :, None, None] * noise
+    h = np.where(h > 0, h, 0.2 * h)
+    normed = (h - h.mean(axis=(2, 3), keepdims=True)) / np.sqrt(h.var(axis=(2, 3), keepdims=True) + 1e-5)
+    style = w @ (layer.adain.affine.weight.numpy() * np.sqrt(2 / 8)).T + layer.adain.affine.bias.numpy()
+    expected = style[:, :4, None, None] * normed + style[:, 4:, None, None]
+    got = layer(tinygen.tensor(x), tinygen.tensor(w), tinygen.tensor(noise)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_mapping_network_by_hand():
+    """w = f(z): z pixel-normalised (z / sqrt(mean z^2 + 1e-8)), then each layer
+    LeakyReLU_0.2((0.01 sqrt(2 / fan_in) W) x + 0.01 b) with W stored at 1 / 0.01 scale, in NumPy;
+    so w(5 z) = w(z)."""
+    G = generator()
+    for layer in G.mapping.modules():
+        if isinstance(layer, nn.EqualizedLinear):
+            layer.bias.data[...] = np.random.default_rng(2).normal(0, 30, layer.bias.shape).astype(np.float32)
+    z = codes(N).numpy().astype(np.float64)
+    x = z / np.sqrt((z ** 2).mean(axis=1, keepdims=True) + 1e-8)
+    for layer in (m for m in G.mapping.modules() if isinstance(m, nn.EqualizedLinear)):
+        x = x @ (layer.weight.numpy() * 0.01 * np.sqrt(2 / layer.in_features)).T + 0.01 * layer.bias.numpy()
+        x = np.where(x > 0, x, 0.2 * x)
+    np.testing.assert_allclose(G.mapping(codes(N)).numpy(), x, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(G.mapping(codes(N) * 5).numpy(), x, rtol=1e-4, atol=1e-5)
+
+
+def test_every_adain_starts_at_scale_1_and_bias_0():
+    """A fresh G: each layer's A maps any w near 0 to scale 1 and bias 0 (its bias starts at
+    [1, ..., 1, 0, ..., 0]), as StyleGAN's style modulation x * (y_s + 1) + y_b with y from 0."""
+    G = StyleGenerator(latent_dim=8, style_dim=8, channels=4)
+    for layer in G.synthesis.layers:
+        np.testing.assert_array_equal(layer.adain.affine.bias.numpy(), [1] * 4 + [0] * 4)
+        scale, bias = layer.adain.style(tinygen.zeros(2, 8))
+        np.testing.assert_array_equal(scale.numpy(), 1)
+        np.testing.assert_array_equal(bias.numpy(), 0)
+
+
+def test_truncation_with_psi_0_gives_the_mean_style_image_with_mixing_too():
+    """Both codes are truncated: psi = 0 with mixing is still the mean style's image."""
+    G = generator()
+    G.w_avg.data[...] = np.random.default_rng(3).normal(0, 1, G.style_dim).astype(np.float32)
+    G.eval()
+    noise = fixed_noise(G, 2)
+    mean_style_image = G.synthesis([tinygen.tensor(np.repeat(G.w_avg.numpy()[None], 2, axis=0))] * G.num_ws, noise).numpy()
+    got = G(codes(2, seed=4), psi=0.0, mix_z=codes(2, seed=5), crossover=3, noise=noise).numpy()
+    np.testing.assert_allclose(got, mean_style_image, atol=1e-6)
+

@@ -28,8 +28,10 @@ real images are shown to D the same way (`real_images_at`): pooled down from 32x
 stage's resolution and, during a fade, blended between the two resolutions.
 
 Every layer has the equalised learning rate (EqualizedLinear, EqualizedConv2d: weights stored as
-N(0, 1), scaled at run time by the He constant) and G normalises each pixel's feature vector
-(PixelNorm) after every conv, instead of BatchNorm.
+N(0, 1), scaled at run time by the He constant sqrt(2 / fan_in); the official code uses gain 1
+instead of sqrt(2) at to_rgb and D's last linear, and sqrt(2) / 4 at G's first: a deviation, in
+docs/modern-gans.md) and G normalises each pixel's feature vector (PixelNorm) after every conv,
+instead of BatchNorm.
 
 `growth_schedule(step, phase_steps)` gives (stage, alpha) as a pure function of the step: 4x4 for
 phase_steps steps, then for each new resolution a fade-in of phase_steps steps (alpha rising

@@ -26,7 +26,10 @@ Truncation: w' = w_avg + psi (w - w_avg), with w_avg a moving average of the map
 training (a Buffer, so it is saved in checkpoints and copied by the EMA update); psi < 1 trades
 variety for typical, cleaner images; psi = 0 gives the image of the mean style for every z.
 
-All convolutions and linears use the equalised learning rate (tinygen/nn/equalized.py). The
+All convolutions and linears use the equalised learning rate (tinygen/nn/equalized.py), with He's
+gain sqrt(2) (the official code uses 1 at to_rgb, D's last linear and the style's A). Unlike the
+official code: no blur after upsampling or before downsampling, no progressive growing, and
+truncation on all 8 layers (the official cutoff, 8 layers, is all of them at 32x32). The
 discriminator has no BatchNorm (the R1 penalty needs each sample's gradient on its own):
 equalised convolutions down 32 -> 16 -> 8 -> 4 with average pooling, then the minibatch
 standard deviation and a linear head giving one logit per image.
