@@ -333,9 +333,11 @@ def test_phase_1_trains_the_first_autoencoder_on_the_images_and_nothing_else(tie
 
 @pytest.mark.parametrize("tied", [False, True])
 def test_phase_2_rebuilds_the_first_codes_and_leaves_the_first_layer_bit_identical(tied):
+    """With weight decay on: a phase that stepped any optimiser but its own would decay layer 1 too."""
+    wd = 0.01
     model, v, x = stack(tied)
     before = parameters(model)
-    numbers = greedy_step(model, optimisers(model), tinygen.tensor(x), phase=1)
+    numbers = greedy_step(model, optimisers(model, wd), tinygen.tensor(x), phase=1)
     h = relu(x.reshape(4, 784) @ v["encoders.0.0.weight"].T + v["encoders.0.0.bias"])  # the first codes, fixed
     W1 = v["encoders.1.0.weight"]
     W1_dec = W1.T if tied else v["decoders.1.0.weight"]
@@ -345,11 +347,14 @@ def test_phase_2_rebuilds_the_first_codes_and_leaves_the_first_layer_bit_identic
     assert numbers["loss"].item() == pytest.approx(((r - h) ** 2).mean(), rel=1e-12)  # MSE to the codes h
     d_a = 2 * (r - h) / h.size * (a > 0)
     d_z = (d_a @ W1_dec) * (z > 0)
-    expected_W = W1 - LR * (d_z.T @ h + (relu(z).T @ d_a if tied else 0))
+    expected_W = W1 - LR * (d_z.T @ h + (relu(z).T @ d_a if tied else 0) + wd * W1)
+    b, b_dec = v["encoders.1.0.bias"], v["decoders.1.0.bias"]
     after = parameters(model)
     np.testing.assert_allclose(after["encoders.1.0.weight"], expected_W, rtol=1e-9)
-    np.testing.assert_allclose(after["encoders.1.0.bias"], v["encoders.1.0.bias"] - LR * d_z.sum(axis=0), rtol=1e-9)
-    np.testing.assert_allclose(after["decoders.1.0.bias"], v["decoders.1.0.bias"] - LR * d_a.sum(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(after["encoders.1.0.bias"], b - LR * (d_z.sum(axis=0) + wd * b), rtol=1e-9)
+    np.testing.assert_allclose(after["decoders.1.0.bias"], b_dec - LR * (d_a.sum(axis=0) + wd * b_dec), rtol=1e-9)
+    if not tied:
+        np.testing.assert_allclose(after["decoders.1.0.weight"], W1_dec - LR * (d_a.T @ relu(z) + wd * W1_dec), rtol=1e-9)
     for name in after:
         if ".0.0." in name:  # the first autoencoder, encoder and decoder: bit for bit
             np.testing.assert_array_equal(after[name], before[name], err_msg=name)
@@ -357,6 +362,7 @@ def test_phase_2_rebuilds_the_first_codes_and_leaves_the_first_layer_bit_identic
 
 @pytest.mark.parametrize("tied", [False, True])
 def test_fine_tuning_trains_the_whole_stack_end_to_end_against_the_images(tied):
+    """Every parameter moves (the tied W once: a second decay or step would show in phase 1's test)."""
     model, v, x = stack(tied)
     before = parameters(model)
     numbers = greedy_step(model, optimisers(model), tinygen.tensor(x), phase=2)
@@ -387,3 +393,15 @@ def test_a_tied_weight_is_one_parameter_of_the_optimiser():
         ids = [id(p) for p in params]
         assert len(ids) == len(set(ids))
     assert sum(p is model.encoders[0][0].weight for p in model.parameters()) == 1
+
+
+@pytest.mark.parametrize("phase", [0, 1, 2])
+def test_each_phase_steps_its_own_optimiser_only(phase):
+    """Adam keeps a state per parameter once it steps: after a phase's step only that phase's
+    optimiser has one (stepping the fine-tuning optimiser early would start its moments and its
+    step count on the wrong phase's gradients)."""
+    model, _, x = stack(False)
+    opts = [optim.Adam(model.layer_parameters(i), lr=1e-3) for i in range(2)] + [optim.Adam(model.parameters(), lr=1e-3)]
+    greedy_step(model, opts, tinygen.tensor(x), phase)
+    stepped = [i for i, opt in enumerate(opts) if any(state for state in opt.state)]
+    assert stepped == [phase]

@@ -38,6 +38,12 @@ def test_l1_penalty_is_the_mean_l1_norm_of_the_codes(code):
     np.testing.assert_allclose(l1_penalty(tinygen.tensor(code)).item(), expected, rtol=1e-10)
 
 
+def test_l1_penalty_counts_negative_activations_by_their_size():
+    """|h|, not h: a code of any sign (the function takes any code, not only sigmoid ones)."""
+    code = np.array([[-1.0, 2.0], [3.0, -4.0]])  # row norms 3 and 7
+    assert l1_penalty(tinygen.tensor(code)).item() == 5.0
+
+
 def test_kl_penalty_is_zero_at_rho_and_positive_elsewhere():
     at_rho = tinygen.full((4, 3), 0.1, dtype="float64")
     assert kl_sparsity_penalty(at_rho, 0.1).item() == pytest.approx(0, abs=1e-12)
