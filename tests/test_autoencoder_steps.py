@@ -358,6 +358,8 @@ def test_phase_2_rebuilds_the_first_codes_and_leaves_the_first_layer_bit_identic
     for name in after:
         if ".0.0." in name:  # the first autoencoder, encoder and decoder: bit for bit
             np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+    # and no gradient reached it: the first codes are fixed inputs, computed without a graph
+    assert model.encoders[0][0].weight.grad is None and model.encoders[0][0].bias.grad is None
 
 
 @pytest.mark.parametrize("tied", [False, True])
