@@ -20,12 +20,12 @@ import numpy as np
 
 import tinygen
 from tinygen import optim, viz
-import tinygen.nn.functional as F
 from tinygen.models.anomaly_detection import reconstruction_errors, roc_auc, roc_curve
 from tinygen.models.autoencoder import Autoencoder
 
 import autoencoders
 import common
+from autoencoder_mnist import autoencoder_step  # the plain step: the anomaly detector is that autoencoder
 
 
 def digit(text):
@@ -36,6 +36,12 @@ def digit(text):
     return value
 
 
+def without_digit(data, k):
+    """The data with every training image of digit k taken out (the held-out images keep all ten digits)."""
+    normal = data.train_labels != k
+    return types.SimpleNamespace(**{**vars(data), "train": data.train[normal], "train_labels": data.train_labels[normal]})
+
+
 def main():
     parser = autoencoders.parser(__doc__.splitlines()[1], epochs=20, batch_size=128, lr=1e-3,
                                  out="runs/anomaly_detection")
@@ -44,20 +50,14 @@ def main():
     args = autoencoders.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the model is made: its initial weights are random too
 
-    data = autoencoders.load_data(args)
-    normal = data.train_labels != args.anomaly_digit
-    data = types.SimpleNamespace(**{**vars(data), "train": data.train[normal], "train_labels": data.train_labels[normal]})
+    data = without_digit(autoencoders.load_data(args), args.anomaly_digit)
     print(f"training on the {len(data.train)} images that are not a {args.anomaly_digit}")
     model = Autoencoder(args.code_size, hidden=[256]).to(args.device)
     opt = optim.Adam(model.parameters(), lr=args.lr)
     print(model)
 
     def train_step(x, epoch):
-        loss = F.binary_cross_entropy(model(x), x)  # mean over pixels and images
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss}
+        return autoencoder_step(model, opt, x, "bce")  # BCE(model(x), x): only digits other than k reach it
 
     history = {"loss": []}
     folder = autoencoders.train(args, data.train, train_step, {"autoencoder": model}, {"autoencoder": opt}, history)

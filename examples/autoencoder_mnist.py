@@ -26,6 +26,27 @@ import autoencoders
 import common
 
 
+def autoencoder_step(model, opt, x, loss="bce"):
+    """One step on a batch x (B, 1, 28, 28): the model rebuilds x, and is scored against x itself.
+
+        bce: -(1/(B*784)) sum_n sum_i [x_ni log x^_ni + (1 - x_ni) log(1 - x^_ni)]   (sigmoid outputs)
+        mse:  (1/(B*784)) sum_n sum_i (x^_ni - x_ni)^2                              (the linear one: PCA's loss)
+
+    Both are means over pixels and images, so one learning rate suits any batch size.
+    """
+    reconstruction = model(x)
+    if loss == "mse":
+        loss = F.mse_loss(reconstruction, x)  # mean over pixels and images: ||D(E(x)) - x||^2 / 784
+    elif loss == "bce":
+        loss = F.binary_cross_entropy(reconstruction, x)  # mean over pixels and images
+    else:
+        raise ValueError(f"autoencoder_step: loss must be 'bce' or 'mse', got {loss!r}")
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return {"loss": loss}
+
+
 def main():
     parser = autoencoders.parser(__doc__.splitlines()[1], epochs=30, batch_size=128, lr=1e-3, out="runs/autoencoder")
     parser.add_argument("--code-size", type=common.whole_number(1), default=32,
@@ -46,15 +67,7 @@ def main():
     print(model)
 
     def train_step(x, epoch):
-        reconstruction = model(x)
-        if args.linear:
-            loss = F.mse_loss(reconstruction, x)  # mean over pixels and images: ||D(E(x)) - x||^2 / 784
-        else:
-            loss = F.binary_cross_entropy(reconstruction, x)  # mean over pixels and images
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss}
+        return autoencoder_step(model, opt, x, "mse" if args.linear else "bce")
 
     history = {"loss": []}
     folder = autoencoders.train(args, data.train, train_step, {"autoencoder": model}, {"autoencoder": opt}, history)

@@ -22,6 +22,16 @@ import autoencoders
 import common
 
 
+def conv_autoencoder_step(model, opt, x):
+    """One step on a batch x (B, 1, 28, 28): loss = (1/(B*784)) sum (D(E(x)) - x)^2, the target x itself."""
+    reconstruction = model(x)
+    loss = F.mse_loss(reconstruction, x)  # mean over pixels and images: ||D(E(x)) - x||^2 / 784
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return {"loss": loss}
+
+
 def main():
     parser = autoencoders.parser(__doc__.splitlines()[1], epochs=12, batch_size=128, lr=2e-3,
                                  out="runs/conv_autoencoder")
@@ -38,12 +48,7 @@ def main():
     print(model)
 
     def train_step(x, epoch):
-        reconstruction = model(x)
-        loss = F.mse_loss(reconstruction, x)  # mean over pixels and images: ||D(E(x)) - x||^2 / 784
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss}
+        return conv_autoencoder_step(model, opt, x)
 
     history = {"loss": []}
     folder = autoencoders.train(args, data.train, train_step, {"conv_autoencoder": model},

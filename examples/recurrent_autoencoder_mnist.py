@@ -25,6 +25,18 @@ import autoencoders
 import common
 
 
+def recurrent_step(model, opt, x):
+    """One step on a batch x (B, 1, 28, 28), read as B sequences of 28 rows of 28 pixels:
+    loss = (1/(B*784)) sum (x^ - x)^2, the target the rows themselves, the gradient through
+    every step of both recurrences (backpropagation through time)."""
+    rows = x.reshape(x.shape[0], 28, 28)  # the sequence: 28 rows of 28 pixels
+    loss = F.mse_loss(model(rows), rows)  # mean over pixels and images: ||D(E(x)) - x||^2 / 784
+    opt.zero_grad()
+    loss.backward()  # through all 28 steps of the encoder and of the decoder
+    opt.step()
+    return {"loss": loss}
+
+
 def main():
     parser = autoencoders.parser(__doc__.splitlines()[1], epochs=20, batch_size=32, lr=2e-3,
                                  out="runs/recurrent_autoencoder")
@@ -41,12 +53,7 @@ def main():
     print(model)
 
     def train_step(x, epoch):
-        rows = x.reshape(x.shape[0], 28, 28)  # the sequence: 28 rows of 28 pixels
-        loss = F.mse_loss(model(rows), rows)  # mean over pixels and images: ||D(E(x)) - x||^2 / 784
-        opt.zero_grad()
-        loss.backward()  # through all 28 steps of the encoder and of the decoder
-        opt.step()
-        return {"loss": loss}
+        return recurrent_step(model, opt, x)
 
     history = {"loss": []}
     folder = autoencoders.train(args, data.train, train_step, {"recurrent_autoencoder": model},

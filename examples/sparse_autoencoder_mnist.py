@@ -40,6 +40,25 @@ def firing_rate(text):
     return value
 
 
+def sparse_step(model, opt, x, penalty, beta, rho=0.1):
+    """One step on a batch x of B images: reconstruction loss per image plus beta times the code's penalty.
+
+        loss = (1/B) sum_n BCE_sum(x^_n, x_n) + beta * penalty(h),   h = encoder(x) (B, units)
+        kl: sum_j KL(rho || rho_hat_j), rho_hat_j = (1/B) sum_n h_nj;   l1: (1/B) sum_n sum_j |h_nj|
+
+    The penalty acts on the code only: its gradient reaches the encoder, never the decoder.
+    """
+    code = model.encoder(x)  # (B, code_size), each in (0, 1)
+    reconstruction = model.decoder(code)
+    bce = F.binary_cross_entropy(reconstruction, x, reduction="sum") / x.shape[0]  # per image
+    penalty = kl_sparsity_penalty(code, rho) if penalty == "kl" else l1_penalty(code)
+    loss = bce + beta * penalty
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return {"loss": loss, "reconstruction": bce, "penalty": penalty}
+
+
 def main():
     parser = autoencoders.parser(__doc__.splitlines()[1], epochs=20, batch_size=128, lr=1e-3,
                                  out="runs/sparse_autoencoder")
@@ -63,15 +82,7 @@ def main():
     print(model)
 
     def train_step(x, epoch):
-        code = model.encoder(x)  # (B, code_size), each in (0, 1)
-        reconstruction = model.decoder(code)
-        bce = F.binary_cross_entropy(reconstruction, x, reduction="sum") / x.shape[0]  # per image
-        penalty = kl_sparsity_penalty(code, args.rho) if args.penalty == "kl" else l1_penalty(code)
-        loss = bce + beta * penalty
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss, "reconstruction": bce, "penalty": penalty}
+        return sparse_step(model, opt, x, args.penalty, beta, args.rho)
 
     history = {"loss": [], "reconstruction": [], "penalty": []}
     folder = autoencoders.train(args, data.train, train_step, {"autoencoder": model}, {"autoencoder": opt}, history)

@@ -29,6 +29,38 @@ import autoencoders
 import common
 
 
+def phase_of(epoch, epochs, depth):
+    """The phase of an epoch (from 0): the epochs split evenly between depth + 1 phases, one per
+    layer, then fine-tuning (phase `depth`)."""
+    return epoch * (depth + 1) // epochs
+
+
+def greedy_step(model, opts, x, phase):
+    """One step of phase `phase` on a batch of images x; opts[i] holds the i-th autoencoder's
+    parameters, opts[-1] all of them.
+
+    phase i < depth:  h = the codes of encoders 0..i-1 (no graph: fixed inputs),
+                      loss = BCE(dec_i(enc_i(h)), h) for the images (i = 0), MSE for ReLU codes;
+                      only opts[i] steps, so every other layer stays bit for bit as it was.
+    phase depth:      loss = BCE(model(x), x), the whole stack end to end (fine-tuning).
+    """
+    depth = len(model.encoders)
+    if phase < depth:
+        # Greedy: the phase-th autoencoder rebuilds the codes of the encoders below it, which
+        # are fixed inputs here (no graph through them, and not in this phase's optimiser).
+        with tinygen.no_grad():
+            h = model.encode(x, depth=phase)
+        reconstruction = model.layer_forward(phase, h)
+        # images in [0, 1] through a sigmoid: cross-entropy; a ReLU layer's codes: squared error
+        loss = F.binary_cross_entropy(reconstruction, h) if phase == 0 else F.mse_loss(reconstruction, h)
+    else:
+        loss = F.binary_cross_entropy(model(x), x)  # fine-tuning: the whole stack, end to end
+    opts[phase].zero_grad()
+    loss.backward()
+    opts[phase].step()
+    return {"loss": loss}
+
+
 def main():
     parser = autoencoders.parser(__doc__.splitlines()[1], epochs=30, batch_size=128, lr=1e-3,
                                  out="runs/stacked_autoencoder")
@@ -52,21 +84,7 @@ def main():
     print(model)
 
     def train_step(x, epoch):
-        phase = epoch * phases // args.epochs  # the epochs split evenly between the phases
-        if phase < depth:
-            # Greedy: the phase-th autoencoder rebuilds the codes of the encoders below it, which
-            # are fixed inputs here (no graph through them, and not in this phase's optimiser).
-            with tinygen.no_grad():
-                h = model.encode(x, depth=phase)
-            reconstruction = model.layer_forward(phase, h)
-            # images in [0, 1] through a sigmoid: cross-entropy; a ReLU layer's codes: squared error
-            loss = F.binary_cross_entropy(reconstruction, h) if phase == 0 else F.mse_loss(reconstruction, h)
-        else:
-            loss = F.binary_cross_entropy(model(x), x)  # fine-tuning: the whole stack, end to end
-        opts[phase].zero_grad()
-        loss.backward()
-        opts[phase].step()
-        return {"loss": loss}
+        return greedy_step(model, opts, x, phase_of(epoch, args.epochs, depth))
 
     history = {"loss": []}
     optimizers = {f"layer_{i + 1}": opt for i, opt in enumerate(opts[:-1])} | {"fine_tune": opts[-1]}

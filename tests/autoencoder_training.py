@@ -1,7 +1,11 @@
-"""A short training of an autoencoder on real digits, for the property tests of its variants.
+"""A short training of an autoencoder on real digits, for the property tests of its variants
+(with the example's own step: `train_with_step`).
 
 The digits: the first 9000 images of the MNIST test split train, the last 1000 are held out.
 """
+import pathlib
+import sys
+
 import numpy as np
 
 import tinygen
@@ -9,6 +13,7 @@ from tinygen import optim
 from tinygen.data import MNIST
 
 HELD_OUT = 1000
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))  # the examples' steps
 
 
 def digits(mnist_dir):
@@ -26,6 +31,16 @@ def train(model, images, steps, loss_of_batch, batch_size=32, lr=1e-3, seed=0):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    return model
+
+
+def train_with_step(model, images, steps, step, batch_size=32, lr=1e-3, seed=0):
+    """The example's own step, step(model, optimizer, x), on `steps` random batches of `images`
+    (Adam, as the examples); returns the model. The property is then the example's, not a copy's."""
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    batches = np.random.default_rng(seed)
+    for _ in range(steps):
+        step(model, optimizer, tinygen.tensor(images[batches.integers(0, len(images), batch_size)]))
     return model
 
 

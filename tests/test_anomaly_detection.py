@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygen
-import tinygen.nn.functional as F
 from tinygen.models.anomaly_detection import reconstruction_errors, roc_auc, roc_curve
 from tinygen.models.autoencoder import Autoencoder
 
-from autoencoder_training import digits, train
+from autoencoder_training import digits, train_with_step
+from autoencoder_mnist import autoencoder_step
 from strategies import cheap
 
 ANOMALY_DIGIT = 2
@@ -75,10 +75,43 @@ def test_trained_without_a_digit_the_reconstruction_error_finds_it(mnist_dir):
     train_images, held_out, train_labels, held_out_labels = digits(mnist_dir)
     tinygen.manual_seed(0)
     model = Autoencoder(32, hidden=[256])
-    train(model, train_images[train_labels != ANOMALY_DIGIT], STEPS, lambda x: F.binary_cross_entropy(model(x), x))
+    train_with_step(model, train_images[train_labels != ANOMALY_DIGIT], STEPS,
+                    lambda m, opt, x: autoencoder_step(m, opt, x, "bce"))  # the example's step
     scores = reconstruction_errors(model, tinygen.tensor(held_out))
     is_anomaly = held_out_labels == ANOMALY_DIGIT
     auc = roc_auc(scores, is_anomaly)
     print(f"\ndigit {ANOMALY_DIGIT}: ROC AUC {auc:.3f}; mean score {scores[is_anomaly].mean():.4f} "
           f"against {scores[~is_anomaly].mean():.4f} ({is_anomaly.sum()} of {len(scores)} held-out images)")
     assert auc > 0.8
+
+
+def test_the_loader_never_serves_the_anomaly_digit(mnist_dir, tmp_path, monkeypatch):
+    """The example run for one epoch (--max-steps 16, batches of 500): every image its step is given
+    is a training image of another digit, and all of those (but the last, incomplete batch) come."""
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
+    import anomaly_detection_mnist
+
+    served = []
+
+    def recording_step(model, opt, x, loss):
+        served.append(x.numpy().reshape(len(x), -1))
+        return real_step(model, opt, x, loss)
+
+    real_step = anomaly_detection_mnist.autoencoder_step
+    monkeypatch.setattr(anomaly_detection_mnist, "autoencoder_step", recording_step)
+    monkeypatch.setattr(sys, "argv", ["anomaly_detection_mnist.py", "--data-dir", str(mnist_dir), "--split", "test",
+                                      "--out", str(tmp_path), "--batch-size", "500", "--max-steps", "16",
+                                      "--no-metrics", "--anomaly-digit", "7"])
+    anomaly_detection_mnist.main()
+    train_images, _, train_labels, _ = digits(mnist_dir)
+    key = lambda image: image.astype(np.float32).tobytes()  # noqa: E731
+    sevens = {key(image) for image in train_images[train_labels == 7].reshape(-1, 784)}
+    others = {key(image) for image in train_images[train_labels != 7].reshape(-1, 784)}
+    served = np.concatenate(served)
+    assert len(served) == 16 * 500 and len(others) // 500 == 16  # one epoch, drop_last
+    assert not any(key(image) in sevens for image in served)
+    assert all(key(image) in others for image in served)
+    assert len({key(image) for image in served}) == len(served)  # each once in the epoch

@@ -21,6 +21,7 @@ from tinygen.models.stacked_autoencoder import StackedAutoencoder, TiedLinear
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 import autoencoders  # noqa: E402  (examples/autoencoders.py: reconstruct, pca_mse)
+from autoencoder_mnist import autoencoder_step  # noqa: E402
 
 
 def count(model):
@@ -98,10 +99,7 @@ def train_on_digits(model, images, epochs, lr=1e-3):
     for epoch in range(epochs):
         loader.set_epoch(epoch)
         for x in loader:
-            loss = F.binary_cross_entropy(model(x), x)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            autoencoder_step(model, opt, x, "bce")
     return model
 
 

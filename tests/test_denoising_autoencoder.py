@@ -7,11 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygen
-import tinygen.nn.functional as F
 from tinygen.models.autoencoder import Autoencoder
 from tinygen.models.denoising_autoencoder import corrupt, gaussian_noise, masking_noise
 
-from autoencoder_training import digits, mse, outputs, train
+from autoencoder_training import digits, mse, outputs, train_with_step
+from autoencoder_mnist import autoencoder_step
+from denoising_autoencoder_mnist import denoising_step
 from strategies import cheap
 
 CODE = 1000  # the size of the overcomplete plain autoencoder, which learns to copy
@@ -74,11 +75,9 @@ def trained(images, noise=None, seed=0):
     """The plain overcomplete autoencoder, fed corrupt(x) (the denoiser) or x (plain), BCE against x."""
     tinygen.manual_seed(seed)
     model = Autoencoder(CODE)
-
-    def loss(x):
-        return F.binary_cross_entropy(model(x if noise is None else corrupt(x, noise, LEVELS[noise])), x)
-
-    return train(model, images, STEPS, loss)
+    if noise is None:
+        return train_with_step(model, images, STEPS, lambda m, opt, x: autoencoder_step(m, opt, x, "bce"))
+    return train_with_step(model, images, STEPS, lambda m, opt, x: denoising_step(m, opt, x, noise, LEVELS[noise]))
 
 
 @pytest.fixture(scope="module")

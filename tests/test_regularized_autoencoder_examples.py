@@ -71,6 +71,19 @@ def test_denoising_example_writes_noisy_and_denoised(mnist_dir, tmp_path, noise=
     np.testing.assert_array_equal(noisy, expected)
     assert metrics["noisy_mse"] == pytest.approx(float(np.mean((noisy - clean.astype(np.float64)) ** 2)))
     assert metrics["level"] == level and (tmp_path / "denoising.png").stat().st_size > 1000
+    # The noise is the training step's alone: the saved model, given the clean (or the saved noisy)
+    # held-out images as they are, gives reconstructions.npy (or denoised.npy), no corruption added.
+    from tinygen.models.autoencoder import Autoencoder
+    saved = np.load(tmp_path / "checkpoint.npz")
+    model = Autoencoder(50).double()
+    model.load_state_dict({name.removeprefix("models/autoencoder/"): saved[name].astype(np.float64)
+                           for name in saved.files if name.startswith("models/autoencoder/")})
+    model.eval()
+    with tinygen.no_grad():
+        for images, written in ((clean, "reconstructions.npy"), (noisy, "denoised.npy")):
+            output = model(tinygen.tensor(images.reshape(-1, 1, 28, 28).astype(np.float64))).numpy()
+            np.testing.assert_allclose(np.load(tmp_path / written), np.clip(output.reshape(-1, 28, 28), 0, 1),
+                                       atol=1e-5, err_msg=written)
 
 
 def test_anomaly_example_writes_scores_in_held_out_order(mnist_dir, tmp_path):

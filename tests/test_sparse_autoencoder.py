@@ -9,10 +9,10 @@ from hypothesis.extra import numpy as hnp
 
 import tinygen
 from tinygen.gradcheck import gradcheck
-import tinygen.nn.functional as F
 from tinygen.models.sparse_autoencoder import SparseAutoencoder, kl_sparsity_penalty, l1_penalty
 
-from autoencoder_training import digits, mse, outputs, train
+from autoencoder_training import digits, mse, outputs, train_with_step
+from sparse_autoencoder_mnist import sparse_step
 from strategies import cheap
 
 RHO, BETA = 0.1, 3.0  # Ng's notes
@@ -36,6 +36,12 @@ def test_kl_penalty_is_the_sum_of_bernoulli_kls(code, rho):
 def test_l1_penalty_is_the_mean_l1_norm_of_the_codes(code):
     expected = np.abs(code).sum(axis=1).mean()
     np.testing.assert_allclose(l1_penalty(tinygen.tensor(code)).item(), expected, rtol=1e-10)
+
+
+def test_l1_penalty_counts_negative_activations_by_their_size():
+    """|h|, not h: a code of any sign (the function takes any code, not only sigmoid ones)."""
+    code = np.array([[-1.0, 2.0], [3.0, -4.0]])  # row norms 3 and 7
+    assert l1_penalty(tinygen.tensor(code)).item() == 5.0
 
 
 def test_kl_penalty_is_zero_at_rho_and_positive_elsewhere():
@@ -77,25 +83,20 @@ def test_penalties_want_codes_of_shape_n_units():
 # --- on real digits: three trainings of 400 steps, 7 s in all on 2 idle cores ------------------------
 
 
-def trained_sparse(images, penalty, seed=0):
-    """BCE summed over pixels, averaged over images, + penalty(code): Ng's loss."""
+def trained_sparse(images, penalty, beta, seed=0):
+    """The example's step (sparse_step): BCE summed over pixels, averaged over images, + beta * penalty(code)."""
     tinygen.manual_seed(seed)
     model = SparseAutoencoder(CODE)
-
-    def loss(x):
-        code = model.encoder(x)
-        return F.binary_cross_entropy(model.decoder(code), x, reduction="sum") / x.shape[0] + penalty(code)
-
-    return train(model, images, STEPS, loss)
+    return train_with_step(model, images, STEPS, lambda m, opt, x: sparse_step(m, opt, x, penalty, beta, RHO))
 
 
 @pytest.fixture(scope="module")
 def trained(mnist_dir):
     train_images, held_out, _, _ = digits(mnist_dir)
     models = {
-        "plain": trained_sparse(train_images, lambda h: 0.0),
-        "kl": trained_sparse(train_images, lambda h: BETA * kl_sparsity_penalty(h, RHO)),
-        "l1": trained_sparse(train_images, lambda h: L1_WEIGHT * l1_penalty(h)),
+        "plain": trained_sparse(train_images, "kl", 0.0),  # beta 0: the reconstruction alone
+        "kl": trained_sparse(train_images, "kl", BETA),
+        "l1": trained_sparse(train_images, "l1", L1_WEIGHT),
     }
     return held_out, {name: (outputs(model, held_out), outputs(model.encoder, held_out)) for name, model in models.items()}
 
