@@ -58,39 +58,44 @@ import common
 import gans
 
 
-def make_train_step(G, D, opt_G, opt_D, args):
-    """InfoGAN's two-phase step on one batch of real images; opt_D holds D's trunk and both heads."""
-    real_target = tinygen.ones(args.batch_size, 1, device=args.device)
-    fake_target = tinygen.zeros(args.batch_size, 1, device=args.device)
+def infogan_step(G, D, opt_G, opt_D, real, z, c, cont):
+    """One step of InfoGAN on a batch of real images and G's inputs (z, c, cont); returns its numbers.
 
-    def train_step(real):
-        z, c, cont = sample_codes(args.batch_size, args.device)  # c ~ Cat(10), cont ~ U(-1, 1)
-        fake = G(z, c, cont)
+    With fakes f = G(z, c, cont), D(x) = (adversarial logit, Q's category logits, Q's code means)
+    and L_I = info_loss(Q(f), c, cont) = 1 * CE(Q_c(f), c) + 0.1 * mean_n sum_j 1/2 (Q_cont(f) - cont)^2:
+    1. D's phase (opt_D: the trunk, D's head and Q's head): minimise
+           L_D = BCE(adv(x), 1) + BCE(adv(f), 0) + L_I
+       on detached fakes, so nothing reaches G; L_I here teaches Q's head and the trunk to read c.
+    2. G's phase (opt_G: G), through the D and Q just updated, frozen: minimise
+           L_G = BCE(adv(f), 1) + L_I
+       the non-saturating loss, and L_I again: it is G that must write c into the image.
+    """
+    real_target = tinygen.ones(len(real), 1, device=real.device)
+    fake_target = tinygen.zeros(len(z), 1, device=z.device)
+    fake = G(z, c, cont)
 
-        # 1. Train D and Q: real towards 1 and fakes towards 0 (adversarial head), and read the
-        #    fakes' codes back (Q's head; through the trunk, which both heads share).
-        real_logit, _, _ = D(real)
-        fake_logit, q_logits, q_mean = D(fake.detach())
-        d_loss = (F.binary_cross_entropy_with_logits(real_logit, real_target)
-                  + F.binary_cross_entropy_with_logits(fake_logit, fake_target)
-                  + info_loss(q_logits, q_mean, c, cont))
-        opt_D.zero_grad()
-        d_loss.backward()
-        opt_D.step()
+    # 1. Train D and Q: real towards 1 and fakes towards 0 (adversarial head), and read the
+    #    fakes' codes back (Q's head; through the trunk, which both heads share).
+    real_logit, _, _ = D(real)
+    fake_logit, q_logits, q_mean = D(fake.detach())
+    d_loss = (F.binary_cross_entropy_with_logits(real_logit, real_target)
+              + F.binary_cross_entropy_with_logits(fake_logit, fake_target)
+              + info_loss(q_logits, q_mean, c, cont))
+    opt_D.zero_grad()
+    d_loss.backward()
+    opt_D.step()
 
-        # 2. Train G through a frozen D and Q: fakes called real AND their codes readable.
-        D.requires_grad_(False)
-        logit, q_logits, q_mean = D(fake)
-        g_loss = F.binary_cross_entropy_with_logits(logit, real_target) + info_loss(q_logits, q_mean, c, cont)
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        D.requires_grad_(True)
-        return {"d_loss": d_loss, "g_loss": g_loss,
-                "d_real": real_logit.sigmoid().mean(), "d_fake": fake_logit.sigmoid().mean(),
-                "information": categorical_information(q_logits.detach(), c)}  # nats: 0 to log 10
-
-    return train_step
+    # 2. Train G through a frozen D and Q: fakes called real AND their codes readable.
+    D.requires_grad_(False)
+    logit, q_logits, q_mean = D(fake)
+    g_loss = F.binary_cross_entropy_with_logits(logit, real_target) + info_loss(q_logits, q_mean, c, cont)
+    opt_G.zero_grad()
+    g_loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    return {"d_loss": d_loss, "g_loss": g_loss,
+            "d_real": real_logit.sigmoid().mean(), "d_fake": fake_logit.sigmoid().mean(),
+            "information": categorical_information(q_logits.detach(), c)}  # nats: 0 to log 10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,14 +164,32 @@ def main():
     opt_G = optim.Adam(G.parameters(), lr=args.g_lr, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))  # the trunk and both heads: D and Q
     print(G, D, sep="\n")
-    train_step = make_train_step(G, D, opt_G, opt_D, args)
+
+    def train_step(real):
+        z, c, cont = sample_codes(args.batch_size, args.device)  # c ~ Cat(10), cont ~ U(-1, 1)
+        return infogan_step(G, D, opt_G, opt_D, real, z, c, cont)
 
     history = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "information": []}
     fixed = every_code(*fixed_codes(10, args, offset=0), args)  # 100 inputs: a row of ten per code
-    folder = gans.train(args, data.images, train_step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history,
-                        end_of_epoch=gans.epoch_grid(G, fixed, "InfoGAN, a row per code c"))
+    draw_grid = gans.epoch_grid(G, fixed, "InfoGAN, a row per code c")
+    watched = fixed_codes(100, args, offset=1)  # samples_by_code's (z, cont): 100 of them, each with every code
+    per_epoch = {"epoch": [], "code_purity": [], "code_matched_accuracy": []}
 
-    samples_by_code = by_code(G, *fixed_codes(100, args, offset=1), args)  # (10, 100, 28, 28): row k, code k
+    def end_of_epoch(epoch, step, folder):
+        draw_grid(epoch, step, folder)
+        if not args.no_metrics:  # the codes against the digits, epoch by epoch (a resumed epoch anew)
+            if per_epoch["epoch"][-1:] == [epoch + 1]:
+                for values in per_epoch.values():
+                    del values[-1]
+            found = metrics.code_purity(by_code(G, *watched, args), args.data_dir)
+            for key, value in [("epoch", epoch + 1), ("code_purity", found["code_purity"]),
+                               ("code_matched_accuracy", found["code_matched_accuracy"])]:
+                per_epoch[key].append(value)
+
+    folder = gans.train(args, data.images, train_step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history,
+                        end_of_epoch=end_of_epoch, epoch_history=per_epoch)
+
+    samples_by_code = by_code(G, *watched, args)  # (10, 100, 28, 28): row k, code k
     common.save_array(samples_by_code, folder / "samples_by_code.npy")
     common.save_grid(samples_by_code[:, :10].reshape(-1, 28, 28), folder / "samples_by_code.png",
                      "InfoGAN: a row per code c = 0-9, a column per (z, cont)")
@@ -175,10 +198,12 @@ def main():
                         title="InfoGAN: a row per code c; cont_1 from -2 to 2 | cont_2 from -2 to 2")
     found = {"q_accuracy": q_accuracy(G, D, args)}
     print(f"Q reads the code c of G(z, c, cont): accuracy {found['q_accuracy']:.3f} (chance 0.1)")
-    if not args.no_metrics:
+    if not args.no_metrics:  # what makes it InfoGAN: with no label seen, the code c picks the digit
         found.update(metrics.code_purity(samples_by_code, args.data_dir))
-        print(f"the codes against the digits: purity {found['code_purity']:.3f}, one-to-one matched accuracy "
-              f"{found['code_matched_accuracy']:.3f}, code k -> digit {found['code_to_digit']}")
+        found["code_purity_per_epoch"] = {key: per_epoch[key] for key in ("code_purity", "code_matched_accuracy")}
+        print(f"the code c against the digits (no label seen): purity {found['code_purity']:.3f}, one-to-one "
+              f"matched accuracy {found['code_matched_accuracy']:.3f} (chance 0.1), code k -> digit "
+              f"{found['code_to_digit']}")
     gans.finish(args, folder, history, samples_by_code.reshape(1000, 28, 28), "InfoGAN", extra_metrics=found)
 
 
