@@ -42,7 +42,7 @@ and metrics.json.
 import numpy as np
 
 import tinygen
-from tinygen import metrics, optim, viz
+from tinygen import backend, metrics, optim, viz
 from tinygen.models.infogan import (
     LATENT_DIM,
     NUM_CONTINUOUS,
@@ -141,6 +141,27 @@ def continuous_sweep(G, args, steps=10, low=-2.0, high=2.0):
     return np.concatenate([rows[:, 0], gap, rows[:, 1]], axis=1).reshape(-1, 28, 28), 2 * steps + 1
 
 
+def code_purity_by_epoch(G, watched, args, epoch_history):
+    """An end_of_epoch for gans.train: each epoch, how well the code c picks the digit in
+    by_code(G, *watched) (metrics.code_purity: purity, and accuracy with codes matched one to one
+    to digits), appended to epoch_history (a resumed epoch is measured anew). With --no-metrics it
+    measures nothing. It leaves tinygen's random numbers where they were (making the classifier
+    draws initial weights), so a run measured epoch by epoch trains exactly as one that is not."""
+    def measure(epoch, step, folder):
+        if args.no_metrics:
+            return
+        if epoch_history["epoch"][-1:] == [epoch + 1]:
+            for values in epoch_history.values():
+                del values[-1]
+        state = backend.get_rng_state()
+        found = metrics.code_purity(by_code(G, *watched, args), args.data_dir)
+        backend.set_rng_state(state)
+        for key, value in [("epoch", epoch + 1), ("code_purity", found["code_purity"]),
+                           ("code_matched_accuracy", found["code_matched_accuracy"])]:
+            epoch_history[key].append(value)
+    return measure
+
+
 def q_accuracy(G, D, args, n=1000):
     """How often Q's most likely category for G(z, c, cont) is c, over n fresh draws (their own
     generator, seeded by --seed + 3) in eval mode: chance is 0.1, a code Q reads exactly gives 1."""
@@ -174,17 +195,11 @@ def main():
     draw_grid = gans.epoch_grid(G, fixed, "InfoGAN, a row per code c")
     watched = fixed_codes(100, args, offset=1)  # samples_by_code's (z, cont): 100 of them, each with every code
     per_epoch = {"epoch": [], "code_purity": [], "code_matched_accuracy": []}
+    measure_codes = code_purity_by_epoch(G, watched, args, per_epoch)
 
     def end_of_epoch(epoch, step, folder):
         draw_grid(epoch, step, folder)
-        if not args.no_metrics:  # the codes against the digits, epoch by epoch (a resumed epoch anew)
-            if per_epoch["epoch"][-1:] == [epoch + 1]:
-                for values in per_epoch.values():
-                    del values[-1]
-            found = metrics.code_purity(by_code(G, *watched, args), args.data_dir)
-            for key, value in [("epoch", epoch + 1), ("code_purity", found["code_purity"]),
-                               ("code_matched_accuracy", found["code_matched_accuracy"])]:
-                per_epoch[key].append(value)
+        measure_codes(epoch, step, folder)
 
     folder = gans.train(args, data.images, train_step, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, history,
                         end_of_epoch=end_of_epoch, epoch_history=per_epoch)
