@@ -57,6 +57,19 @@ def test_sample_codes_are_uniform():
     counts = np.bincount(c.numpy(), minlength=10) / 20000
     assert np.abs(counts - 0.1).max() < 0.01
     assert abs(cont.numpy().mean()) < 0.02 and abs(cont.numpy().var() - 1 / 3) < 0.02  # U(-1, 1)
+    z = sample_codes(20000)[0].numpy()
+    assert abs(z.mean()) < 0.01 and abs(z.var() - 1) < 0.01  # N(0, I)
+
+
+def test_q_splits_its_head_into_the_category_logits_then_the_code_means():
+    """Q's last layer set to output 0, 1, ..., 11 for every image: the first 10 are the category
+    logits, the last 2 the continuous codes' means."""
+    _, D = models()
+    D.q[-1].weight.data[...] = 0
+    D.q[-1].bias.data[...] = np.arange(12)
+    _, q_logits, q_mean = D(tinygen.randn(3, 1, 28, 28))
+    np.testing.assert_array_equal(q_logits.numpy(), np.tile(np.arange(10), (3, 1)))
+    np.testing.assert_array_equal(q_mean.numpy(), np.tile([10, 11], (3, 1)))
 
 
 def reached(D, output):
