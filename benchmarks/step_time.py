@@ -24,7 +24,8 @@ library's loaded/quiet ratio, and tinygen/PyTorch quiet and loaded.
 tinygen runs with its own thread policy (tinygen/threads.py: one BLAS thread unless told more),
 PyTorch with --threads. --parallel-flops N gives tinygen set_num_threads(--threads) and
 threads.PARALLEL_FLOPS = N in its workers: 0 puts every product on --threads threads, as before
-the policy; 4000000 is what tinygen.set_num_threads(2) does.
+the policy; 4000000 is what tinygen.set_num_threads(2) does. --auto gives tinygen
+set_num_threads("auto"): products of PARALLEL_FLOPS or more on the cores other programs leave free.
 """
 import argparse
 import json
@@ -52,13 +53,15 @@ class Worker:
     memory, and neither pays for the other being loaded. The parent sends "run N" and gets back
     the N step times; at the end "memory" gives the peak growth of the resident set."""
 
-    def __init__(self, library, model, batch, device, parallel_flops=None):
+    def __init__(self, library, model, batch, device, parallel_flops=None, auto=False):
         command = [sys.executable, os.path.abspath(__file__), "--threads", _threads, "--device", device,
                    "--worker", library, model, str(batch)]
         if parallel_flops is not None:
             command += ["--parallel-flops", str(parallel_flops)]
+        if auto:
+            command += ["--auto"]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.ask("ready")
+        self.threads = self.ask("ready")  # the thread policy the worker runs under, in words
 
     def ask(self, line):
         self.process.stdin.write(line + "\n")
@@ -73,7 +76,7 @@ class Worker:
         self.process.wait(timeout=60)
 
 
-def serve(library, model, batch, device, parallel_flops=None):
+def serve(library, model, batch, device, parallel_flops=None, auto=False):
     """(In the worker process.) Build the models, then answer the parent's requests."""
     def status_mb(field):  # VmRSS: resident now; VmHWM: the peak ("high water mark")
         with open("/proc/self/status") as f:
@@ -87,6 +90,10 @@ def serve(library, model, batch, device, parallel_flops=None):
 
         tinygen.threads.PARALLEL_FLOPS = parallel_flops
         tinygen.set_num_threads(int(_threads))
+    if library == "tinygen" and auto:
+        import tinygen
+
+        tinygen.set_num_threads("auto")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset the peak to what is resident now (Linux)
     before = status_mb("VmRSS")
@@ -95,7 +102,7 @@ def serve(library, model, batch, device, parallel_flops=None):
     for line in sys.stdin:
         command = line.split()
         if command[0] == "ready":
-            answer = True
+            answer = workloads.thread_policy(library)
         elif command[0] == "run":
             answer = []
             for _ in range(int(command[1])):
@@ -109,7 +116,7 @@ def serve(library, model, batch, device, parallel_flops=None):
         print(json.dumps(answer), flush=True)
 
 
-def measure(libraries, model, batches, device, repeats, warmup, block=10, settle=5, parallel_flops=None):
+def measure(libraries, model, batches, device, repeats, warmup, block=10, settle=5, parallel_flops=None, auto=False):
     """Step times of one model at each batch size in each library, taken turn by turn.
 
     Every (library, batch) has a worker, and the workers take turns, `repeats` turns each, so
@@ -125,7 +132,7 @@ def measure(libraries, model, batches, device, repeats, warmup, block=10, settle
     Returns {batch: {"ms": {lib: median ms}, "ratio": ..., "memory": {lib: MB}}} and growth.
     """
     keys = [(lib, batch) for batch in batches for lib in libraries]
-    workers = {key: Worker(key[0], model, key[1], device, parallel_flops) for key in keys}
+    workers = {key: Worker(key[0], model, key[1], device, parallel_flops, auto) for key in keys}
     try:
         for worker in workers.values():
             worker.ask(f"run {warmup}")
@@ -152,6 +159,7 @@ def measure(libraries, model, batches, device, repeats, warmup, block=10, settle
             "ms": {lib: 1000 * statistics.median(times[(lib, batch)]) for lib in libraries},
             "ratio": paired(("tinygen", batch), ("torch", batch)) if "torch" in libraries else None,
             "memory": {lib: memory[(lib, batch)] for lib in libraries},
+            "threads": {lib: workers[(lib, batch)].threads for lib in libraries},
         }
     growth = {lib: paired((lib, max(batches)), (lib, min(batches))) for lib in libraries} if len(batches) > 1 else {}
     return results, growth
@@ -170,17 +178,17 @@ class BackgroundLoad:
             process.wait()
 
 
-def under_load(libraries, cases, repeats, warmup, parallel_flops):
+def under_load(libraries, cases, repeats, warmup, parallel_flops, auto=False):
     """Each case quiet and then loaded, in this one run; returns the rows and prints the table."""
     load_processes = max(len(os.sched_getaffinity(0)) - 1, 1)
     print(f"background load: {load_processes} CPU-bound process(es), one per core but one")
     print(f"{'model':<12} {'batch':>5} {'library':<8} {'quiet ms':>9} {'loaded ms':>10} {'loaded/quiet':>13}")
     rows = []
     for model, batch in cases:
-        quiet, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops)
+        quiet, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops, auto=auto)
         load = BackgroundLoad(load_processes)
         try:
-            loaded, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops)
+            loaded, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops, auto=auto)
         finally:
             load.stop()
         row = {"model": model, "batch": batch}
@@ -209,12 +217,14 @@ def main():
     parser.add_argument("--parallel-flops", type=int, default=None,
                         help="tinygen workers: set_num_threads(--threads) and this PARALLEL_FLOPS (0: every product "
                              "on --threads threads)")
+    parser.add_argument("--auto", action="store_true",
+                        help="tinygen workers: set_num_threads('auto'), large products on the free cores")
     parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "MODEL", "BATCH"), default=None,
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         library, model, batch = args.worker
-        return serve(library, model, int(batch), args.device, args.parallel_flops)
+        return serve(library, model, int(batch), args.device, args.parallel_flops, args.auto)
 
     libraries = ["tinygen"] + (["torch"] if workloads.torch_available() else [])
     if args.under_load:
@@ -223,10 +233,10 @@ def main():
         cases = UNDER_LOAD_CASES if not args.cases else [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases]
         print(f"{args.threads} threads, {args.repeats} alternating turns of 5 settling + 10 timed steps; numpy "
               f"{np.__version__}" + (f", torch {workloads.torch_version()}" if "torch" in libraries else ", no PyTorch"))
-        rows = under_load(libraries, cases, args.repeats, args.warmup, args.parallel_flops)
+        rows = under_load(libraries, cases, args.repeats, args.warmup, args.parallel_flops, args.auto)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"under_load": rows, "parallel_flops": args.parallel_flops}, f, indent=1)
+                json.dump({"under_load": rows, "parallel_flops": args.parallel_flops, "auto": args.auto}, f, indent=1)
         return
 
     cases = CASES if not args.cases else [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases]
@@ -241,14 +251,15 @@ def main():
     fmt = lambda v, spec: format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))  # noqa: E731
     rows, growths = [], []
     for model, batches in models.items():
-        results, growth = measure(libraries, model, batches, args.device, args.repeats, args.warmup)
+        results, growth = measure(libraries, model, batches, args.device, args.repeats, args.warmup,
+                                  parallel_flops=args.parallel_flops, auto=args.auto)
         for batch in batches:
             ms, ratio, memory = results[batch]["ms"], results[batch]["ratio"], results[batch]["memory"]
             floor_ms, gflop = workloads.gemm_floor(model, batch) if args.device == "cpu" else (None, None)
             mem_ratio = memory["tinygen"] / memory["torch"] if "torch" in memory else None
             rows.append({"model": model, "batch": batch, "tinygen_ms": ms["tinygen"], "torch_ms": ms.get("torch"),
                          "ratio": ratio, "floor_ms": floor_ms, "gflop": gflop, "tinygen_mb": memory["tinygen"],
-                         "torch_mb": memory.get("torch")})
+                         "torch_mb": memory.get("torch"), "threads": results[batch]["threads"]})
             print(f"{model:<12} {batch:>5} {fmt(ms['tinygen'], '11.1f')} {fmt(ms.get('torch'), '9.1f')} "
                   f"{fmt(ratio, '6.2f')} {fmt(floor_ms, '9.1f')} {fmt(gflop, '6.2f')} "
                   f"{fmt(memory['tinygen'], '11.1f')} {fmt(memory.get('torch'), '9.1f')} {fmt(mem_ratio, '9.2f')}",

@@ -33,6 +33,14 @@ def set_threads(library, n):
         import_library("torch").set_num_threads(n)
 
 
+def thread_policy(library):
+    """The threads this library's matrix products run on, in words (the benchmark prints it)."""
+    if library == "torch":
+        return f"torch.set_num_threads({import_library('torch').get_num_threads()})"
+    from tinygen import threads
+    return threads.describe()
+
+
 def synchronizer(library, device):
     """A function that waits for the device to finish queued work (a no-op on the CPU)."""
     if device == "cpu":

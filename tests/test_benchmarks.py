@@ -22,9 +22,25 @@ def test_step_time_benchmark_runs_and_reports(tmp_path):
     for row in rows:
         assert row["tinygen_ms"] > 0 and row["tinygen_mb"] > 0
         assert row["gflop"] > 0.1  # the floor saw the step's matrix products
+        assert row["threads"]["tinygen"].startswith("BLAS threads: 1 (steady"), row  # the default policy
     assert rows[1]["gflop"] > 1.9 * rows[0]["gflop"]  # twice the batch, twice the products
     (growth,) = result["batch_growth"]
     assert growth["model"] == "vae" and growth["batches"] == [64, 128] and growth["tinygen"] > 0
+
+
+def test_the_thread_policy_asked_for_reaches_the_workers(tmp_path):
+    """--parallel-flops and --auto set tinygen's policy in the workers that time it, in both modes."""
+    for options, expected in [(["--parallel-flops", "0"], "BLAS threads: 1 for products under 0M multiply-adds, 2 above"),
+                              (["--auto"], "above it the cores other programs leave free")]:
+        out = tmp_path / "result.json"
+        done = subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--cases", "vae:8", "--repeats", "1",
+             "--warmup", "1", "--threads", "2", "--json", str(out), *options],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        (row,) = json.loads(out.read_text())["cases"]
+        assert expected in row["threads"]["tinygen"], row
 
 
 def test_profile_accounts_for_the_whole_step():

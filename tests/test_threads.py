@@ -81,9 +81,98 @@ def test_by_default_every_product_runs_on_one_thread():
     assert out.split(maxsplit=1) == ["1", "{1}\n"], out
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None])
+class FakeMachine:
+    """Clocks for free_cores: `others` cores' worth of other programs' work, `ours` of this process's,
+    `cores` in all, moving on by `seconds` at each tick."""
+
+    def __init__(self, monkeypatch, cores, others, ours):
+        self.now, self.busy, self.mine = 100.0, 5000.0, 10.0
+        self.others, self.ours = others, ours
+        monkeypatch.setattr(threads.time, "monotonic", lambda: self.now)
+        monkeypatch.setattr(threads.time, "process_time", lambda: self.mine)
+        monkeypatch.setattr(threads, "_machine_busy_seconds", lambda: self.busy)
+        monkeypatch.setattr(threads.os, "cpu_count", lambda: cores)
+        monkeypatch.setattr(threads, "_last_look", None)
+
+    def tick(self, seconds=1.0):
+        self.now += seconds
+        self.busy += (self.others + self.ours) * seconds
+        self.mine += self.ours * seconds
+
+
+@pytest.mark.parametrize("cores, others, ours, free", [
+    (2, 0.0, 2.0, 2),   # quiet: only this process works, on both cores
+    (2, 1.0, 1.0, 1),   # one other CPU-bound program
+    (2, 0.3, 1.7, 2),   # a little background work leaves both
+    (2, 2.0, 0.5, 1),   # every core busy elsewhere: still one thread, never zero
+    (16, 4.0, 1.0, 12),
+])
+def test_free_cores_are_the_cores_other_programs_leave(monkeypatch, cores, others, ours, free):
+    machine = FakeMachine(monkeypatch, cores, others, ours)
+    threads.free_cores()  # the first look: nothing to compare with yet
+    machine.tick()
+    assert threads.free_cores() == free
+
+
+def test_free_cores_looks_again_only_every_half_second(monkeypatch):
+    machine = FakeMachine(monkeypatch, cores=2, others=0.0, ours=1.0)
+    threads.free_cores()
+    machine.tick()
+    assert threads.free_cores() == 2
+    machine.others = 1.0  # another program starts
+    machine.tick(threads.FREE_CORES_EVERY / 2)
+    assert threads.free_cores() == 2  # too soon to look again
+    machine.tick(threads.FREE_CORES_EVERY)
+    assert threads.free_cores() == 1
+
+
+def test_auto_runs_large_products_on_the_free_cores(monkeypatch):
+    monkeypatch.setattr(threads, "_num_threads", "auto")
+    monkeypatch.setattr(threads, "free_cores", lambda: 2)
+    products(256)["matmul"]()
+    assert blas_threads_now() == 2
+    products(16)["matmul"]()
+    assert blas_threads_now() == 1
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)  # another program took a core
+    products(256)["matmul"]()
+    assert blas_threads_now() == 1
+
+
+def test_set_num_threads_auto_gives_the_free_cores(two_threads, monkeypatch):
+    monkeypatch.setattr(threads, "free_cores", lambda: 3)
+    assert tinygen.get_num_threads() == 2
+    tinygen.set_num_threads("auto")
+    assert tinygen.get_num_threads() == 3
+    assert "the cores other programs leave free (now 3 of" in threads.describe()
+
+
+def test_without_proc_stat_large_products_keep_to_one_thread(monkeypatch):
+    def missing():
+        raise FileNotFoundError("/proc/stat")
+    monkeypatch.setattr(threads, "_machine_busy_seconds", missing)
+    monkeypatch.setattr(threads, "_last_look", None)
+    assert threads.free_cores() == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="free_cores reads Linux's /proc/stat")
+def test_auto_beside_a_busy_program_keeps_large_products_to_one_thread():
+    """For real, in a fresh process, with one CPU-bound program per core but one running beside it."""
+    code = ("import time, tinygen\nfrom tinygen import threads\ntinygen.set_num_threads('auto')\n"
+            "a = tinygen.randn(256, 256)\nend = time.monotonic() + 1.5\n"
+            "while time.monotonic() < end:\n    a @ a\n"
+            "print(tinygen.get_num_threads())")
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 1) - 1)]
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    finally:
+        for process in busy:
+            process.kill()
+    assert out.strip() == "1", out
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None, "Auto"])
 def test_set_num_threads_refuses_what_is_no_positive_count(bad):
-    with pytest.raises(ValueError, match=r"set_num_threads: expected a positive integer number of threads, got"):
+    with pytest.raises(ValueError, match=r"set_num_threads: expected a positive integer number of threads or 'auto'"):
         tinygen.set_num_threads(bad)
 
 

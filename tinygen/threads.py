@@ -11,13 +11,20 @@ So tinygen's policy, applied by the matrix-product ops before each product on Nu
 
     by default every product runs on one thread;
     after tinygen.set_num_threads(n) (as torch.set_num_threads), products of PARALLEL_FLOPS
-    multiply-adds or more run on n threads, smaller ones still on one.
+    multiply-adds or more run on n threads, smaller ones still on one;
+    after tinygen.set_num_threads("auto"), those large products run on the cores that other
+    programs leave free, at least one (every half second tinygen reads how busy the machine was
+    from Linux's /proc/stat, less its own use; elsewhere it keeps to one).
 
+Why one thread by default: it is steady on a busy machine, and it is reproducible. A BLAS adds in
+another order on two threads than on one (for some shapes only), so a count that follows the
+machine's load would give a run other numbers from one day to the next; a GAN amplifies that.
 One thread costs up to a fifth of the quiet speed at batch 128 on these models and nothing at
-batch 64 (docs/8-performance.md has the figures); set_num_threads(2) wins it back on a machine
-that is not busy. CuPy's products run on the GPU and are left alone.
+batch 64; "auto" wins that back when the machine is quiet and keeps steady when it is not
+(docs/8-performance.md has the figures). CuPy's products run on the GPU and are left alone.
 """
 import os
+import time
 
 from threadpoolctl import ThreadpoolController
 
@@ -27,7 +34,10 @@ from tinygen.backend import device_of
 PARALLEL_FLOPS = 4_000_000
 
 _blas = None  # NumPy's BLAS libraries (threadpoolctl's controllers), found on first use
-_num_threads = 1  # the count for large products: one thread unless set_num_threads says more
+_num_threads = 1  # the count for large products: 1 unless set_num_threads says more; "auto": the free cores
+FREE_CORES_EVERY = 0.5  # seconds between two looks at how busy the machine is
+_last_look = None  # (time, the machine's busy seconds, this process's CPU seconds) at the last look
+_free_cores = 1  # what the last look found: cores that no other program used
 _threads_now = None  # what the BLAS is set to now, so that it is told only on a change
 
 
@@ -42,16 +52,48 @@ def _numpy_blas():
     return _blas
 
 
+def _machine_busy_seconds():
+    """CPU seconds all programs have spent working since boot, summed over cores (Linux's /proc/stat:
+    its first line counts user, nice, system, idle, iowait, irq, softirq, steal in clock ticks)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(count) for count in stat.readline().split()[1:9]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def free_cores():
+    """Cores that other programs left free since the last look (at most every FREE_CORES_EVERY s):
+    cores - (busy seconds of the machine - CPU seconds of this process) / seconds passed, rounded.
+    1 where the machine cannot say (no /proc/stat)."""
+    global _last_look, _free_cores
+    now = time.monotonic()
+    if _last_look is not None and now - _last_look[0] < FREE_CORES_EVERY:
+        return _free_cores
+    try:
+        look = (now, _machine_busy_seconds(), time.process_time())
+    except (OSError, ValueError, IndexError):
+        return 1
+    if _last_look is not None:
+        seconds = look[0] - _last_look[0]
+        others = ((look[1] - _last_look[1]) - (look[2] - _last_look[2])) / seconds
+        _free_cores = max(1, min(os.cpu_count() or 1, round((os.cpu_count() or 1) - others)))
+    _last_look = look
+    return _free_cores
+
+
 def get_num_threads():
-    """The number of threads a large matrix product may use (as torch.get_num_threads): 1 by default."""
-    return _num_threads
+    """The number of threads a large matrix product may use now (as torch.get_num_threads): 1 by
+    default, the count set_num_threads gave, or after set_num_threads("auto") the free cores."""
+    return free_cores() if _num_threads == "auto" else _num_threads
 
 
 def set_num_threads(n):
-    """Let large matrix products use n threads (as torch.set_num_threads); small ones keep one."""
+    """Let large matrix products use n threads (as torch.set_num_threads), or with n = "auto" the
+    cores other programs leave free; small products keep one thread."""
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_num_threads: expected a positive integer number of threads, got {n!r}")
+    if n != "auto" and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"set_num_threads: expected a positive integer number of threads or 'auto' (the cores "
+                         f"other programs leave free), got {n!r}")
     _num_threads = n
 
 
@@ -70,7 +112,9 @@ def for_product(array, multiply_adds):
 
 def describe():
     """One line for the examples to print at start."""
-    if get_num_threads() == 1:
-        return "BLAS threads: 1 (steady on a busy machine; tinygen.set_num_threads(n) lets large products use n)"
-    return (f"BLAS threads: 1 for products under {PARALLEL_FLOPS / 1e6:g}M multiply-adds, {get_num_threads()} above "
-            f"(tinygen.set_num_threads)")
+    if _num_threads == 1:
+        return "BLAS threads: 1 (steady and reproducible; tinygen.set_num_threads(n or 'auto') lets large products use more)"
+    small = f"BLAS threads: 1 for products under {PARALLEL_FLOPS / 1e6:g}M multiply-adds"
+    if _num_threads == "auto":
+        return f"{small}, above it the cores other programs leave free (now {free_cores()} of {os.cpu_count()})"
+    return f"{small}, {_num_threads} above it (tinygen.set_num_threads)"
