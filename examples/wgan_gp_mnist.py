@@ -80,14 +80,18 @@ def make_train_step(G, critic, opt_G, opt_C, args):
     return train_step
 
 
+def optimizers(G, critic, lr):
+    """Adam with betas (0, 0.9) for both (the paper's)."""
+    return optim.Adam(G.parameters(), lr=lr, betas=(0.0, 0.9)), optim.Adam(critic.parameters(), lr=lr, betas=(0.0, 0.9))
+
+
 def main():
     parser = common.parser(__doc__.splitlines()[1], epochs=200, batch_size=64, lr=1e-4, out="runs/wgan_gp")
     args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, critic = Generator(latent_dim=100).to(args.device), MLPCritic().to(args.device)
     data = gans.load_data(args)
-    opt_G = optim.Adam(G.parameters(), lr=args.lr, betas=(0.0, 0.9))
-    opt_C = optim.Adam(critic.parameters(), lr=args.lr, betas=(0.0, 0.9))
+    opt_G, opt_C = optimizers(G, critic, args.lr)
     print(G, critic, sep="\n")
     train_step = make_train_step(G, critic, opt_G, opt_C, args)
 

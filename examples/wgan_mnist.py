@@ -89,6 +89,11 @@ def make_train_step(G, critic, opt_G, opt_C, args):
     return train_step
 
 
+def optimizers(G, critic, lr):
+    """RMSprop for both (the paper's: no momentum, which made the clipped critic unstable there)."""
+    return optim.RMSprop(G.parameters(), lr=lr), optim.RMSprop(critic.parameters(), lr=lr)
+
+
 def late_mean(values, fraction=0.1):
     """The mean of the last `fraction` of a curve (at least its last value): where training ended up."""
     values = list(values)
@@ -102,8 +107,7 @@ def main():
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, critic = Generator(latent_dim=100).to(args.device), MLPCritic().to(args.device)
     data = gans.load_data(args)
-    opt_G = optim.RMSprop(G.parameters(), lr=args.lr)
-    opt_C = optim.RMSprop(critic.parameters(), lr=args.lr)
+    opt_G, opt_C = optimizers(G, critic, args.lr)
     print(G, critic, sep="\n")
     train_step = make_train_step(G, critic, opt_G, opt_C, args)
 
