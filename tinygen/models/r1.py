@@ -6,7 +6,11 @@ the squared norm summed over all of sample n's pixels. It pushes D's gradient to
 so D does not keep pushing G past the real images. The gradient is taken with create_graph=True,
 so the penalty can be differentiated w.r.t. D's parameters (double backward, as in
 gradient_penalty of tinygen/models/wgan.py). One backward of sum_n D(x_n) gives every sample's
-gradient, provided D treats each sample on its own (no BatchNorm in training mode: refused).
+gradient. The per-sample rule is the gradient penalty's (`_refuse_batch_norm` in wgan.py): a
+BatchNorm that normalises by the batch's statistics is refused (training mode, or no running
+statistics); a minibatch standard deviation (StyleGAN's D has one) is accepted, and then
+row n of the gradient of the sum holds the cross terms of x_n's group as well as x_n's own
+gradient, as in StyleGAN's code (tf.gradients of the summed real scores).
 No square root here, so no eps: a zero gradient gives a zero penalty and a finite derivative.
 """
 from tinygen.autograd import Tensor, grad
@@ -23,7 +27,7 @@ def r1_penalty(D, real, gamma):
     gamma = check_real("r1_penalty", "gamma", gamma)
     if gamma < 0:
         raise ValueError(f"r1_penalty: gamma must be >= 0, got {gamma}")
-    _refuse_batch_norm(D, "r1_penalty", "D's", "use a D without BatchNorm, or put it in eval mode")
+    _refuse_batch_norm(D, "r1_penalty", "D's", "use a D without BatchNorm, or one with running statistics in eval mode")
     x = real.detach().requires_grad_()  # a new leaf
     scores = _critic_scores("r1_penalty", "D's output", D(x))
     (g,) = grad(scores.sum(), x, create_graph=True)
