@@ -2,15 +2,11 @@
 
     R1 = (gamma / 2) * mean over the batch of ||grad_x D(x_n)||^2,   x the REAL images,
 
-the squared norm summed over all of sample n's pixels. It pushes D's gradient to 0 on the data,
-so D does not keep pushing G past the real images. The gradient is taken with create_graph=True,
-so the penalty can be differentiated w.r.t. D's parameters (double backward, as in
-gradient_penalty of tinygen/models/wgan.py). One backward of sum_n D(x_n) gives every sample's
-gradient. The per-sample rule is the gradient penalty's (`_refuse_batch_norm` in wgan.py): a
-BatchNorm that normalises by the batch's statistics is refused (training mode, or no running
-statistics); a minibatch standard deviation (StyleGAN's D has one) is accepted, and then
-row n of the gradient of the sum holds the cross terms of x_n's group as well as x_n's own
-gradient, as in StyleGAN's code (tf.gradients of the summed real scores).
+the squared norm over all of sample n's pixels: it pushes D's gradient to 0 on the data. Taken
+with create_graph=True, so the penalty can be differentiated w.r.t. D's parameters (double
+backward). Row n of the gradient of sum_m D(x_m) is sample n's gradient under the gradient
+penalty's per-sample rule (`_refuse_batch_norm`, wgan.py): batch-statistics BatchNorm refused; a
+minibatch stddev (StyleGAN's D) accepted, its cross terms then included, as in StyleGAN's code.
 No square root here, so no eps: a zero gradient gives a zero penalty and a finite derivative.
 """
 from tinygen.autograd import Tensor, grad
