@@ -37,6 +37,10 @@ Batch 64; code and noise size 32; 32 channels (tinygen/models/began.py: one 3x3 
 resolution, LeakyReLU(0.2) for the paper's ELU, nearest-neighbour upsampling 7 -> 14 -> 28, no
 BatchNorm).
 
+Also unlike the paper: z ~ N(0, I) (the paper's is uniform on [-1, 1]), and no learning-rate
+decay (the paper halves the rate when M stalls).
+
+The step: `discriminator_step`, `generator_step` and `began_step` below (tests/test_began_step.py).
 k_t is part of the run: it is the last value of the history's "k" curve, which the checkpoint
 holds, so --resume continues the controller exactly where it stopped.
 

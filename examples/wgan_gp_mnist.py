@@ -16,7 +16,8 @@ with lambda = 10 and N_CRITIC = 5 critic steps per G step, Adam lr 1e-4, betas (
 gradient of a gradient: `gradient_penalty` (tinygen/models/wgan.py) takes grad_x_hat D with
 create_graph=True, and the critic loss's backward then runs through the critic's own backward.
 The critic has no BatchNorm (it would make D(x_hat_n) depend on the other samples); G, the
-vanilla GAN's Generator, keeps its own.
+vanilla GAN's Generator, keeps its own. The step: `critic_step` and `wgan_gp_step` below, with
+the WGAN's `generator_step` (tests/test_wgan_step.py works them by hand).
 
 Writes to --out: a sample grid per epoch, curves.png (the critic's Wasserstein estimate;
 the mean gradient norm on interpolates beside the line at 1), samples.npy, checkpoint.npz

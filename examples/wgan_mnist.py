@@ -21,6 +21,11 @@ learns slowly in the few minutes a CPU gives: after 2,015 G steps on the test sp
 distance was 63.7 at 5e-5, 32.7 at 2e-4 and 34.4 at 5e-4, so the default here is 2e-4 (--lr 5e-5
 gives the paper's). The critic is tinygen/models/wgan.py's MLPCritic; G is the vanilla GAN's
 Generator, BatchNorm and all (PyTorch-GAN's wgan too).
+This is the paper's Algorithm 1: always N_CRITIC critic steps, each clipped after its update.
+Arjovsky et al.'s published code also has a critic warm-up that the paper does not mention (100
+critic steps per G step for the first 25 G steps and every 500th) and clamps before each
+update; neither is done here (docs/gans.md, "Where this differs from the paper").
+The step: `critic_step`, `generator_step` and `wgan_step` below (tests/test_wgan_step.py).
 WGAN-GP (examples/wgan_gp_mnist.py) replaces the clipping by a gradient penalty.
 
 Writes to --out: a sample grid per epoch, curves.png (the critic's Wasserstein estimate, which

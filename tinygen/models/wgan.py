@@ -11,8 +11,8 @@ whole real line, not a probability; the critic estimates the Wasserstein-1 dista
 W(p_d, p_g) = sup over 1-Lipschitz f of E_x f(x) - E_z f(G(z)) by that difference of means
 (`wasserstein_estimate`). No BatchNorm: a BatchNorm makes each sample's score depend on the other
 samples of its batch, so the gradient of D(x_n) w.r.t. x_n (the gradient penalty's, per sample)
-would no longer be that sample's own (Gulrajani et al. drop it; `gradient_penalty` refuses a
-critic with BatchNorm in training mode).
+would no longer be that sample's own (Gulrajani et al. drop it; `gradient_penalty` refuses one
+that uses batch statistics, and accepts a minibatch stddev on purpose: `_refuse_batch_norm`).
 
 Both critics are given: the MLP is the cheaper one on a CPU (about 0.5M multiply-adds per image
 against the convolutional one's 6.6M; five critic steps per generator step, and WGAN-GP's double
@@ -120,8 +120,8 @@ def gradient_penalty(critic, real, fake, alpha=None):
         ||g_n|| = sqrt(sum over all of sample n's pixels of g_n^2 + eps)
         penalty = mean_n (||g_n|| - 1)^2
 
-    One backward gives every g_n: D(x_hat_m) does not depend on x_hat_n for m != n (no BatchNorm),
-    so row n of the gradient of the sum is sample n's own gradient.
+    One backward gives every g_n: with D(x_hat_m) free of x_hat_n for m != n, row n of the gradient
+    of the sum is n's own (a minibatch stddev adds its group's cross terms: `_refuse_batch_norm`).
 
     real, fake: images of the same shape and dtype (N, ...); fake is detached (the penalty trains the critic
     only). alpha: None draws it, else a tensor of shape (N, 1, ..., 1) in [0, 1]. The gradient is
