@@ -33,6 +33,8 @@ import tinygen
 from tinygen import nn, optim
 from tinygen.models.wgan import CLIP, GP_WEIGHT, N_CRITIC
 
+from test_gan_step import TinyG  # G(z) = A z + c, float64
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 import wgan_gp_mnist  # noqa: E402
 import wgan_mnist  # noqa: E402
@@ -40,18 +42,6 @@ import wgan_mnist  # noqa: E402
 LR = 0.1
 C = 0.3  # the clip range in the tiny tests: some weights end inside it, some are clipped to it
 P, LATENT, N = 3, 2, 4
-
-
-class TinyG(nn.Module):
-    def __init__(self, A, c):
-        super().__init__()
-        self.latent_dim = A.shape[1]
-        self.net = nn.Linear(A.shape[1], A.shape[0]).double()
-        self.net.weight.data[...] = A
-        self.net.bias.data[...] = c
-
-    def forward(self, z):
-        return self.net(z)
 
 
 class TinyCritic(nn.Module):
