@@ -37,6 +37,10 @@ Batch 64; code and noise size 32; 32 channels (tinygen/models/began.py: one 3x3 
 resolution, LeakyReLU(0.2) for the paper's ELU, nearest-neighbour upsampling 7 -> 14 -> 28, no
 BatchNorm).
 
+Also unlike the paper: z ~ N(0, I) (the paper's is uniform on [-1, 1]), and no learning-rate
+decay (the paper halves the rate when M stalls).
+
+The step: `discriminator_step`, `generator_step` and `began_step` below (tests/test_began_step.py).
 k_t is part of the run: it is the last value of the history's "k" curve, which the checkpoint
 holds, so --resume continues the controller exactly where it stopped.
 
@@ -66,37 +70,52 @@ def current_k(history):
     return history["k"][-1] if history["k"] else 0.0
 
 
-def make_train_step(G, D, opt_G, opt_D, args, history):
-    """BEGAN's step on one real batch: D's phase with the weight k_t, G's phase, then k's update.
+def discriminator_step(G, D, opt_D, real, z, k):
+    """D's phase: minimise L_D = L(x) - k_t L(G(z)) over D's parameters; returns (L_D, L(x), L(G(z))).
+    The fakes are made without a graph: this phase trains D only."""
+    with tinygen.no_grad():
+        fake = G(z)
+    loss_real, loss_fake = reconstruction_loss(D, real), reconstruction_loss(D, fake)
+    d_loss = loss_real - k * loss_fake
+    opt_D.zero_grad()
+    d_loss.backward()
+    opt_D.step()
+    return d_loss, loss_real, loss_fake
 
-    Returns the step's numbers; train appends them to `history`, so that "k" there is k_{t+1},
-    which the next step reads as its k_t.
+
+def generator_step(G, D, opt_G, z):
+    """G's phase, through a frozen D: minimise L_G = L(G(z)), draw what D reconstructs well."""
+    D.requires_grad_(False)
+    g_loss = reconstruction_loss(D, G(z))
+    opt_G.zero_grad()
+    g_loss.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    return g_loss
+
+
+def began_step(G, D, opt_G, opt_D, real, z_D, z_G, k, gamma, lambda_k):
+    """BEGAN's step on one real batch: D's phase with the weight k = k_t (noise z_D), G's phase
+    (noise z_G), then the controller on this step's L(x) and L(G(z_G)). Returns the step's
+    numbers, with "k" = k_{t+1} and "M" the convergence measure."""
+    d_loss, loss_real, loss_fake = discriminator_step(G, D, opt_D, real, z_D, k)
+    g_loss = generator_step(G, D, opt_G, z_G)
+    l_real, l_fake = loss_real.item(), g_loss.item()
+    return {"d_loss": d_loss, "g_loss": g_loss, "loss_real": l_real, "loss_fake": loss_fake,
+            "k": update_k(k, l_real, l_fake, gamma, lambda_k), "M": convergence_measure(l_real, l_fake, gamma)}
+
+
+def make_train_step(G, D, opt_G, opt_D, args, history):
+    """The loop's step: began_step with k_t read from the history and fresh noise for each phase.
+
+    train appends the step's numbers to `history`, so that "k" there is k_{t+1}, which the next
+    step reads as its k_t.
     """
 
     def train_step(real):
-        k = current_k(history)
-        # 1. D: reconstruct the real digits well and the fakes (made without a graph) badly.
-        with tinygen.no_grad():
-            fake = G(tinygen.randn(args.batch_size, G.latent_dim, device=args.device))
-        loss_real, loss_fake = reconstruction_loss(D, real), reconstruction_loss(D, fake)
-        d_loss = loss_real - k * loss_fake
-        opt_D.zero_grad()
-        d_loss.backward()
-        opt_D.step()
-
-        # 2. G, through a frozen D: draw new fakes that D reconstructs well.
-        D.requires_grad_(False)
-        g_loss = reconstruction_loss(D, G(tinygen.randn(args.batch_size, G.latent_dim, device=args.device)))
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        D.requires_grad_(True)
-
-        # 3. The controller, on this step's L(x) and L(G(z_G)).
-        l_real, l_fake = loss_real.item(), g_loss.item()
-        return {"d_loss": d_loss, "g_loss": g_loss, "loss_real": l_real, "loss_fake": loss_fake,
-                "k": update_k(k, l_real, l_fake, args.gamma, args.lambda_k),
-                "M": convergence_measure(l_real, l_fake, args.gamma)}
+        z_D = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
+        z_G = tinygen.randn(args.batch_size, G.latent_dim, device=args.device)
+        return began_step(G, D, opt_G, opt_D, real, z_D, z_G, current_k(history), args.gamma, args.lambda_k)
 
     return train_step
 

@@ -21,6 +21,11 @@ learns slowly in the few minutes a CPU gives: after 2,015 G steps on the test sp
 distance was 63.7 at 5e-5, 32.7 at 2e-4 and 34.4 at 5e-4, so the default here is 2e-4 (--lr 5e-5
 gives the paper's). The critic is tinygen/models/wgan.py's MLPCritic; G is the vanilla GAN's
 Generator, BatchNorm and all (PyTorch-GAN's wgan too).
+This is the paper's Algorithm 1: always N_CRITIC critic steps, each clipped after its update.
+Arjovsky et al.'s published code also has a critic warm-up that the paper does not mention (100
+critic steps per G step for the first 25 G steps and every 500th) and clamps before each
+update; neither is done here (docs/gans.md, "Where this differs from the paper").
+The step: `critic_step`, `generator_step` and `wgan_step` below (tests/test_wgan_step.py).
 WGAN-GP (examples/wgan_gp_mnist.py) replaces the clipping by a gradient penalty.
 
 Writes to --out: a sample grid per epoch, curves.png (the critic's Wasserstein estimate, which
@@ -36,33 +41,62 @@ import common
 import gans
 
 
+def critic_step(G, critic, opt_C, real, z, clip=CLIP):
+    """One critic step on a real batch and noise z; returns (critic_loss, W) (0-d Tensors).
+
+    Maximise W = mean_n D(x_n) - mean_n D(G(z_n)) over the critic's parameters (minimise -W),
+    then clip every critic parameter into [-clip, clip] (Algorithm 1 of the paper: clip after
+    the optimiser's step). The fakes are made without a graph: this step trains the critic only.
+    """
+    with tinygen.no_grad():
+        fake = G(z)
+    w = wasserstein_estimate(critic(real), critic(fake))
+    critic_loss = -w
+    opt_C.zero_grad()
+    critic_loss.backward()
+    opt_C.step()
+    clip_weights_(critic, clip)
+    return critic_loss, w
+
+
+def generator_step(G, critic, opt_G, z):
+    """G's step through a frozen critic: minimise -mean_n D(G(z_n)), raising the critic's score
+    of the fakes; returns that loss. The critic's .grad is left as its last step set it."""
+    critic.requires_grad_(False)
+    g_loss = -critic(G(z)).mean()
+    opt_G.zero_grad()
+    g_loss.backward()
+    opt_G.step()
+    critic.requires_grad_(True)
+    return g_loss
+
+
+def wgan_step(G, critic, opt_G, opt_C, real_batches, critic_z, z, clip=CLIP):
+    """The WGAN's two-phase step: a critic step on each real batch (each with its own noise
+    critic_z[k]), then one G step on the noise z; returns the numbers of the last critic step
+    and G's loss. With N_CRITIC real batches, as main gives it, that is Algorithm 1's n_critic."""
+    if len(real_batches) != len(critic_z) or not real_batches:
+        raise ValueError(f"wgan_step: expected one noise batch per real batch, got {len(real_batches)} real "
+                         f"batches and {len(critic_z)} noise batches")
+    for real, z_critic in zip(real_batches, critic_z):
+        critic_loss, w = critic_step(G, critic, opt_C, real, z_critic, clip)
+    g_loss = generator_step(G, critic, opt_G, z)
+    return {"critic_loss": critic_loss, "g_loss": g_loss, "wasserstein": w}  # W of the last critic step
+
+
 def make_train_step(G, critic, opt_G, opt_C, args):
-    """The WGAN's two-phase step on a list of N_CRITIC real batches: the critic's steps, then G's."""
+    """The loop's step: wgan_step on the N_CRITIC real batches gans.train hands it, with fresh noise."""
 
     def train_step(real_batches):
-        # 1. Train the critic N_CRITIC times, each on its own real batch and fresh fakes: maximise
-        #    W = E D(x) - E D(G(z)), then clip every weight into [-c, c]. The fakes are made
-        #    without a graph: this phase trains the critic only.
-        for real in real_batches:
-            with tinygen.no_grad():
-                fake = G(tinygen.randn(args.batch_size, G.latent_dim, device=args.device))
-            w = wasserstein_estimate(critic(real), critic(fake))
-            critic_loss = -w
-            opt_C.zero_grad()
-            critic_loss.backward()
-            opt_C.step()
-            clip_weights_(critic, CLIP)
-
-        # 2. Train G through a frozen critic: raise the critic's score of new fakes.
-        critic.requires_grad_(False)
-        g_loss = -critic(G(tinygen.randn(args.batch_size, G.latent_dim, device=args.device))).mean()
-        opt_G.zero_grad()
-        g_loss.backward()
-        opt_G.step()
-        critic.requires_grad_(True)
-        return {"critic_loss": critic_loss, "g_loss": g_loss, "wasserstein": w}  # of the last critic step
+        noise = [tinygen.randn(args.batch_size, G.latent_dim, device=args.device) for _ in range(len(real_batches) + 1)]
+        return wgan_step(G, critic, opt_G, opt_C, real_batches, noise[:-1], noise[-1])
 
     return train_step
+
+
+def optimizers(G, critic, lr):
+    """RMSprop for both (the paper's: no momentum, which made the clipped critic unstable there)."""
+    return optim.RMSprop(G.parameters(), lr=lr), optim.RMSprop(critic.parameters(), lr=lr)
 
 
 def late_mean(values, fraction=0.1):
@@ -78,8 +112,7 @@ def main():
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, critic = Generator(latent_dim=100).to(args.device), MLPCritic().to(args.device)
     data = gans.load_data(args)
-    opt_G = optim.RMSprop(G.parameters(), lr=args.lr)
-    opt_C = optim.RMSprop(critic.parameters(), lr=args.lr)
+    opt_G, opt_C = optimizers(G, critic, args.lr)
     print(G, critic, sep="\n")
     train_step = make_train_step(G, critic, opt_G, opt_C, args)
 

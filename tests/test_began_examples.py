@@ -132,9 +132,10 @@ def test_the_step_keeps_k_in_the_unit_interval_when_the_losses_push_it_past_an_e
 @pytest.mark.slow
 def test_a_short_training_brings_the_convergence_measure_down(mnist_dir, tmp_path):
     """300 steps of the example's own step (its defaults) on the test split: M over the last tenth of
-    steps is below half of M over the first tenth, and k left 0 and stayed in [0, 1] at every step.
-    (Most of this early fall is L(x): D learning to reconstruct digits. That L(G(z)) / L(x) settles
-    near gamma takes longer; the report measures it in a medium run.)"""
+    steps is below half of M over the first tenth (0.352 against 1.016 when measured), k left 0 and
+    stayed in [0, 1] at every step (0.008 to 0.271), and L(G(z)) / L(x) over the last tenth is
+    within 0.15 of gamma = 0.9 (0.974; 0.911 over the last tenth of the full 3,120-step run).
+    (Most of this early fall of M is L(x): D learning to reconstruct digits.)"""
     args = loop_args(tmp_path, data_dir=str(mnist_dir), batch_size=64, epochs=100, max_steps=300, lr=2e-4,
                      gamma=began_mnist.GAMMA, lambda_k=began_mnist.LAMBDA_K)
     tinygen.manual_seed(0)
@@ -148,3 +149,4 @@ def test_a_short_training_brings_the_convergence_measure_down(mnist_dir, tmp_pat
     print(found)
     assert found["M_last_tenth"] < found["M_first_tenth"] / 2
     assert 0 <= found["k_min"] and 0 < found["k_max"] <= 1
+    assert abs(found["ratio_late"] - args.gamma) < 0.15

@@ -282,14 +282,75 @@ def test_the_penalty_trains_the_critic_only():
     assert generator.weight.grad is None
 
 
-def test_a_critic_with_batch_norm_is_refused_in_training_mode():
+def test_a_critic_with_batch_norm_is_refused_where_it_uses_the_batchs_statistics():
+    """Refused in training mode, and in eval mode without running statistics (track_running_stats=False:
+    it still normalises by the batch's); accepted in eval mode with running statistics."""
     critic = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))
     real, fake = tinygen.randn(5, 1, 2, 2), tinygen.randn(5, 1, 2, 2)
     with pytest.raises(ValueError, match=r"gradient_penalty: the critic's 2 is BatchNorm1d\(3, .*\) in training "
-                                         r"mode, which makes each sample's score depend on the whole batch"):
+                                         r"mode, which normalises by the batch's statistics and makes each sample's "
+                                         r"score depend on the whole batch"):
         gradient_penalty(critic, real, fake)
     critic.eval()  # running statistics: each sample on its own again
     gradient_penalty(critic, real, fake)
+    no_running = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.BatchNorm1d(3, track_running_stats=False),
+                               nn.Linear(3, 1)).eval()
+    with pytest.raises(ValueError, match=r"the critic's 2 is BatchNorm1d\(3, .*\) without running statistics "
+                                         r"\(track_running_stats=False\)"):
+        gradient_penalty(no_running, real, fake)
+
+
+class StdDevCritic(nn.Module):
+    """D(x) = v . tanh(W [x, s(x's group)]): a critic with a minibatch standard deviation (groups of 2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.MinibatchStdDev(group_size=2), nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 1))
+
+    def forward(self, x):
+        return self.net(x.reshape(len(x), -1))
+
+
+def torch_stddev_critic(critic, torch):
+    """The same critic in torch, the minibatch standard deviation written out (sample n in group n mod
+    N/2): the oracle for both gradients below."""
+    (w1, b1, w2, b2) = (torch.tensor(p.numpy()) for p in critic.parameters())
+
+    def forward(x):
+        flat = x.reshape(len(x), -1)
+        groups = len(x) // 2
+        y = flat.reshape(2, groups, -1)
+        s = ((y - y.mean(0)) ** 2).mean(0).add(1e-8).sqrt().mean(1)  # (groups,)
+        features = torch.cat([flat, s.repeat(2).reshape(-1, 1)], dim=1)
+        return torch.tanh(features @ w1.T + b1) @ w2.T + b2
+    return forward
+
+
+def test_a_critic_with_minibatch_stddev_is_penalised_on_the_gradient_of_the_summed_scores():
+    """MinibatchStdDev is accepted, as progressive growing's and StyleGAN's code use it: the penalty's
+    g_n is the gradient of sum_m D(x_m) w.r.t. x_n (Karras et al.'s tf.gradients of the summed
+    scores), which holds x_n's own gradient through the group's spread s, and the cross terms of the
+    other sample of its group. The own gradient alone (the Jacobian's diagonal blocks) gives another
+    norm: the cross terms are really there."""
+    torch = pytest.importorskip("torch")
+    tinygen.manual_seed(3)
+    critic = StdDevCritic()
+    for p in critic.parameters():
+        p.data = p.data.astype(np.float64) * 2
+    rng = np.random.default_rng(3)
+    real, fake = rng.uniform(-1, 1, (2, 4, 3))
+    alpha = rng.uniform(0, 1, (4, 1))
+    penalty, mean_norm = gradient_penalty(critic, tinygen.tensor(real), tinygen.tensor(fake), tinygen.tensor(alpha))
+
+    forward = torch_stddev_critic(critic, torch)
+    x_hat = torch.tensor(alpha * real + (1 - alpha) * fake, requires_grad=True)
+    (g_sum,) = torch.autograd.grad(forward(x_hat).sum(), x_hat)
+    jacobian = torch.autograd.functional.jacobian(lambda x: forward(x)[:, 0], x_hat)  # (N, N, 3)
+    g_own = torch.stack([jacobian[n, n] for n in range(4)])
+    norms_sum, norms_own = g_sum.norm(dim=1).numpy(), g_own.norm(dim=1).numpy()
+    assert mean_norm.item() == pytest.approx(norms_sum.mean(), rel=1e-9)
+    assert penalty.item() == pytest.approx(((norms_sum - 1) ** 2).mean(), rel=1e-9)
+    assert np.abs(norms_sum - norms_own).max() > 0.03  # 0.63 against 0.58, 0.29 against 0.36 here
 
 
 def test_gradient_penalty_refuses_bad_arguments():

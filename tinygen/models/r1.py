@@ -2,11 +2,11 @@
 
     R1 = (gamma / 2) * mean over the batch of ||grad_x D(x_n)||^2,   x the REAL images,
 
-the squared norm summed over all of sample n's pixels. It pushes D's gradient to 0 on the data,
-so D does not keep pushing G past the real images. The gradient is taken with create_graph=True,
-so the penalty can be differentiated w.r.t. D's parameters (double backward, as in
-gradient_penalty of tinygen/models/wgan.py). One backward of sum_n D(x_n) gives every sample's
-gradient, provided D treats each sample on its own (no BatchNorm in training mode: refused).
+the squared norm over all of sample n's pixels: it pushes D's gradient to 0 on the data. Taken
+with create_graph=True, so the penalty can be differentiated w.r.t. D's parameters (double
+backward). Row n of the gradient of sum_m D(x_m) is sample n's gradient under the gradient
+penalty's per-sample rule (`_refuse_batch_norm`, wgan.py): batch-statistics BatchNorm refused; a
+minibatch stddev (StyleGAN's D) accepted, its cross terms then included, as in StyleGAN's code.
 No square root here, so no eps: a zero gradient gives a zero penalty and a finite derivative.
 """
 from tinygen.autograd import Tensor, grad
@@ -23,7 +23,7 @@ def r1_penalty(D, real, gamma):
     gamma = check_real("r1_penalty", "gamma", gamma)
     if gamma < 0:
         raise ValueError(f"r1_penalty: gamma must be >= 0, got {gamma}")
-    _refuse_batch_norm(D, "r1_penalty", "D's", "use a D without BatchNorm, or put it in eval mode")
+    _refuse_batch_norm(D, "r1_penalty", "D's", "use a D without BatchNorm, or one with running statistics in eval mode")
     x = real.detach().requires_grad_()  # a new leaf
     scores = _critic_scores("r1_penalty", "D's output", D(x))
     (g,) = grad(scores.sum(), x, create_graph=True)

@@ -11,8 +11,8 @@ whole real line, not a probability; the critic estimates the Wasserstein-1 dista
 W(p_d, p_g) = sup over 1-Lipschitz f of E_x f(x) - E_z f(G(z)) by that difference of means
 (`wasserstein_estimate`). No BatchNorm: a BatchNorm makes each sample's score depend on the other
 samples of its batch, so the gradient of D(x_n) w.r.t. x_n (the gradient penalty's, per sample)
-would no longer be that sample's own (Gulrajani et al. drop it; `gradient_penalty` refuses a
-critic with BatchNorm in training mode).
+would no longer be that sample's own (Gulrajani et al. drop it; `gradient_penalty` refuses one
+that uses batch statistics, and accepts a minibatch stddev on purpose: `_refuse_batch_norm`).
 
 Both critics are given: the MLP is the cheaper one on a CPU (about 0.5M multiply-adds per image
 against the convolutional one's 6.6M; five critic steps per generator step, and WGAN-GP's double
@@ -120,8 +120,8 @@ def gradient_penalty(critic, real, fake, alpha=None):
         ||g_n|| = sqrt(sum over all of sample n's pixels of g_n^2 + eps)
         penalty = mean_n (||g_n|| - 1)^2
 
-    One backward gives every g_n: D(x_hat_m) does not depend on x_hat_n for m != n (no BatchNorm),
-    so row n of the gradient of the sum is sample n's own gradient.
+    One backward gives every g_n: with D(x_hat_m) free of x_hat_n for m != n, row n of the gradient
+    of the sum is n's own (a minibatch stddev adds its group's cross terms: `_refuse_batch_norm`).
 
     real, fake: images of the same shape and dtype (N, ...); fake is detached (the penalty trains the critic
     only). alpha: None draws it, else a tensor of shape (N, 1, ..., 1) in [0, 1]. The gradient is
@@ -164,12 +164,24 @@ def gradient_penalty(critic, real, fake, alpha=None):
 
 def _refuse_batch_norm(critic, where="gradient_penalty", whose="the critic's",
                        advice="use a critic without BatchNorm (MLPCritic, DCGANCritic)"):
-    """A BatchNorm in training mode mixes the batch: D(x_n) would depend on the other samples, and a
-    penalty on each sample's gradient (gradient_penalty, r1_penalty) would not be that sample's own."""
+    """The per-sample rule of the gradient penalties (gradient_penalty, r1_penalty), as a guard.
+
+    Refused: a BatchNorm that normalises by the batch's statistics (in training mode, or in eval
+    mode without running statistics, track_running_stats=False). It maps a batch to a batch: every
+    score is a function of every sample, and Gulrajani et al. drop it because a penalty on each
+    input's gradient no longer means anything there.
+    Accepted on purpose: nn.MinibatchStdDev (progressive growing, StyleGAN). With it D(x_n) also
+    reads s, the spread of x_n's group, and the penalty's g_n, the gradient of sum_m D(x_m) w.r.t.
+    x_n, is x_n's own gradient (through s too) plus the cross terms dD(x_m)/ds ds/dx_n of the
+    other samples m of its group. That is what Karras et al.'s code penalises (tf.gradients of
+    the summed scores, as here), so tinygen follows it. A critic passed as a plain function
+    (the progressive GAN's lambda) is not a Module and cannot be inspected: it is trusted.
+    """
     if not isinstance(critic, nn.Module):
         return
     for name, module in critic.named_modules():
-        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.training:
-            raise ValueError(f"{where}: {whose} {name} is {module} in training mode, which makes "
-                             f"each sample's score depend on the whole batch, so the gradient per sample is not "
-                             f"that sample's own; {advice}")
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and (module.training or module.running_mean is None):
+            mode = "in training mode" if module.training else "without running statistics (track_running_stats=False)"
+            raise ValueError(f"{where}: {whose} {name} is {module} {mode}, which normalises by the batch's "
+                             f"statistics and makes each sample's score depend on the whole batch, so the gradient "
+                             f"per sample is not that sample's own; {advice}")
