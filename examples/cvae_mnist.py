@@ -36,6 +36,23 @@ import autoencoders
 import common
 
 
+def cvae_step(model, opt, x, y):
+    """One step on images x (B, 1, 28, 28) with their labels y (B,): the negative ELBO of log p(x|y),
+
+        loss = sum_i [ BCE(decode(z_i, y_i), x_i) + KL(q(z|x_i, y_i) || N(0, I)) ],
+        z_i = mu_i + exp(logvar_i / 2) eps_i,   (mu_i, logvar_i) = encode(x_i, y_i),
+
+    summed over pixels, code units and images (vae_loss), then one step of opt. The label goes to
+    the encoder and to the decoder; the target is the image x alone. Returns nats per image."""
+    reconstruction, mu, logvar = model(x, y)
+    loss, bce, kl = vae_loss(reconstruction, x, mu, logvar)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    n = x.shape[0]
+    return {"loss": loss.item() / n, "reconstruction": bce.item() / n, "kl": kl.item() / n}
+
+
 def held_out_elbo(model, data, device):
     """The held-out negative ELBO and its KL term, in nats per image: the training loss on the
     1,000 held-out images, each with its label, one draw of z per image as in training."""
@@ -72,13 +89,7 @@ def main():
 
     def train_step(batch, epoch):
         x, y = batch  # images (B, 1, 28, 28) and their labels (B,)
-        reconstruction, mu, logvar = model(x, y)  # y goes to the encoder and to the decoder
-        loss, bce, kl = vae_loss(reconstruction, x, mu, logvar)  # summed; the target is the image x alone
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        n = x.shape[0]
-        return {"loss": loss.item() / n, "reconstruction": bce.item() / n, "kl": kl.item() / n}
+        return cvae_step(model, opt, x, y)
 
     history = {"loss": [], "reconstruction": [], "kl": []}  # per image, in nats
     folder = autoencoders.train(args, (data.train, data.train_labels), train_step, {"cvae": model}, {"cvae": opt},
