@@ -23,7 +23,7 @@ from cvae_mnist import cvae_step  # noqa: E402
 
 LR = 1e-3
 N, LATENT, HIDDEN = 5, 2, 3
-LABEL_SCALE = {"encoder": 1.0, "decoder": 1.0}  # what one_hot(y) is multiplied by where it is joined (docs/variational.md)
+LABEL_SCALE = {"encoder": 10.0, "decoder": 10.0}  # what one_hot(y) is multiplied by where it is joined (docs/variational.md)
 
 
 def tiny(seed=0):
