@@ -15,8 +15,8 @@ decoder on copying a label it was given).
 
 Two choices make the decoder use the label rather than the code for the digit (docs/variational.md
 measures them): the one-hot is joined at label_scale = 10, not 1, so that at initialisation it
-moves the first layer's units as much as the code's L standard-normal units or the image's
-784 pixels do, and is read from the first steps instead of after the code has already learnt
+moves the first layer's units at least as much as the code's L standard-normal units or the
+image's 784 pixels (a norm of about 9) do, and is read from the first steps instead of after the code has already learnt
 the digit; and the code is small (5 by default), so that every unit is needed for the style and
 carrying the digit too costs reconstruction.
 """
