@@ -55,7 +55,8 @@ def discriminator_step(D, opt_D, prior, codes):
     """2(a). Update D to call prior draws real (1) and the codes fake (0):
     (BCE(D(prior), 1) + BCE(D(codes), 0)) / 2. `detach`: this update must not reach E."""
     n = codes.shape[0]
-    real, fake = tinygen.ones(n, 1, device=codes.device), tinygen.zeros(n, 1, device=codes.device)
+    real = tinygen.ones(n, 1, device=codes.device, dtype=codes.dtype)
+    fake = tinygen.zeros(n, 1, device=codes.device, dtype=codes.dtype)
     d_loss = (F.binary_cross_entropy_with_logits(D(prior), real)
               + F.binary_cross_entropy_with_logits(D(codes.detach()), fake)) / 2
     opt_D.zero_grad()
@@ -68,7 +69,7 @@ def generator_step(D, opt_generator, codes, update=True):
     """2(b). Update E, as a GAN's generator, to make D (as 2(a) left it) call its codes real:
     BCE(D(E(x)), 1). opt_generator holds E's parameters only: D's gradient is computed, never
     applied. With update=False (--no-adversary) the loss is only measured."""
-    g_loss = F.binary_cross_entropy_with_logits(D(codes), tinygen.ones(codes.shape[0], 1, device=codes.device))
+    g_loss = F.binary_cross_entropy_with_logits(D(codes), tinygen.ones(codes.shape[0], 1, device=codes.device, dtype=codes.dtype))
     if update:
         opt_generator.zero_grad()
         g_loss.backward()
@@ -82,7 +83,7 @@ def two_phase_step(x, encoder, decoder, D, opt_reconstruction, opt_D, opt_genera
     bce = reconstruction_phase(encoder, decoder, opt_reconstruction, x)
     # 2. Regularisation, on the codes of the encoder as phase 1 left it.
     codes = encoder(x)
-    prior = tinygen.randn(x.shape[0], encoder.latent_dim, device=x.device)  # z ~ p(z) = N(0, I)
+    prior = tinygen.randn(*codes.shape, device=codes.device, dtype=codes.dtype)  # z ~ p(z) = N(0, I)
     d_loss = discriminator_step(D, opt_D, prior, codes)  # (a) D learns to tell prior draws from codes
     g_loss = generator_step(D, opt_generator, codes, update=adversary)  # (b) E learns to fool D
     return {"reconstruction": bce, "d_loss": d_loss, "g_loss": g_loss}

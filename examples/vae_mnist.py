@@ -51,6 +51,23 @@ def non_negative_number(text):
     return value
 
 
+def vae_step(model, opt, x, beta=1.0):
+    """One step on a batch x of images: the negative ELBO (with the KL weighted by beta: the beta-VAE),
+
+        loss = sum_i [ BCE(decode(z_i), x_i) + beta KL(N(mu_i, exp(logvar_i)) || N(0, I)) ],
+        z_i = mu_i + exp(logvar_i / 2) eps_i,   eps_i ~ N(0, I),
+
+    summed over the pixels, the code units and the images (vae_loss), then one step of opt.
+    Returns the loss and its two terms in nats per image (the sums divided by the batch size)."""
+    reconstruction, mu, logvar = model(x)
+    loss, bce, kl = vae_loss(reconstruction, x, mu, logvar, beta=beta)  # summed over the batch
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    n = x.shape[0]
+    return {"loss": loss.item() / n, "reconstruction": bce.item() / n, "kl": kl.item() / n}
+
+
 def held_out_terms(model, images, device):
     """The ELBO's terms for each image, in nats: (bce (N,), kl (N, latent_dim)).
 
@@ -99,13 +116,7 @@ def main():
     print(model)
 
     def train_step(x, epoch):
-        reconstruction, mu, logvar = model(x)
-        loss, bce, kl = vae_loss(reconstruction, x, mu, logvar, beta=args.beta)  # summed over the batch
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        n = x.shape[0]
-        return {"loss": loss.item() / n, "reconstruction": bce.item() / n, "kl": kl.item() / n}  # nats per image
+        return vae_step(model, opt, x, beta=args.beta)
 
     def mean_code(x):
         """The code's mean mu: the held-out images' codes without the sampling noise."""

@@ -341,19 +341,21 @@ def digits(mnist_dir):
 def test_the_adversary_makes_the_held_out_codes_near_the_prior(digits):
     """Eight epochs each (about 20 s on 2 idle cores), the same networks and steps, with and without
     phase 2(b). Measured here (seed 0), on the 1,000 held-out codes:
-        with the adversary:    |mean| 0.83, covariance eigenvalues in [0.65, 1.95], Gaussian KL 0.68 nats,
-                               D's accuracy 0.67;
-        without it:            |mean| 5.4,  eigenvalues in [1.9, 26],              KL 50 nats, D 0.998;
+        with the adversary:    |mean| 0.88 (the largest unit's 0.46), covariance eigenvalues in
+                               [0.57, 2.03], Gaussian KL 0.80 nats, D's accuracy 0.67;
+        without it:            |mean| 5.4,  eigenvalues in [1.9, 27],              KL 52 nats, D 0.998;
         1000 prior draws:      |mean| ~0.1, eigenvalues in ~[0.8, 1.2],             KL ~0.03 (the yardstick).
-    The bounds leave room for another machine's rounding and the game's ups and downs, and still
-    fail the plain autoencoder many times over: near 0 and I is a KL of at most 1.5 nats, a tenth of
-    the plain code's at most; every eigenvalue within [0.4, 2.5]; D's accuracy at most 0.8 while
-    the plain code's is above 0.95 (D can tell, when the codes are not shaped)."""
+    The docs' words, as thresholds: near N(0, I) in its first two moments (a Gaussian KL of at most
+    1.5 nats, a tenth of the plain code's; every eigenvalue within [0.4, 2.5]; no unit's mean more
+    than 0.6 from 0), but NOT at the end of the game: D still tells at most 0.75 of the codes from
+    prior draws (chance is 0.5; the paper's 0.6 is not reached here), while it tells the plain codes
+    more than 95% of the time."""
     aae, aae_accuracy = train_on_digits(digits, adversary=True)
     plain, plain_accuracy = train_on_digits(digits, adversary=False)
     print(f"\nwith the adversary: {aae} D accuracy {aae_accuracy}\nwithout: {plain} D accuracy {plain_accuracy}")
     assert aae["gaussian_kl_to_prior"] < min(1.5, plain["gaussian_kl_to_prior"] / 10)
     assert aae["mean_norm"] < min(1.2, plain["mean_norm"] / 3)
+    assert np.abs(aae["mean"]).max() <= 0.6
     assert 0.4 < aae["covariance_eigenvalues_min"] and aae["covariance_eigenvalues_max"] < 2.5
     assert plain["covariance_eigenvalues_max"] > 5  # the bounds above would fail it
-    assert aae_accuracy < 0.8 < 0.95 < plain_accuracy
+    assert aae_accuracy <= 0.75 < 0.95 < plain_accuracy
