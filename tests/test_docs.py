@@ -1,13 +1,19 @@
-"""The code quoted in docs/ is the code that runs: every line of every ```python block in docs/*.md
-appears in tinygen/ or examples/ (compared without indentation and trailing comments), so a change
-to the code that the docs quote fails here until the docs follow it."""
+"""The code quoted in docs/ is the code that runs, in the file the docs say it is in.
+
+Every ```python block in docs/*.md belongs to one source file: the one its first line names in a
+comment (`# examples/vanilla_gan_mnist.py`), or else the last file under tinygen/ or examples/ that the
+page names before the block. Every line of the block must appear in that file (compared without
+indentation and trailing comments), so a change to the code that the docs quote fails here until the
+docs follow it, and a line quoted from one file cannot pass as another's."""
 import pathlib
 import re
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAGES = sorted(ROOT.glob("docs/*.md"))
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+SOURCE_FILE = re.compile(r"(?<![\w/.])(?:\.\./)?((?:tinygen|examples)/[\w/]+\.py)")
 
 
 def code_line(line):
@@ -20,28 +26,51 @@ def code_line(line):
     return (line[:cut] if cut >= 0 else line).rstrip()
 
 
-def source_lines():
-    lines = set()
-    for path in [*ROOT.glob("tinygen/**/*.py"), *ROOT.glob("examples/*.py")]:
-        lines.update(code_line(line) for line in path.read_text().splitlines())
-    return lines
+def blocks(text):
+    """(line number, the file the block quotes or None, its code lines) for each ```python block."""
+    for match in BLOCK.finditer(text):
+        first = match.group(1).split("\n", 1)[0].strip()
+        named_first = SOURCE_FILE.findall(first) if first.startswith("#") else []
+        named_before = SOURCE_FILE.findall(BLOCK.sub("", text[:match.start()]))
+        source = (named_first or named_before or [None])[-1]
+        lines = [code_line(line) for line in match.group(1).splitlines() if code_line(line)]
+        yield text[:match.start()].count("\n") + 1, source, lines
 
 
-def quoted_lines():
-    for page in sorted(ROOT.glob("docs/*.md")):
-        for block in BLOCK.findall(page.read_text()):
-            for line in block.splitlines():
-                if code_line(line):
-                    yield page.name, code_line(line)
+def problems(page_name, text):
+    found = []
+    for line_number, source, lines in blocks(text):
+        where = f"{page_name}:{line_number}"
+        if source is None:
+            found.append(f"{where}: the block names no file (start it with a comment such as '# examples/x.py')")
+        elif not (ROOT / source).is_file():
+            found.append(f"{where}: {source} does not exist")
+        else:
+            in_file = {code_line(line) for line in (ROOT / source).read_text().splitlines()}
+            found += [f"{where}: not in {source}: {line}" for line in lines if line not in in_file]
+    return found
 
 
-def test_every_quoted_line_is_in_the_source():
-    source = source_lines()
-    missing = [f"{page}: {line}" for page, line in quoted_lines() if line not in source]
-    assert not missing, "docs quote code that is not in tinygen/ or examples/:\n" + "\n".join(missing)
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_quoted_line_is_in_the_file_the_page_names(page):
+    found = problems(page.name, page.read_text())
+    assert not found, "docs quote code that is not in the file they name:\n" + "\n".join(found)
 
 
 def test_the_check_sees_the_blocks():
-    """It reads the pages: the GAN page quotes the gradient penalty's double backward."""
-    assert ("gans.md", "(g,) = grad(scores.sum(), x_hat, create_graph=True)") in set(quoted_lines())
-    assert "(g,) = grad(scores.sum(), x_hat, create_graph=True)" in source_lines()
+    """It reads the pages: the GAN page quotes the gradient penalty's double backward from wgan.py."""
+    page = (ROOT / "docs/gans.md").read_text()
+    quoted = [(source, line) for _, source, lines in blocks(page) for line in lines]
+    assert ("tinygen/models/wgan.py", "(g,) = grad(scores.sum(), x_hat, create_graph=True)") in quoted
+
+
+def test_a_line_from_another_file_or_altered_fails():
+    """The mismatch this check was made for: D(fake.detach()) quoted as the vanilla GAN's step, whose
+    code reads D(shown); a real line of that file passes, and a real line of another file does not."""
+    step = "d_real, d_fake = D(real), D(shown)"
+    assert not problems("page", f"In `examples/vanilla_gan_mnist.py`:\n```python\n{step}\n```\n")
+    altered = "In `examples/vanilla_gan_mnist.py`:\n```python\nd_real, d_fake = D(real), D(fake.detach())\n```\n"
+    assert problems("page", altered)
+    elsewhere = f"```python\n# tinygen/models/wgan.py\n{step}\n```\n"
+    assert problems("page", elsewhere)
+    assert problems("page", f"```python\n{step}\n```\n")  # no file named at all
