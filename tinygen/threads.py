@@ -19,9 +19,9 @@ So tinygen's policy, applied by the matrix-product ops before each product on Nu
 Why one thread by default: it is steady on a busy machine, and it is reproducible. A BLAS adds in
 another order on two threads than on one (for some shapes only), so a count that follows the
 machine's load would give a run other numbers from one day to the next; a GAN amplifies that.
-One thread costs up to a fifth of the quiet speed at batch 128 on these models and nothing at
-batch 64; "auto" wins that back when the machine is quiet and keeps steady when it is not
-(docs/8-performance.md has the figures). CuPy's products run on the GPU and are left alone.
+What one thread costs on a quiet machine is still to be measured cleanly (the DCGAN, whose
+products are large, seemed to gain from a second core); "auto" takes the second core when the
+machine is quiet and keeps steady when it is not (docs/8-performance.md has the figures). CuPy's products run on the GPU and are left alone.
 """
 import os
 import time
