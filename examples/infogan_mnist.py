@@ -46,7 +46,7 @@ and metrics.json.
 import numpy as np
 
 import tinygen
-from tinygen import backend, metrics, optim, viz
+from tinygen import metrics, optim, viz
 from tinygen.models.infogan import (
     LATENT_DIM,
     NUM_CONTINUOUS,
@@ -149,17 +149,15 @@ def code_purity_by_epoch(G, watched, args, epoch_history):
     """An end_of_epoch for gans.train: each epoch, how well the code c picks the digit in
     by_code(G, *watched) (metrics.code_purity: purity, and accuracy with codes matched one to one
     to digits), appended to epoch_history (a resumed epoch is measured anew). With --no-metrics it
-    measures nothing. It leaves tinygen's random numbers where they were (making the classifier
-    draws initial weights), so a run measured epoch by epoch trains exactly as one that is not."""
+    measures nothing. metrics.load_classifier leaves tinygen's random numbers where they were, so a
+    run measured epoch by epoch trains exactly as one that is not."""
     def measure(epoch, step, folder):
         if args.no_metrics:
             return
         if epoch_history["epoch"][-1:] == [epoch + 1]:
             for values in epoch_history.values():
                 del values[-1]
-        state = backend.get_rng_state()
         found = metrics.code_purity(by_code(G, *watched, args), args.data_dir)
-        backend.set_rng_state(state)
         for key, value in [("epoch", epoch + 1), ("code_purity", found["code_purity"]),
                            ("code_matched_accuracy", found["code_matched_accuracy"])]:
             epoch_history[key].append(value)

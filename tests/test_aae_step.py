@@ -23,20 +23,13 @@ import pytest
 
 import tinygen
 from tinygen import nn, optim
+from by_hand import sigmoid, softplus
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 import aae_mnist  # noqa: E402
 
 LR = 0.1
 N, PIXELS, LATENT = 6, 4, 2
-
-
-def sigmoid(a):
-    return 1 / (1 + np.exp(-a))
-
-
-def softplus(a):
-    return np.log1p(np.exp(a))
 
 
 class LinearEncoder(nn.Module):

@@ -25,6 +25,7 @@ from tinygen import nn, optim
 from tinygen.models.recurrent_autoencoder import RecurrentAutoencoder
 from tinygen.models.sparse_autoencoder import SparseAutoencoder
 from tinygen.models.stacked_autoencoder import StackedAutoencoder
+from by_hand import sigmoid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 from autoencoder_mnist import autoencoder_step  # noqa: E402
@@ -35,10 +36,6 @@ from stacked_autoencoder_mnist import greedy_step, phase_of  # noqa: E402
 
 LR = 0.5
 PIXELS = 6
-
-
-def sigmoid(a):
-    return 1 / (1 + np.exp(-a))
 
 
 def relu(a):

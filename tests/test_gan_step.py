@@ -23,15 +23,12 @@ import pytest
 
 import tinygen
 from tinygen import nn, optim
+from by_hand import sigmoid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 from vanilla_gan_mnist import gan_step  # noqa: E402
 
 LR = 0.1
-
-
-def sigmoid(a):
-    return 1 / (1 + np.exp(-a))
 
 
 class TinyG(nn.Module):

@@ -30,16 +30,13 @@ import pytest
 import tinygen
 from tinygen import nn, optim
 import tinygen.nn.functional as F
+from by_hand import sigmoid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 from infogan_mnist import infogan_step  # noqa: E402
 
 LR = 0.1
 LATENT, K, CODES, FEATURES, HIDDEN = 2, 3, 2, 4, 3  # z, categories, continuous codes, pixels, trunk width
-
-
-def sigmoid(a):
-    return 1 / (1 + np.exp(-a))
 
 
 class TinyG(nn.Module):

@@ -89,6 +89,23 @@ def test_a_damaged_classifier_cache_is_trained_again(mnist_dir, tmp_path, monkey
     assert metrics.tinygen.load(tmp_path / metrics.CLASSIFIER_FILE)["trained_on"].startswith("MNIST")
 
 
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_loading_the_classifier_leaves_the_random_generator_as_it_was(mnist_dir, tmp_path, monkeypatch, cached):
+    """A training run that measures at an epoch's end must draw the same numbers after it as a run
+    that does not (--no-metrics): building or training the classifier draws from the generator."""
+    if not cached:  # an empty cache: the classifier is built and trained (its training stubbed here)
+        monkeypatch.setenv("TINYGEN_DATA", str(tmp_path))
+        def train_classifier(*args, **kwargs):
+            metrics.tinygen.randn(10)  # as training does: shuffles, initial weights
+            return metrics.MnistClassifier().eval()
+        monkeypatch.setattr(metrics, "train_classifier", train_classifier)
+    metrics.tinygen.manual_seed(3)
+    expected = metrics.tinygen.randn(5).numpy()
+    metrics.tinygen.manual_seed(3)
+    metrics.load_classifier(mnist_dir, verbose=False)
+    np.testing.assert_array_equal(metrics.tinygen.randn(5).numpy(), expected)
+
 # ---------------------------------------------------------------------------------------------
 # Code purity: an unsupervised code (InfoGAN's) against the digits, after matching codes to digits
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 import tinygen
-from tinygen import data, nn, optim
+from tinygen import backend, data, nn, optim
 from tinygen.cli import ArgumentParser, UsageError, check_data_dir, data_error, run
 from tinygen.serialization import CheckpointError
 import tinygen.nn.functional as F
@@ -163,7 +163,17 @@ def load_classifier(data_dir=None, verbose=True):
 
     The weights are cached in the library's cache folder ($TINYGEN_DATA, else ~/.cache/tinygen)
     with a note of what they were trained on; a cache trained on other data is not used.
+    Building (and training) the classifier draws from tinygen's random generator; its state is put
+    back after, so that measuring during a training run does not change the run.
     """
+    state = backend.get_rng_state()
+    try:
+        return _load_classifier(data_dir, verbose)
+    finally:
+        backend.set_rng_state(state)
+
+
+def _load_classifier(data_dir, verbose):
     train_images, train_labels, reference, _, description = reference_data(data_dir)
     model = MnistClassifier()
     cache = data.default_root() / CLASSIFIER_FILE
