@@ -19,9 +19,10 @@ So tinygen's policy, applied by the matrix-product ops before each product on Nu
 Why one thread by default: it is steady on a busy machine, and it is reproducible. A BLAS adds in
 another order on two threads than on one (for some shapes only), so a count that follows the
 machine's load would give a run other numbers from one day to the next; a GAN amplifies that.
-What one thread costs on a quiet machine is still to be measured cleanly (the DCGAN, whose
-products are large, seemed to gain from a second core); "auto" takes the second core when the
-machine is quiet and keeps steady when it is not (docs/8-performance.md has the figures). CuPy's products run on the GPU and are left alone.
+The price: on a quiet machine one thread costs the DCGAN, whose products are large, about a third
+of its speed (the vanilla GAN and the VAE nothing measurable); "auto" takes the second core when
+the machine is quiet and keeps steady when it is not, but its runs are not bit-reproducible
+(docs/8-performance.md has the figures). CuPy's products run on the GPU and are left alone.
 """
 import os
 import time
