@@ -12,9 +12,7 @@
   is near chance.
 """
 import json
-import os
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
@@ -26,6 +24,7 @@ from tinygen import nn, optim, viz
 from tinygen.data import DataLoader
 from tinygen.models.aae import CodeDiscriminator, Decoder, Encoder
 from same_run import assert_same_run
+import script_runs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
@@ -214,12 +213,7 @@ def test_the_codes_picture_is_written(latent, tmp_path):
 
 def run_example(mnist_dir, out, *extra, status=0):
     """stdout (or, with status != 0, stderr) of examples/aae_mnist.py on the test split, batch 32."""
-    command = [sys.executable, str(REPO / "examples" / "aae_mnist.py"), "--data-dir", str(mnist_dir), "--split", "test",
-               "--out", str(out), "--batch-size", "32", *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == status, f"exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout if status == 0 else done.stderr
+    return script_runs.run_example("aae_mnist.py", mnist_dir, out, *extra, status=status)
 
 
 def held_out(mnist_dir):

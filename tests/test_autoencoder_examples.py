@@ -5,9 +5,7 @@ in two equals one run; the greedy stack leaves its first layer bit for bit as ph
 """
 import argparse
 import json
-import os
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
@@ -17,17 +15,12 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
 import autoencoders  # noqa: E402  (examples/autoencoders.py)
 from same_run import assert_same_run
+import script_runs  # noqa: E402
 
 
 def run_example(script, mnist_dir, out, *extra, status=0):
     """stdout (or, with status != 0, stderr) of an example run on the test split, batch 32 unless given."""
-    batch = [] if "--batch-size" in extra else ["--batch-size", "32"]
-    command = [sys.executable, str(REPO / "examples" / script), "--data-dir", str(mnist_dir), "--split", "test",
-               "--out", str(out), *batch, *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's tinygen, not an installed one
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == status, f"{script} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout if status == 0 else done.stderr
+    return script_runs.run_example(script, mnist_dir, out, *extra, status=status)
 
 
 def check_autoencoder_files(folder, metrics=True):

@@ -1,15 +1,13 @@
 """The examples' command line: a user's mistake is one line on stderr, `<script>: error: <what is wrong>;
 <what to do>`, exit status 2, never a traceback, and nothing in --out is written or replaced.
 
-The scripts run as subprocesses with this checkout's tinygen first on their path. Most mistakes are
+The scripts run as `python script` would, with this checkout's tinygen (tests/script_runs.py). Most mistakes are
 found before any data is read, so those runs take a fraction of a second; the few that need a
 trained run's folder share one, trained for 2 steps.
 """
 import argparse
 import re
-import os
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
@@ -23,6 +21,7 @@ from tinygen.cli import UsageError
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
 import common  # noqa: E402  (examples/common.py)
+from script_runs import run_python  # noqa: E402
 
 esc = re.escape
 EXAMPLES = ["vanilla_gan_mnist.py", "dcgan_mnist.py", "vae_mnist.py"]
@@ -30,10 +29,7 @@ EXAMPLES = ["vanilla_gan_mnist.py", "dcgan_mnist.py", "vae_mnist.py"]
 
 def run_script(script, *args, cwd=None, env=None, timeout=300):
     """(exit status, stdout, stderr) of an example run with this checkout's tinygen (env: variables to add)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    done = subprocess.run([sys.executable, str(REPO / "examples" / script), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=cwd)
-    return done.returncode, done.stdout, done.stderr
+    return run_python(REPO / "examples" / script, *args, cwd=cwd, env=env, timeout=timeout)
 
 
 def assert_refused(script, status, stderr, message):
@@ -525,7 +521,7 @@ def test_a_classifier_that_cannot_be_cached_is_still_used(tmp_path, monkeypatch,
     images = np.zeros((30, 28, 28), np.float32)
     labels = np.zeros(30, np.int64)
     monkeypatch.setattr(metrics, "reference_data",
-                        lambda data_dir: metrics.ReferenceData(images, labels, images, labels, "tiny"))
+                        lambda data_dir, training=True: metrics.ReferenceData(images, labels, images, labels, "tiny"))
     monkeypatch.setattr(metrics, "train_classifier", lambda *args, **kwargs: metrics.MnistClassifier())
     model, _, _ = metrics.load_classifier()
     assert isinstance(model, metrics.MnistClassifier)

@@ -6,10 +6,7 @@ rests on: <conv2d(x, W), y> = <x, conv_transpose2d(y, W)> for the same W, stride
 Then the example end to end on real digits: its files, resume equal to one run, one-line errors.
 """
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +19,7 @@ from strategies import medium
 from tinygen import nn
 from tinygen.models.conv_autoencoder import ConvAutoencoder
 from same_run import assert_same_run
+import script_runs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -109,12 +107,7 @@ def test_the_models_own_layers_are_adjoint():
 
 
 def run_example(mnist_dir, out, *extra, status=0):
-    command = [sys.executable, str(REPO / "examples" / "conv_autoencoder_mnist.py"), "--data-dir", str(mnist_dir),
-               "--split", "test", "--out", str(out), "--batch-size", "32", *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == status, f"exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout if status == 0 else done.stderr
+    return script_runs.run_example("conv_autoencoder_mnist.py", mnist_dir, out, *extra, status=status)
 
 
 @pytest.mark.parametrize("decoder", ["transposed", "upsample"])

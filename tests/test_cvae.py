@@ -21,6 +21,7 @@ from tinygen.data import MNIST
 from tinygen.models.cvae import CVAE
 from tinygen.models.vae import vae_loss
 from same_run import assert_same_run
+import script_runs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
@@ -124,12 +125,7 @@ def test_class_accuracy_reads_real_digits_and_cannot_credit_a_decoder_blind_to_t
 
 def run_example(mnist_dir, out, *extra, status=0):
     """stdout (or, with status != 0, stderr) of cvae_mnist.py on the test split, batch 32."""
-    command = [sys.executable, str(REPO / "examples" / "cvae_mnist.py"), "--data-dir", str(mnist_dir), "--split",
-               "test", "--out", str(out), "--batch-size", "32", *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's tinygen, not an installed one
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == status, f"exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout if status == 0 else done.stderr
+    return script_runs.run_example("cvae_mnist.py", mnist_dir, out, *extra, status=status)
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,11 @@ import doctest
 import pathlib
 import re
 import shlex
-import subprocess
 import sys
 
 import pytest
+
+from script_runs import run_python
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]
@@ -129,8 +130,8 @@ def test_the_example_check_catches_a_wrong_output(tmp_path, monkeypatch, capsys)
 
 @pytest.mark.parametrize("script", FIGURE_SCRIPTS, ids=lambda p: p.name)
 def test_figure_scripts_draw_their_pictures(script, tmp_path):
-    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    status, _, stderr = run_python(script, "--out", tmp_path, timeout=120)
+    assert status == 0, stderr
     assert list(tmp_path.glob("*.png")), f"{script.name} wrote no picture"
 
 
@@ -171,8 +172,7 @@ def command_problems(words, help_text):
 
 def script_help(script, cache={}):
     if script not in cache:
-        done = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
-        cache[script] = done.stdout
+        cache[script] = run_python(ROOT / script, "--help", timeout=60, cwd=ROOT)[1]
     return cache[script]
 
 

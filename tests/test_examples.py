@@ -1,28 +1,17 @@
 """Each headline example runs end to end on real MNIST for a few steps, and resuming equals one run."""
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import tinygen
 from same_run import assert_same_run
+from script_runs import run_example  # noqa: F401  (other test files import it from here)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 EXAMPLES = ["vanilla_gan_mnist.py", "dcgan_mnist.py", "vae_mnist.py"]
-
-
-def run_example(script, mnist_dir, out, *extra):
-    command = [sys.executable, str(REPO / "examples" / script), "--data-dir", str(mnist_dir), "--split", "test",
-               "--out", str(out), "--batch-size", "32", *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's tinygen, not an installed one
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
 
 
 def check_gan_run_files(folder, pictures, model_types):

@@ -12,6 +12,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
 import gallery  # noqa: E402  (examples/gallery.py)
+from script_runs import run_python  # noqa: E402
 
 SCRIPT = REPO / "examples" / "gallery.py"
 
@@ -29,8 +30,8 @@ def write_samples(runs, folder, value=None, n=1000, seed=0):
 
 
 def run_gallery(runs, out):
-    return subprocess.run([sys.executable, str(SCRIPT), "--runs", str(runs), "--out", str(out)],
-                          capture_output=True, text=True, timeout=60)
+    status, stdout, stderr = run_python(SCRIPT, "--runs", runs, "--out", out, timeout=60)
+    return subprocess.CompletedProcess([SCRIPT], status, stdout, stderr)
 
 
 def saved_rows(out):

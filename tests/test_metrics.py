@@ -2,8 +2,6 @@
 matching of an unsupervised code to the digits is the best one-to-one map."""
 import itertools
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from hypothesis import strategies as st
 
 from tinygen import metrics
 from strategies import medium
+from script_runs import run_python
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +66,9 @@ def test_command_line_prints_json(classifier, mnist_dir, tmp_path):
     model, reference = classifier
     path = tmp_path / "samples.npy"
     np.save(path, reference[:300])
-    done = subprocess.run([sys.executable, "-m", "tinygen.metrics", str(path), "--data-dir", str(mnist_dir)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    status, stdout, stderr = run_python("tinygen.metrics", path, "--data-dir", mnist_dir, module=True, timeout=300)
+    assert status == 0, stderr
+    result = json.loads(stdout.strip().splitlines()[-1])
     assert result["samples"] == 300 and result["classes_covered"] == 10
 
 

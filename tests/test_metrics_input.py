@@ -4,8 +4,6 @@ None of these needs the classifier: the samples are checked before it is loaded 
 """
 import pathlib
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from tinygen import metrics
 from tinygen.cli import UsageError
+from script_runs import run_python
 
 esc = re.escape
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -24,9 +23,7 @@ N = metrics.MIN_SAMPLES
 
 def command_line(*args):
     """Run the metrics command (this checkout's); returns (exit status, stdout, stderr)."""
-    done = subprocess.run([sys.executable, "-m", "tinygen.metrics", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
-    return done.returncode, done.stdout, done.stderr
+    return run_python("tinygen.metrics", *args, module=True, timeout=120, cwd=REPO)
 
 
 def assert_one_line_error(status, stderr, message):

@@ -6,6 +6,7 @@ Then the class histogram over training that shows collapse (what it counts, and 
 examples/mode_collapse_sweep.py end to end."""
 import json
 import pathlib
+import shutil
 import sys
 
 import numpy as np
@@ -91,11 +92,27 @@ def test_the_remedies_are_off_by_default():
 # The class histogram over training: where collapse shows, epoch by epoch
 
 
-def test_the_class_histogram_is_what_the_classifier_reads_in_G_of_the_watched_noise(mnist_dir, tmp_path):
+@pytest.fixture(scope="module")
+def histogram_runs(mnist_dir, tmp_path_factory):
+    """Two epochs of 20 steps (batch 500) in one run, and split at step 30, in the middle of epoch
+    2 (its checkpoint there kept as at_30.npz), then resumed: the folders one/ and split/."""
+    runs = tmp_path_factory.mktemp("histograms")
+    one, split = runs / "one", runs / "split"
+    run_example("vanilla_gan_mnist.py", mnist_dir, one, *HISTOGRAM_RUN)
+    run_example("vanilla_gan_mnist.py", mnist_dir, split, *HISTOGRAM_RUN, "--max-steps", "30")
+    shutil.copy(split / "checkpoint.npz", runs / "at_30.npz")
+    run_example("vanilla_gan_mnist.py", mnist_dir, split, *HISTOGRAM_RUN, "--resume", str(split / "checkpoint.npz"))
+    return runs
+
+
+HISTOGRAM_RUN = ["--epochs", "2", "--batch-size", "500"]  # 20 steps an epoch
+
+
+def test_the_class_histogram_is_what_the_classifier_reads_in_G_of_the_watched_noise(histogram_runs, mnist_dir):
     """Each epoch's row counts the digits the metrics' classifier reads in G(z) for 1000 fixed z
     (gans.sample_noise with offset 2): recomputed here from the saved G, the last row is the same."""
-    run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path, "--epochs", "2", "--batch-size", "500")
-    saved = tinygen.load(tmp_path / "checkpoint.npz")
+    one = histogram_runs / "one"
+    saved = tinygen.load(one / "checkpoint.npz")
     rows = saved["epoch_history"]["class_histogram"].numpy()
     assert saved["epoch_history"]["epoch"].numpy().tolist() == [1, 2] and rows.shape == (2, 10)
     assert (rows.sum(axis=1) == 1000).all()
@@ -105,30 +122,24 @@ def test_the_class_histogram_is_what_the_classifier_reads_in_G_of_the_watched_no
     classifier = metrics.load_classifier(mnist_dir, verbose=False)[0]
     probabilities, _ = metrics.predict(classifier, gans.generate(G, watched))
     assert rows[-1].tolist() == metrics.class_coverage(probabilities)[0]
-    found = json.loads((tmp_path / "metrics.json").read_text())
+    found = json.loads((one / "metrics.json").read_text())
     assert found["class_histogram_per_epoch"] == rows.tolist()
-    assert (tmp_path / "class_histograms.png").stat().st_size > 5000
+    assert (one / "class_histograms.png").stat().st_size > 5000
 
 
-def test_the_class_histograms_resume_with_the_run(mnist_dir, tmp_path):
+def test_the_class_histograms_resume_with_the_run(histogram_runs):
     """Split at the middle of epoch 2, the rows are those of one run (epoch 2 counted once)."""
-    one, split = tmp_path / "one", tmp_path / "split"
-    options = ["--epochs", "2", "--batch-size", "500"]  # 20 steps an epoch
-    run_example("vanilla_gan_mnist.py", mnist_dir, one, *options)
-    run_example("vanilla_gan_mnist.py", mnist_dir, split, *options, "--max-steps", "30")
-    assert tinygen.load(split / "checkpoint.npz")["epoch_history"]["epoch"].numpy().tolist() == [1, 2]
-    run_example("vanilla_gan_mnist.py", mnist_dir, split, *options, "--resume", str(split / "checkpoint.npz"))
-    assert_same_run(one, split, ["samples.npy"])
+    assert tinygen.load(histogram_runs / "at_30.npz")["epoch_history"]["epoch"].numpy().tolist() == [1, 2]
+    assert_same_run(histogram_runs / "one", histogram_runs / "split", ["samples.npy"])
 
 
-def test_a_checkpoint_from_before_the_class_histograms_still_resumes(mnist_dir, tmp_path):
-    options = ["--epochs", "2", "--batch-size", "500", "--no-metrics"]
-    run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path, *options, "--max-steps", "20")
-    saved = tinygen.load(tmp_path / "checkpoint.npz")
+def test_a_checkpoint_from_before_the_class_histograms_still_resumes(histogram_runs, mnist_dir, tmp_path):
+    saved = tinygen.load(histogram_runs / "at_30.npz")
     del saved["epoch_history"]  # as the checkpoints written before it was added
     tinygen.save(saved, tmp_path / "older.npz")
     continued = tmp_path / "continued"
-    run_example("vanilla_gan_mnist.py", mnist_dir, continued, *options, "--resume", str(tmp_path / "older.npz"))
+    run_example("vanilla_gan_mnist.py", mnist_dir, continued, *HISTOGRAM_RUN, "--no-metrics",
+                "--resume", str(tmp_path / "older.npz"))
     assert tinygen.load(continued / "checkpoint.npz")["step"].item() == 40
 
 

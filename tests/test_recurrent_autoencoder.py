@@ -2,10 +2,7 @@
 gradient, through all 56 time steps of the encoder and decoder, checked numerically; on real
 digits it learns; and its example runs end to end, resuming exactly."""
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,6 +14,7 @@ from tinygen.data import MNIST
 from tinygen.gradcheck import gradcheck
 from tinygen.models.recurrent_autoencoder import RecurrentAutoencoder
 from same_run import assert_same_run
+import script_runs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = "recurrent_autoencoder_mnist.py"
@@ -114,12 +112,7 @@ def test_the_code_carries_the_digit(mnist_dir):
 
 
 def run_example(mnist_dir, out, *extra):
-    command = [sys.executable, str(REPO / "examples" / SCRIPT), "--data-dir", str(mnist_dir), "--split", "test",
-               "--out", str(out), "--batch-size", "16", "--hidden", "16", *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, f"{SCRIPT} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
+    return script_runs.run_example(SCRIPT, mnist_dir, out, "--batch-size", "16", "--hidden", "16", *extra)
 
 
 def test_example_runs_and_writes_its_files(mnist_dir, tmp_path):
@@ -150,9 +143,8 @@ def test_a_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
     ("--hidden", "1.5", "argument --hidden: expected a whole number, got '1.5'"),
 ])
 def test_bad_options_are_one_line(tmp_path, option, value, message):
-    done = subprocess.run([sys.executable, str(REPO / "examples" / SCRIPT), option, value, "--out", str(tmp_path / "run")],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"{SCRIPT}: error: "), done.stderr
-    assert message in done.stderr, done.stderr
+    status, _, stderr = script_runs.run_python(REPO / "examples" / SCRIPT, option, value, "--out", tmp_path / "run")
+    assert status == 2 and "Traceback" not in stderr
+    assert stderr.count("\n") == 1 and stderr.startswith(f"{SCRIPT}: error: "), stderr
+    assert message in stderr, stderr
     assert not (tmp_path / "run").exists()

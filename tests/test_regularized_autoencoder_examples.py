@@ -2,11 +2,8 @@
 the files the issue names (shapes, dtypes, ranges, order), resume equals one run, and their own
 options' mistakes are one line with exit status 2."""
 import json
-import os
 import re
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +13,7 @@ from tinygen.data import MNIST
 from tinygen.models.anomaly_detection import roc_auc
 from tinygen.models.denoising_autoencoder import corrupt
 from same_run import assert_same_run
+import script_runs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = ["sparse_autoencoder_mnist.py", "denoising_autoencoder_mnist.py", "anomaly_detection_mnist.py"]
@@ -23,12 +21,7 @@ EXAMPLES = ["sparse_autoencoder_mnist.py", "denoising_autoencoder_mnist.py", "an
 
 def run_example(script, mnist_dir, out, *extra, status=0):
     """stdout (or, with status != 0, stderr) of an example run on the test split, batch 32."""
-    command = [sys.executable, str(REPO / "examples" / script), "--data-dir", str(mnist_dir), "--split", "test",
-               "--out", str(out), "--batch-size", "32", *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's tinygen, not an installed one
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == status, f"{script} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout if status == 0 else done.stderr
+    return script_runs.run_example(script, mnist_dir, out, *extra, status=status)
 
 
 def held_out(mnist_dir):

@@ -7,9 +7,7 @@ shapes and gradients. On real digits (slow): prior samples of a briefly trained 
 recognisable to tinygen's classifier, and the held-out KL falls as beta rises.
 """
 import json
-import os
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
@@ -25,6 +23,7 @@ from tinygen.gradcheck import gradcheck
 from tinygen.models.vae import VAE, ConvVAE, reparameterize, vae_loss
 from autoencoder_training import digits
 from same_run import assert_same_run
+import script_runs
 from strategies import medium
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -35,10 +34,7 @@ import vae_mnist  # noqa: E402  (examples/vae_mnist.py)
 
 def run_script(script, *args):
     """(exit status, stdout, stderr) of an example run with this checkout's tinygen."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, str(REPO / "examples" / script), *map(str, args)], capture_output=True,
-                          text=True, timeout=600, env=env)
-    return done.returncode, done.stdout, done.stderr
+    return script_runs.run_python(REPO / "examples" / script, *args)
 
 
 def run_vae(mnist_dir, out, *extra):
