@@ -173,6 +173,8 @@ def finish(args, folder, model, data, history, code_size, title, extra_metrics=N
         metrics["pca_mse"] = pca_mse(data.train, data.held_out, code_size)
         print(f"PCA with {code_size} components: {metrics['pca_mse']:.5f}")
         metrics.update(extra_metrics or {})
+        metrics.update(common.data_record(args, f"the last {HELD_OUT:,} MNIST test digits (never trained on), and for "
+                                             "samples the metrics' reference digits"))
         if samples is not None:
             metrics.update(sample_metrics.evaluate(samples, data_dir=args.data_dir))
         common.save_text(json.dumps(metrics, indent=1), folder / "metrics.json")

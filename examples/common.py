@@ -102,7 +102,9 @@ def parser(description, epochs, batch_size, lr, out):
     p = cli.ArgumentParser(description=description)
     p.add_argument("--data-dir", default=None,
                    help="folder with the MNIST files (default: $TINYGEN_DATA or ~/.cache/tinygen, downloading if missing)")
-    p.add_argument("--split", default="train", choices=["train", "test"], help="which MNIST split to train on")
+    p.add_argument("--split", default="train", choices=["train", "test"],
+                   help="which MNIST split to train on (default train; test is for quick runs, and its figures are "
+                        "not comparable)")
     p.add_argument("--epochs", type=whole_number(1), default=epochs, help=f"epochs in all, at least 1 (default {epochs})")
     p.add_argument("--batch-size", type=whole_number(1), default=batch_size, help=f"default {batch_size}")
     p.add_argument("--lr", type=positive_number, default=lr, help=f"learning rate, > 0 (default {lr})")
@@ -235,6 +237,16 @@ def mnist(args, split):
         return data.MNIST(root=args.data_dir, split=split)
     except (FileNotFoundError, data.CorruptFileError) as error:  # a failed download, or a damaged file
         raise cli.data_error(error) from None
+
+
+def data_record(args, judged_on):
+    """What metrics.json says of its data: the split the run trained on and the digits its figures
+    were measured on (`judged_on`), and for --split test that its figures are not comparable."""
+    record = {"trained_on": f"MNIST {args.split} split", "judged_on": judged_on}
+    if args.split == "test":
+        record["note"] = ("--split test is for quick runs: its figures are not comparable with a run on the "
+                          "training split (the metrics' reference digits are among those it trained on)")
+    return record
 
 
 def load_mnist(args, scale):

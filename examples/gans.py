@@ -259,7 +259,8 @@ def finish(args, folder, history, samples, title, samples_by_class=None, extra_m
     print(f"wrote {folder / 'samples.npy'} {samples.shape}")
     if args.no_metrics:
         return None
-    result = {**metrics.evaluate(samples, data_dir=args.data_dir), **found}
+    result = {**metrics.evaluate(samples, data_dir=args.data_dir), **found,
+              **common.data_record(args, "the metrics' reference digits (see 'classifier')")}
     common.save_text(json.dumps(result, indent=1), folder / "metrics.json")
     print("metrics:", json.dumps(result))
     return result

@@ -35,6 +35,8 @@ def check_autoencoder_files(folder, metrics=True):
         result = json.loads((folder / "metrics.json").read_text())
         assert set(result) >= {"held_out_mse", "pca_mse", "code_size", "held_out_images", "train_images"}
         assert result["held_out_images"] == 1000 and result["train_images"] == 9000
+        assert result["trained_on"] == "MNIST test split" and "not comparable" in result["note"]
+        assert result["judged_on"].startswith("the last 1,000 MNIST test digits (never trained on)")
         held_out = np.load(folder / "reconstructions.npy")  # the file's error is at most the model's (clipping helps)
         return result, held_out
     assert not (folder / "metrics.json").exists()

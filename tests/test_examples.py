@@ -38,6 +38,8 @@ def test_example_runs_and_writes_its_files(script, mnist_dir, tmp_path):
     assert (tmp_path / "checkpoint.npz").exists()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) >= {"classifier_score", "frechet_distance", "class_histogram", "classes_covered"}
+    assert metrics["trained_on"] == "MNIST test split" and "not comparable" in metrics["note"]  # --split test
+    assert ("test digits" if script == "vae_mnist.py" else "reference digits") in metrics["judged_on"]
     assert "metrics:" in stdout
     if script == "vae_mnist.py":
         assert (tmp_path / "manifold.png").exists() and (tmp_path / "reconstructions_epoch_001.png").exists()
