@@ -10,8 +10,9 @@ default warning filters, stdout and stderr on files of their own, and the exit s
 changes (tinygen's random generator, its thread count, modules) ends with the child.
 
 A run that sets environment variables, which tinygen and the BLAS library read as they are
-imported, gets a real new interpreter; so does every run where fork is missing, or when
-TINYGEN_TESTS_SUBPROCESS=1 is set (to check that the two ways agree).
+imported, gets a real new interpreter; so does every run where fork is missing, on a machine with
+a real GPU (CUDA does not survive a fork), or when TINYGEN_TESTS_SUBPROCESS=1 is set (to check that
+the two ways agree).
 """
 import io
 import os
@@ -23,6 +24,8 @@ import tempfile
 import time
 import traceback
 import warnings
+
+from tinygen import backend
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -42,7 +45,10 @@ def _warm_up():
     plt.close(figure)
 
 
-if hasattr(os, "fork"):
+# CUDA does not survive a fork: with a real GPU (tinygen's backend has started CUDA to count the
+# devices) every run is a new interpreter. The CuPy stand-in (TINYGEN_FAKE_CUPY=1) is plain NumPy.
+CAN_FORK = hasattr(os, "fork") and not (backend.gpu_available() and os.environ.get("TINYGEN_FAKE_CUPY") != "1")
+if CAN_FORK:
     _warm_up()
 
 
@@ -50,7 +56,7 @@ def run_python(script, *args, module=False, env=None, cwd=None, timeout=600):
     """(exit status, stdout, stderr) of `python script args` (`python -m script args` with
     module=True), with this checkout's tinygen; env: variables to add."""
     args = [str(arg) for arg in args]
-    if env or not hasattr(os, "fork") or os.environ.get("TINYGEN_TESTS_SUBPROCESS") == "1":
+    if env or not CAN_FORK or os.environ.get("TINYGEN_TESTS_SUBPROCESS") == "1":
         command = [sys.executable, *(["-m", script] if module else [str(script)]), *args]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd,
                               env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
