@@ -15,12 +15,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
 import autoencoders  # noqa: E402  (examples/autoencoders.py)
 from same_run import assert_same_run
-import script_runs  # noqa: E402
-
-
-def run_example(script, mnist_dir, out, *extra, status=0):
-    """stdout (or, with status != 0, stderr) of an example run on the test split, batch 32 unless given."""
-    return script_runs.run_example(script, mnist_dir, out, *extra, status=status)
+from script_runs import run_example  # noqa: E402
 
 
 def check_autoencoder_files(folder, metrics=True):

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 import tinygen as tg
 import tinygen.nn.functional as F
 from strategies import medium
-from tinygen import nn
 from tinygen.models.conv_autoencoder import ConvAutoencoder
 from same_run import assert_same_run
 import script_runs

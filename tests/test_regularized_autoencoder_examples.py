@@ -13,15 +13,10 @@ from tinygen.data import MNIST
 from tinygen.models.anomaly_detection import roc_auc
 from tinygen.models.denoising_autoencoder import corrupt
 from same_run import assert_same_run
-import script_runs
+from script_runs import run_example
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = ["sparse_autoencoder_mnist.py", "denoising_autoencoder_mnist.py", "anomaly_detection_mnist.py"]
-
-
-def run_example(script, mnist_dir, out, *extra, status=0):
-    """stdout (or, with status != 0, stderr) of an example run on the test split, batch 32."""
-    return script_runs.run_example(script, mnist_dir, out, *extra, status=status)
 
 
 def held_out(mnist_dir):

@@ -23,18 +23,13 @@ from tinygen.gradcheck import gradcheck
 from tinygen.models.vae import VAE, ConvVAE, reparameterize, vae_loss
 from autoencoder_training import digits
 from same_run import assert_same_run
-import script_runs
+from test_cli import run_script
 from strategies import medium
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
 import beta_vae_sweep  # noqa: E402  (examples/beta_vae_sweep.py)
 import vae_mnist  # noqa: E402  (examples/vae_mnist.py)
-
-
-def run_script(script, *args):
-    """(exit status, stdout, stderr) of an example run with this checkout's tinygen."""
-    return script_runs.run_python(REPO / "examples" / script, *args)
 
 
 def run_vae(mnist_dir, out, *extra):
