@@ -219,6 +219,8 @@ def main():
                              "on --threads threads)")
     parser.add_argument("--auto", action="store_true",
                         help="tinygen workers: set_num_threads('auto'), large products on the free cores")
+    parser.add_argument("--without-torch", action="store_true",
+                        help="time tinygen alone (no ratios), even where PyTorch is installed")
     parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "MODEL", "BATCH"), default=None,
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -226,7 +228,7 @@ def main():
         library, model, batch = args.worker
         return serve(library, model, int(batch), args.device, args.parallel_flops, args.auto)
 
-    libraries = ["tinygen"] + (["torch"] if workloads.torch_available() else [])
+    libraries = ["tinygen"] + (["torch"] if workloads.torch_available() and not args.without_torch else [])
     if args.under_load:
         if args.device != "cpu":
             parser.error("--under-load times the CPU: leave --device at cpu")

@@ -88,6 +88,27 @@ def test_a_damaged_classifier_cache_is_trained_again(mnist_dir, tmp_path, monkey
 
 
 
+def test_the_cached_reference_predictions_are_the_classifiers_own(mnist_dir, tmp_path, monkeypatch):
+    """evaluate() reads the reference digits' probabilities and features from the cache, where the
+    classifier was saved with them: they equal predicting them afresh, and a cache from before they
+    were kept (the weights alone) is completed on first use."""
+    model, reference, description = metrics.load_classifier(mnist_dir, verbose=False)
+    monkeypatch.setenv("TINYGEN_DATA", str(tmp_path))
+    metrics.tinygen.save({"model": model.state_dict(), "trained_on": description}, tmp_path / metrics.CLASSIFIER_FILE)
+    fresh = metrics.predict(model, reference)
+    for _ in range(2):  # the old cache, then the completed one
+        *_, (probabilities, features) = metrics._load_and_keep_the_generator(mnist_dir, verbose=False)
+        np.testing.assert_array_equal(probabilities, fresh[0])
+        np.testing.assert_array_equal(features, fresh[1])
+        assert probabilities.dtype == fresh[0].dtype and features.dtype == fresh[1].dtype
+        assert "reference" in metrics.tinygen.load(tmp_path / metrics.CLASSIFIER_FILE)
+    samples = np.random.default_rng(0).random((300, 28, 28), dtype=np.float32)
+    p_fake, f_fake = metrics.predict(model, samples)
+    found = metrics.evaluate(samples, mnist_dir, verbose=False)
+    assert found["frechet_distance"] == round(metrics.frechet_distance(f_fake, fresh[1]), 3)
+    assert found["classifier_score_real"] == round(metrics.classifier_score(fresh[0]), 3)
+
+
 @pytest.mark.parametrize("cached", [True, False])
 def test_loading_the_classifier_leaves_the_random_generator_as_it_was(mnist_dir, tmp_path, monkeypatch, cached):
     """A training run that measures at an epoch's end must draw the same numbers after it as a run

@@ -170,6 +170,10 @@ def load_classifier(data_dir=None, verbose=True):
     Building (and training) the classifier draws from tinygen's random generator; its state is put
     back after, so that measuring during a training run does not change the run.
     """
+    return _load_and_keep_the_generator(data_dir, verbose)[:3]
+
+
+def _load_and_keep_the_generator(data_dir, verbose):
     state = backend.get_rng_state()
     try:
         return _load_classifier(data_dir, verbose)
@@ -178,6 +182,10 @@ def load_classifier(data_dir=None, verbose=True):
 
 
 def _load_classifier(data_dir, verbose):
+    """(model, reference images, description, the reference's (probabilities, features)).
+
+    The reference's probabilities and features are the same for every evaluation (one model, one
+    reference): they are computed once, with the classifier, and cached with it."""
     _, _, reference, _, description = reference_data(data_dir, training=False)
     model = MnistClassifier()
     cache = data.default_root() / CLASSIFIER_FILE
@@ -186,7 +194,12 @@ def _load_classifier(data_dir, verbose):
             saved = tinygen.load(cache)
             if saved.get("trained_on") == description:
                 model.load_state_dict(saved["model"])
-                return model.eval(), reference, description
+                model.eval()
+                if "reference" in saved and len(saved["reference"]["features"]) == len(reference):
+                    found = saved["reference"]
+                    return model, reference, description, (found["probabilities"].numpy(),  # float32, as predict's
+                                                           found["features"].numpy().astype(np.float64))
+                return model, reference, description, _cache(cache, model, description, reference)
         except (CheckpointError, KeyError, TypeError, ValueError) as error:  # a damaged cache: train again
             if verbose:
                 print(f"metrics: the cached classifier cannot be used ({error})")
@@ -194,12 +207,20 @@ def _load_classifier(data_dir, verbose):
         print(f"metrics: training the MNIST classifier once ({description}); it is cached in {cache}")
     train_images, train_labels = reference_data(data_dir)[:2]  # only now: the cache could not be used
     model = train_classifier(train_images, train_labels, verbose=verbose)
+    return model, reference, description, _cache(cache, model, description, reference)
+
+
+def _cache(path, model, description, reference):
+    """Save the classifier with the reference's predictions; returns those predictions."""
+    probabilities, features = predict(model, reference)
     try:
-        tinygen.save({"model": model.state_dict(), "trained_on": description}, cache)
+        tinygen.save({"model": model.state_dict(), "trained_on": description,
+                      "reference": {"probabilities": probabilities,  # float32 both, as the classifier made them
+                                    "features": features.astype(np.float32)}}, path)
     except OSError as error:  # a cache that cannot be written: the classifier is still good, for this call
-        print(f"metrics: could not cache the classifier in {cache} ({error.strerror}); it is used now and "
+        print(f"metrics: could not cache the classifier in {path} ({error.strerror}); it is used now and "
               f"trained again next time (set TINYGEN_DATA to a writable folder to keep it)")
-    return model, reference, description
+    return probabilities, features
 
 
 def check_samples(samples):
@@ -235,9 +256,8 @@ def check_samples(samples):
 def evaluate(samples, data_dir=None, verbose=True):
     """All metrics of generated images (N, 28, 28), (N, 1, 28, 28) or (N, 784) in [0, 1], as a dict."""
     samples = check_samples(samples)
-    model, reference, description = load_classifier(data_dir, verbose)
+    model, _, description, (p_real, f_real) = _load_and_keep_the_generator(data_dir, verbose)
     p_fake, f_fake = predict(model, samples)
-    p_real, f_real = predict(model, reference)
     histogram, covered = class_coverage(p_fake)
     return {
         "samples": len(samples),
