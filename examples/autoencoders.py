@@ -66,6 +66,23 @@ def load_data(args):
     return types.SimpleNamespace(train=images, train_labels=labels, held_out=held_out, held_out_labels=held_out_labels)
 
 
+BINARIZE_SEED = 0  # the held-out digits' one binarization: the same binary digits for every run
+
+
+def binarize_afresh(x):
+    """Each pixel of x (a Tensor in [0, 1]) drawn as 1 with probability x, else 0: a Bernoulli draw
+    from tinygen's generator. Training binarizes a digit anew each time it sees it (so a model
+    cannot learn one binarization by heart), and a resumed run draws what a straight run would."""
+    uniform = tinygen.rand(*x.shape, dtype=x.dtype, device=x.device)
+    return tinygen.Tensor((uniform.data < x.data).astype(x.dtype))  # 1 where u < p: probability p
+
+
+def binarize_once(images, seed=BINARIZE_SEED):
+    """images (an array in [0, 1]) binarized once, with a generator of their own seeded by `seed`:
+    every run, whatever its --seed, is judged on the same binary digits."""
+    return (np.random.default_rng(seed).random(images.shape) < images).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------------------
 # The training loop, written once
 

@@ -367,12 +367,14 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
 
 
 # A --resume continues the checkpoint's run exactly, so it takes the options that run was trained
-# with: every option but these, which say where things are and how far to train. The checkpoint
+# with: every option but these, which say where things are, how far to train and how much to
+# measure after (the VAE's --log-px-samples). The checkpoint
 # stores the others, and a resume that gives another value is refused, saying the checkpoint's
 # value and why it is fixed (a new --lr would otherwise be silently replaced by the optimisers'
 # saved one). An example whose training depends on one of these too, as the stacked
 # autoencoder's phases on --epochs, adds it in args.resume_with_the_same (option -> why).
-FREE_ON_RESUME = {"data_dir", "device", "out", "resume", "overwrite", "epochs", "max_steps", "no_metrics"}
+FREE_ON_RESUME = {"data_dir", "device", "out", "resume", "overwrite", "epochs", "max_steps", "no_metrics",
+                  "log_px_samples"}
 RESUME_WITH_THE_SAME = {name: "each epoch's batches depend on it" for name in ["split", "batch_size", "seed"]}
 A_RATE = "the checkpoint's optimisers continue at it; for another rate, start a new run"
 AN_OPTION = "the checkpoint's run was trained with it; for another value, start a new run"

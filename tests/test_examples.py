@@ -44,7 +44,7 @@ def test_example_runs_and_writes_its_files(script, mnist_dir, tmp_path):
     if script == "vae_mnist.py":
         assert (tmp_path / "manifold.png").exists() and (tmp_path / "reconstructions_epoch_001.png").exists()
         assert (tmp_path / "interpolation.png").exists() and not (tmp_path / "traversal.png").exists()
-        assert "ELBO on 1000 held-out images" in stdout
+        assert "ELBO on 1000 held-out digits, grey" in stdout
         assert metrics["beta"] == 1 and metrics["held_out_negative_elbo"] > 0 and metrics["code_size"] == 2
 
 

@@ -153,7 +153,7 @@ def test_conv_vae_gradients_match_central_differences():
 def test_beta_vae_example_writes_its_files(mnist_dir, tmp_path):
     """--beta 4, 2 steps, with metrics: every file, and the held-out ELBO's terms in metrics.json."""
     stdout = run_vae(mnist_dir, tmp_path, "--beta", 4, "--max-steps", 2)
-    assert "ELBO on 1000 held-out images" in stdout
+    assert "ELBO on 1000 held-out digits, grey" in stdout
     for name in ["samples.npy", "reconstructions.npy"]:
         images = np.load(tmp_path / name)
         assert images.shape == (1000, 28, 28) and images.dtype == np.float32, name
