@@ -21,11 +21,11 @@ in the same run: on the quiet machine, and while a background load runs (one CPU
 per core but one, as a laptop busy with something else; stopped at the end). Printed: each
 library's loaded/quiet ratio, and tinygen/PyTorch quiet and loaded.
 
-tinygen runs with its own thread policy (tinygen/threads.py: one BLAS thread unless told more),
+tinygen runs with its own thread policy (tinygen/threads.py: one BLAS thread for every call,
+large products cut into blocks of rows run at once on the cores other programs leave free),
 PyTorch with --threads. --parallel-flops N gives tinygen set_num_threads(--threads) and
-threads.PARALLEL_FLOPS = N in its workers: 0 puts every product on --threads threads, as before
-the policy; 4000000 is what tinygen.set_num_threads(2) does. --auto gives tinygen
-set_num_threads("auto"): products of PARALLEL_FLOPS or more on the cores other programs leave free.
+threads.PARALLEL_FLOPS = N in its workers: 0 cuts every product, and its blocks run on --threads
+threads whatever the load. --auto gives tinygen set_num_threads("auto"), which is its default.
 """
 import argparse
 import json
@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 import workloads  # noqa: E402
 
 CASES = [("vanilla_gan", 64), ("vanilla_gan", 128), ("dcgan", 64), ("dcgan", 128), ("vae", 64), ("vae", 128)]
+SETTLE_SECONDS = 1.0  # each turn's untimed steps last at least this long (see measure)
 UNDER_LOAD_CASES = [("vanilla_gan", 64), ("dcgan", 64), ("vae", 128)]
 
 
@@ -103,6 +104,14 @@ def serve(library, model, batch, device, parallel_flops=None, auto=False):
         command = line.split()
         if command[0] == "ready":
             answer = workloads.thread_policy(library)
+        elif command[0] == "settle":  # untimed steps: at least N of them, for at least S seconds
+            seconds, steps = float(command[1]), int(command[2])
+            start, taken = time.perf_counter(), 0
+            while taken < steps or time.perf_counter() - start < seconds:
+                step()
+                taken += 1
+            synchronize()
+            answer = taken
         elif command[0] == "run":
             answer = []
             for _ in range(int(command[1])):
@@ -116,13 +125,16 @@ def serve(library, model, batch, device, parallel_flops=None, auto=False):
         print(json.dumps(answer), flush=True)
 
 
-def measure(libraries, model, batches, device, repeats, warmup, block=10, settle=5, parallel_flops=None, auto=False):
+def measure(libraries, model, batches, device, repeats, warmup, block=10, settle=5, parallel_flops=None, auto=False,
+            settle_seconds=SETTLE_SECONDS):
     """Step times of one model at each batch size in each library, taken turn by turn.
 
     Every (library, batch) has a worker, and the workers take turns, `repeats` turns each, so
-    that slow drifts of the machine hit all alike. A turn is `settle` steps that are not timed
-    (the previous worker's threads may still be spinning on the cores for a moment, and caches
-    are cold) and then `block` timed steps. The machine's speed changes by tens of percent over
+    that slow drifts of the machine hit all alike. A turn is `settle` steps that are not timed,
+    and at least `settle_seconds` of them (the previous worker's threads may still be spinning on
+    the cores for a moment, which tinygen's default policy would take for another program's work
+    for as long as its last look at the machine, half a second, saw them; and caches are cold),
+    and then `block` timed steps. The machine's speed changes by tens of percent over
     minutes here, so comparisons are made turn by turn, between neighbouring turns that saw the
     same machine, and the median of those is reported:
 
@@ -141,7 +153,8 @@ def measure(libraries, model, batches, device, repeats, warmup, block=10, settle
         for _ in range(repeats):
             turn = {}
             for key, worker in workers.items():
-                block_times = worker.ask(f"run {settle + block}")[settle:]
+                worker.ask(f"settle {settle_seconds} {settle}")
+                block_times = worker.ask(f"run {block}")
                 times[key] += block_times
                 turn[key] = statistics.median(block_times)
             turns.append(turn)
@@ -178,17 +191,19 @@ class BackgroundLoad:
             process.wait()
 
 
-def under_load(libraries, cases, repeats, warmup, parallel_flops, auto=False):
+def under_load(libraries, cases, repeats, warmup, parallel_flops, auto=False, settle_seconds=SETTLE_SECONDS):
     """Each case quiet and then loaded, in this one run; returns the rows and prints the table."""
     load_processes = max(len(os.sched_getaffinity(0)) - 1, 1)
     print(f"background load: {load_processes} CPU-bound process(es), one per core but one")
     print(f"{'model':<12} {'batch':>5} {'library':<8} {'quiet ms':>9} {'loaded ms':>10} {'loaded/quiet':>13}")
     rows = []
     for model, batch in cases:
-        quiet, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops, auto=auto)
+        quiet, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops, auto=auto,
+                           settle_seconds=settle_seconds)
         load = BackgroundLoad(load_processes)
         try:
-            loaded, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops, auto=auto)
+            loaded, _ = measure(libraries, model, [batch], "cpu", repeats, warmup, parallel_flops=parallel_flops, auto=auto,
+                                settle_seconds=settle_seconds)
         finally:
             load.stop()
         row = {"model": model, "batch": batch}
@@ -218,7 +233,9 @@ def main():
                         help="tinygen workers: set_num_threads(--threads) and this PARALLEL_FLOPS (0: every product "
                              "on --threads threads)")
     parser.add_argument("--auto", action="store_true",
-                        help="tinygen workers: set_num_threads('auto'), large products on the free cores")
+                        help="tinygen workers: set_num_threads('auto') (the default): large products' blocks on the free cores")
+    parser.add_argument("--settle-seconds", type=float, default=SETTLE_SECONDS,
+                        help=f"each turn's untimed steps last at least this long (default {SETTLE_SECONDS:g})")
     parser.add_argument("--without-torch", action="store_true",
                         help="time tinygen alone (no ratios), even where PyTorch is installed")
     parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "MODEL", "BATCH"), default=None,
@@ -233,9 +250,9 @@ def main():
         if args.device != "cpu":
             parser.error("--under-load times the CPU: leave --device at cpu")
         cases = UNDER_LOAD_CASES if not args.cases else [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases]
-        print(f"{args.threads} threads, {args.repeats} alternating turns of 5 settling + 10 timed steps; numpy "
+        print(f"{args.threads} threads, {args.repeats} alternating turns of 5 settling steps (at least {args.settle_seconds:g} s) + 10 timed steps; numpy "
               f"{np.__version__}" + (f", torch {workloads.torch_version()}" if "torch" in libraries else ", no PyTorch"))
-        rows = under_load(libraries, cases, args.repeats, args.warmup, args.parallel_flops, args.auto)
+        rows = under_load(libraries, cases, args.repeats, args.warmup, args.parallel_flops, args.auto, args.settle_seconds)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"under_load": rows, "parallel_flops": args.parallel_flops, "auto": args.auto}, f, indent=1)
@@ -245,7 +262,7 @@ def main():
     models = {}  # model -> its batch sizes, in the order given
     for model, batch in cases:
         models.setdefault(model, []).append(batch)
-    print(f"device {args.device}, {args.threads} threads, {args.repeats} alternating turns of 5 settling + 10 timed steps; "
+    print(f"device {args.device}, {args.threads} threads, {args.repeats} alternating turns of 5 settling steps (at least {args.settle_seconds:g} s) + 10 timed steps; "
           f"numpy {np.__version__}" + (f", torch {workloads.torch_version()}" if "torch" in libraries else ", no PyTorch"))
     header = f"{'model':<12} {'batch':>5} {'tinygen ms':>11} {'torch ms':>9} {'ratio':>6} {'floor ms':>9} " \
              f"{'GFLOP':>6} {'tinygen MB':>11} {'torch MB':>9} {'mem ratio':>9}"
@@ -254,7 +271,7 @@ def main():
     rows, growths = [], []
     for model, batches in models.items():
         results, growth = measure(libraries, model, batches, args.device, args.repeats, args.warmup,
-                                  parallel_flops=args.parallel_flops, auto=args.auto)
+                                  parallel_flops=args.parallel_flops, auto=args.auto, settle_seconds=args.settle_seconds)
         for batch in batches:
             ms, ratio, memory = results[batch]["ms"], results[batch]["ratio"], results[batch]["memory"]
             floor_ms, gflop = workloads.gemm_floor(model, batch) if args.device == "cpu" else (None, None)

@@ -13,8 +13,14 @@ settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI") == "true":
     settings.load_profile("ci")
 from tinygen.data import MNIST
+import tinygen
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+# pytest-xdist runs one worker per core, which fills the cores already: each worker computes a
+# large product's blocks one after another (the same numbers; tests/test_threads.py sets its own).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    tinygen.set_num_threads(1)
 
 # The examples, benchmarks and scripts that tests run in a subprocess import tinygen from this
 # checkout too, not from wherever `pip install -e` pointed last (another clone or worktree).

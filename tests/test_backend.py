@@ -10,8 +10,9 @@ from tinygen import backend, nn
 import tinygen.nn.functional as F
 
 LIBRARY = pathlib.Path(tinygen.__file__).parent
-# Host-side modules (files, pictures, metrics, numerical checks) work on NumPy by nature.
-HOST_SIDE = {"backend.py", "data.py", "viz.py", "metrics.py", "gradcheck.py"}
+# Host-side modules (files, pictures, metrics, numerical checks, the CPU's products on the cores)
+# work on NumPy by nature.
+HOST_SIDE = {"backend.py", "data.py", "viz.py", "metrics.py", "gradcheck.py", "threads.py"}
 
 
 def imported_modules(path):

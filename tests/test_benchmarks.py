@@ -11,7 +11,7 @@ def test_step_time_benchmark_runs_and_reports(tmp_path):
     out = tmp_path / "result.json"
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--cases", "vae:64", "vae:128", "--repeats", "1",
-         "--warmup", "1", "--json", str(out)],
+         "--warmup", "1", "--settle-seconds", "0", "--json", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -22,7 +22,8 @@ def test_step_time_benchmark_runs_and_reports(tmp_path):
     for row in rows:
         assert row["tinygen_ms"] > 0 and row["tinygen_mb"] > 0
         assert row["gflop"] > 0.1  # the floor saw the step's matrix products
-        assert row["threads"]["tinygen"].startswith("BLAS threads: 1 (steady"), row  # the default policy
+        assert row["threads"]["tinygen"].startswith("BLAS threads: 1 each;"), row  # the default policy:
+        assert "run at once on the cores other programs leave free" in row["threads"]["tinygen"], row  # "auto"
     assert rows[1]["gflop"] > 1.9 * rows[0]["gflop"]  # twice the batch, twice the products
     (growth,) = result["batch_growth"]
     assert growth["model"] == "vae" and growth["batches"] == [64, 128] and growth["tinygen"] > 0
@@ -31,12 +32,13 @@ def test_step_time_benchmark_runs_and_reports(tmp_path):
 def test_the_thread_policy_asked_for_reaches_the_workers(tmp_path):
     """--parallel-flops and --auto set tinygen's policy in the workers that time it, in both modes
     (tinygen alone: PyTorch's workers are not what this checks)."""
-    for options, expected in [(["--parallel-flops", "0"], "BLAS threads: 1 for products under 0M multiply-adds, 2 above"),
-                              (["--auto"], "above it the cores other programs leave free")]:
+    for options, expected in [(["--parallel-flops", "0"], "products of 0M multiply-adds or more cut into"),
+                              (["--parallel-flops", "0"], "run on 2 thread(s) (tinygen.set_num_threads)"),
+                              (["--auto"], "run at once on the cores other programs leave free")]:
         out = tmp_path / "result.json"
         done = subprocess.run(
             [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--cases", "vae:8", "--repeats", "1",
-             "--warmup", "1", "--threads", "2", "--without-torch", "--json", str(out), *options],
+             "--warmup", "1", "--threads", "2", "--without-torch", "--settle-seconds", "0", "--json", str(out), *options],
             capture_output=True, text=True, timeout=300,
         )
         assert done.returncode == 0, done.stderr[-3000:]

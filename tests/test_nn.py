@@ -7,12 +7,18 @@ import tinygen
 import tinygen.nn.functional as F
 from tinygen import nn, optim
 
-try:
-    import torch
-except ImportError:  # the name comparisons need the oracle; the rest of the file does not
-    torch = None
+torch = None  # PyTorch, the oracle: imported by the tests that compare with it (importing it takes a second)
 
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch (the test oracle) is not installed")
+
+@pytest.fixture
+def oracle():
+    """Import PyTorch for a test that compares with it (skip it where PyTorch is not installed);
+    the rest of the file does not need it."""
+    global torch
+    torch = pytest.importorskip("torch", reason="PyTorch (the test oracle) is not installed")
+
+
+needs_torch = pytest.mark.usefixtures("oracle")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The BLAS thread policy (tinygen/threads.py): small products on one thread, large ones on
-get_num_threads(), read back from NumPy's BLAS itself through threadpoolctl."""
+"""How tinygen's products use the cores (tinygen/threads.py): NumPy's BLAS on one thread always,
+read back from the library through threadpoolctl; a large product cut into fixed blocks (of rows or columns),
+computed at once on the threads allowed, with the same numbers however many threads."""
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -22,12 +24,28 @@ def blas_threads_now():
 
 
 @pytest.fixture
-def two_threads():
-    """Large products on 2 threads for the test, and the count before it put back after."""
-    before = threads.get_num_threads()
-    tinygen.set_num_threads(2)
+def two_chunks(monkeypatch):
+    """Large products cut into 2 blocks, their threads set by the test; the policy put back after."""
+    monkeypatch.setattr(threads, "CHUNKS", 2)
+    before = threads._num_threads
     yield
     tinygen.set_num_threads(before)
+
+
+@pytest.fixture
+def block_threads(monkeypatch):
+    """The threads that computed each block of the products made while it is used: a list of
+    (rows of the block, thread ident)."""
+    seen = []
+    real_matmul = np.matmul
+
+    def spying(a, b, out=None):
+        seen.append((out.shape, threading.get_ident()))
+        return real_matmul(a, b, out=out)
+
+    monkeypatch.setattr(threads, "numpy", type("numpy", (), {
+        "matmul": staticmethod(spying), "empty": staticmethod(np.empty), "result_type": staticmethod(np.result_type)}))
+    return seen
 
 
 def products(n):
@@ -42,43 +60,97 @@ def products(n):
 
 
 @pytest.mark.parametrize("op", ["matmul", "linear", "tensordot", "conv2d"])
-def test_small_products_run_on_one_thread_and_large_ones_on_all(op, two_threads):
+def test_large_products_are_cut_into_blocks_on_two_threads_and_small_ones_are_not(op, two_chunks, block_threads):
     small = 16  # 4,096 multiply-adds (conv2d: 4 maps)
     large = 256  # 16.8 M multiply-adds (conv2d: 64 of 16x16 with 16 channels, 37.7 M)
     assert small ** 3 < threads.PARALLEL_FLOPS < large ** 3
-    products(large)[op]()
-    assert blas_threads_now() == 2
+    tinygen.set_num_threads(2)
     products(small)[op]()
-    assert blas_threads_now() == 1
+    assert block_threads == []  # one product, one BLAS call on the calling thread
     products(large)[op]()
-    assert blas_threads_now() == 2
+    assert len(block_threads) == 2 and len({ident for _, ident in block_threads}) == 2
+    assert threading.get_ident() in {ident for _, ident in block_threads}  # the caller takes a block too
+    assert blas_threads_now() == 1
 
 
-def test_the_backward_products_follow_the_policy_too(two_threads):
+def test_the_backward_products_are_cut_too(two_chunks, block_threads):
+    tinygen.set_num_threads(2)
     x = tinygen.randn(256, 256, requires_grad=True)
     w = tinygen.randn(256, 256, requires_grad=True)
-    tinygen.randn(4, 4) @ tinygen.randn(4, 4)
-    assert blas_threads_now() == 1
-    (x @ w).sum().backward()  # gx = g @ w^T and gw = x^T @ g: 16.8 M multiply-adds each
-    assert blas_threads_now() == 2
+    (x @ w).sum().backward()  # y = x @ w, gx = g @ w^T and gw = x^T @ g: 16.8 M multiply-adds each
+    assert len(block_threads) == 6 and {shape for shape, _ in block_threads} == {(128, 256)}
 
 
-def test_set_num_threads_is_the_count_for_large_products(two_threads):
+def test_a_wide_product_is_cut_into_columns(two_chunks, block_threads):
+    """A batch of 64 times a layer of 784 outputs: 64 rows, 784 columns, cut into columns."""
+    tinygen.set_num_threads(2)
+    x, w = tinygen.randn(64, 1024), tinygen.randn(784, 1024)
+    y = F.linear(x, w)
+    assert sorted(shape for shape, _ in block_threads) == [(64, 392), (64, 392)]
+    np.testing.assert_allclose(y.numpy(), x.numpy() @ w.numpy().T, rtol=1e-5, atol=1e-4)
+
+
+def test_on_one_thread_the_blocks_run_one_after_another_on_the_caller(two_chunks, block_threads):
     tinygen.set_num_threads(1)
-    assert tinygen.get_num_threads() == 1
     products(256)["matmul"]()
-    assert blas_threads_now() == 1
+    assert [ident for _, ident in block_threads] == [threading.get_ident()] * 2
 
 
-def test_by_default_every_product_runs_on_one_thread():
-    """In a fresh process (the policy's default, not what another test set): a large product too."""
+@pytest.mark.parametrize("chunks", [2, 3, 4])
+def test_the_numbers_do_not_depend_on_the_thread_count(monkeypatch, two_chunks, chunks):
+    """The blocks are fixed by the shapes and CHUNKS alone: one thread, two, or as many as blocks give
+    the same bits, on a product of a transposed operand (as Linear's x W^T) and in a backward."""
+    monkeypatch.setattr(threads, "CHUNKS", chunks)
+    found = []
+    for count in (1, 2, chunks):
+        tinygen.set_num_threads(count)
+        tinygen.manual_seed(0)
+        x = tinygen.randn(301, 257, requires_grad=True)
+        w = tinygen.randn(129, 257, requires_grad=True)
+        y = F.linear(x, w)
+        (y * y).sum().backward()
+        found.append([y.numpy(), x.grad.numpy(), w.grad.numpy()])
+    for other in found[1:]:
+        for a, b in zip(found[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_blocks_are_as_even_as_can_be(monkeypatch):
+    monkeypatch.setattr(threads, "CHUNKS", 3)
+    assert threads.blocks(10) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert [b.stop - b.start for b in threads.blocks(3000)] == [1000, 1000, 1000]
+
+
+def test_a_matrix_vector_product_is_never_cut(two_chunks, block_threads):
+    """OpenBLAS sums a cut matrix-vector product in another order: it stays whole."""
+    tinygen.set_num_threads(2)
+    tinygen.randn(4096, 2048) @ tinygen.randn(2048, 1)
+    assert block_threads == []
+
+
+def test_a_forked_child_computes_with_threads_of_its_own(two_chunks):
+    """Threads do not survive a fork: a child (as the tests' forked runs) makes its own, not waits on
+    its parent's forever."""
+    tinygen.set_num_threads(2)
+    a, b = tinygen.randn(512, 512), tinygen.randn(512, 512)
+    expected = (a @ b).numpy()  # the parent's threads exist now
+    child = os.fork()
+    if child == 0:
+        os._exit(0 if np.array_equal((a @ b).numpy(), expected) else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_by_default_products_follow_the_free_cores_with_one_blas_thread():
+    """In a fresh process (the policy's default, not what another test set): "auto", and the BLAS
+    on one thread though the environment asks it for two."""
     code = ("import tinygen\nfrom tinygen import threads\nfrom threadpoolctl import threadpool_info\n"
             "tinygen.randn(256, 256) @ tinygen.randn(256, 256)\n"
             "ours = {lib.filepath for lib in threads._numpy_blas()}\n"
-            "print(tinygen.get_num_threads(), {i['num_threads'] for i in threadpool_info() if i['filepath'] in ours})")
+            "print(threads._num_threads, {i['num_threads'] for i in threadpool_info() if i['filepath'] in ours})")
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}  # the BLAS itself would take 2
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
-    assert out.split(maxsplit=1) == ["1", "{1}\n"], out
+    assert out.split(maxsplit=1) == ["auto", "{1}\n"], out
 
 
 class FakeMachine:
@@ -126,24 +198,25 @@ def test_free_cores_looks_again_only_every_half_second(monkeypatch):
     assert threads.free_cores() == 1
 
 
-def test_auto_runs_large_products_on_the_free_cores(monkeypatch):
-    monkeypatch.setattr(threads, "_num_threads", "auto")
+def test_auto_runs_the_blocks_on_the_free_cores(two_chunks, block_threads, monkeypatch):
+    tinygen.set_num_threads("auto")
     monkeypatch.setattr(threads, "free_cores", lambda: 2)
     products(256)["matmul"]()
-    assert blas_threads_now() == 2
-    products(16)["matmul"]()
-    assert blas_threads_now() == 1
+    assert len({ident for _, ident in block_threads}) == 2
+    block_threads.clear()
     monkeypatch.setattr(threads, "free_cores", lambda: 1)  # another program took a core
     products(256)["matmul"]()
-    assert blas_threads_now() == 1
+    assert [ident for _, ident in block_threads] == [threading.get_ident()] * 2
 
 
-def test_set_num_threads_auto_gives_the_free_cores(two_threads, monkeypatch):
+def test_set_num_threads_auto_gives_the_free_cores(two_chunks, monkeypatch):
     monkeypatch.setattr(threads, "free_cores", lambda: 3)
+    tinygen.set_num_threads(2)
     assert tinygen.get_num_threads() == 2
+    assert "run on 2 thread(s)" in threads.describe()
     tinygen.set_num_threads("auto")
     assert tinygen.get_num_threads() == 3
-    assert "the cores other programs leave free (now 3 of" in threads.describe()
+    assert "run at once on the cores other programs leave free" in threads.describe()
 
 
 def test_without_proc_stat_large_products_keep_to_one_thread(monkeypatch):
@@ -174,10 +247,3 @@ def test_auto_beside_a_busy_program_keeps_large_products_to_one_thread():
 def test_set_num_threads_refuses_what_is_no_positive_count(bad):
     with pytest.raises(ValueError, match=r"set_num_threads: expected a positive integer number of threads or 'auto'"):
         tinygen.set_num_threads(bad)
-
-
-def test_the_answer_does_not_depend_on_the_thread_count(two_threads):
-    a, b = tinygen.randn(300, 300), tinygen.randn(300, 300)
-    on_two = (a @ b).numpy()
-    tinygen.set_num_threads(1)
-    np.testing.assert_allclose((a @ b).numpy(), on_two, rtol=1e-5, atol=1e-4)

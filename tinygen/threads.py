@@ -1,45 +1,64 @@
-"""How many threads NumPy's matrix products (its BLAS) may use.
+"""How tinygen's matrix products use the cores.
 
-A BLAS such as OpenBLAS splits a product among its threads and waits for all of them. On a quiet
-machine a large product gains from that; a small one loses, since waking the other threads costs
-more than their share of the work. And on a busy machine, where another program holds the other
-cores, the caller waits for a partner thread that the OS cannot run at once, however large the
-product: measured on 2 cores beside one CPU-bound program (benchmarks/step_time.py --under-load),
-the DCGAN's step took 1.7-2.1x its quiet time on two threads, and 1.07x on one.
+A BLAS such as OpenBLAS splits a product among its own threads and waits for all of them. On a
+busy machine, where another program holds the other cores, the caller waits for a partner thread
+that the OS cannot run at once: measured on 2 cores beside one CPU-bound program
+(benchmarks/step_time.py --under-load), the DCGAN's step took 1.7-2.1x its quiet time with two
+BLAS threads. And a BLAS adds in another order on two threads than on one for some shapes, so
+letting its thread count follow the load would change a run's numbers from day to day.
 
-So tinygen's policy, applied by the matrix-product ops before each product on NumPy arrays:
+So tinygen splits large products itself, in a way that cannot change their numbers:
 
-    by default every product runs on one thread;
-    after tinygen.set_num_threads(n) (as torch.set_num_threads), products of PARALLEL_FLOPS
-    multiply-adds or more run on n threads, smaller ones still on one;
-    after tinygen.set_num_threads("auto"), those large products run on the cores that other
-    programs leave free, at least one (every half second tinygen reads how busy the machine was
-    from Linux's /proc/stat, less its own use; elsewhere it keeps to one).
+    NumPy's BLAS always runs on one thread.
+    A product A B of PARALLEL_FLOPS multiply-adds or more (2-D, more than one column) is cut into
+    CHUNKS blocks, CHUNKS being the cores this process may use: blocks of A's rows (block i of the
+    result is rows i of A times B) where A has at least as many rows as B has columns, else blocks
+    of B's columns; each block is one BLAS call on one thread. The cut depends on the shapes and
+    CHUNKS alone, so the numbers are the same however many threads compute the blocks.
+    The blocks run at once on as many threads as are allowed now: by default ("auto") the cores
+    other programs leave free (every half second tinygen reads how busy the machine was from
+    Linux's /proc/stat, less its own use; elsewhere it keeps to one), at least one; after
+    tinygen.set_num_threads(n) (as torch.set_num_threads), n. On a busy machine the blocks run
+    one after another on the calling thread: nothing waits for a core it cannot have.
+    CuPy's products run on the GPU and are left alone.
 
-Why one thread by default: it is steady on a busy machine, and it is reproducible. A BLAS adds in
-another order on two threads than on one (for some shapes only), so a count that follows the
-machine's load would give a run other numbers from one day to the next; a GAN amplifies that.
-The price: on a quiet machine one thread costs the DCGAN, whose products are large, about a third
-of its speed (the vanilla GAN and the VAE nothing measurable); "auto" takes the second core when
-the machine is quiet and keeps steady when it is not, but its runs are not bit-reproducible
-(docs/8-performance.md has the figures). CuPy's products run on the GPU and are left alone.
+A run thus gives the same numbers on a quiet machine and on a busy one, and a resumed run the
+straight run's. (On the development machine the blocks even give exactly the uncut product's numbers: for
+1,076 random shapes cut into rows and 632 cut into columns, each operand plain or transposed, all
+equal. A matrix-vector product, which OpenBLAS sums in another order when cut, is never cut.)
 """
+import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy
 from threadpoolctl import ThreadpoolController
 
-from tinygen.backend import device_of
+from tinygen.backend import device_of, get_array_module
 
-# Multiply-adds (m * n * k) from which a product is split among threads.
+# Multiply-adds (m * n * k) from which a product is cut into blocks computed at once.
 PARALLEL_FLOPS = 4_000_000
 
+
+def _usable_cores():
+    """The cores this process may run on (its CPU affinity where the system says, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+CHUNKS = _usable_cores()  # the blocks a large product is cut into: fixed for the process
+
 _blas = None  # NumPy's BLAS libraries (threadpoolctl's controllers), found on first use
-_num_threads = 1  # the count for large products: 1 unless set_num_threads says more; "auto": the free cores
+_blas_pid = None  # the process that set them to one thread (a forked child inherits the setting)
+_num_threads = "auto"  # the threads for a large product's blocks: "auto" (the free cores) or set_num_threads' n
 FREE_CORES_EVERY = 0.5  # seconds between two looks at how busy the machine is
 _last_look = None  # (time, the machine's busy seconds, this process's CPU seconds) at the last look
 _free_cores = 1  # what the last look found: cores that no other program used
-_threads_now = None  # what the BLAS is set to now, so that it is told only on a change
+_pool = None  # the threads that compute blocks beside the calling thread, made on first use
+_pool_pid = None  # the process that made them: threads do not survive a fork, a child makes its own
 
 
 def _numpy_blas():
@@ -83,14 +102,14 @@ def free_cores():
 
 
 def get_num_threads():
-    """The number of threads a large matrix product may use now (as torch.get_num_threads): 1 by
-    default, the count set_num_threads gave, or after set_num_threads("auto") the free cores."""
+    """The number of threads a large matrix product may use now (as torch.get_num_threads): after
+    set_num_threads(n), n; by default ("auto") the free cores."""
     return free_cores() if _num_threads == "auto" else _num_threads
 
 
 def set_num_threads(n):
-    """Let large matrix products use n threads (as torch.set_num_threads), or with n = "auto" the
-    cores other programs leave free; small products keep one thread."""
+    """Let a large matrix product's blocks run on n threads at once (as torch.set_num_threads), or
+    with n = "auto" (the default) on the cores other programs leave free. The numbers do not change."""
     global _num_threads
     if n != "auto" and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"set_num_threads: expected a positive integer number of threads or 'auto' (the cores "
@@ -98,24 +117,81 @@ def set_num_threads(n):
     _num_threads = n
 
 
-def for_product(array, multiply_adds):
-    """Before a product of this many multiply-adds on `array`'s device: on the CPU, set the BLAS's
-    thread count by the policy above (the BLAS is told only when the count changes)."""
-    global _threads_now
-    if device_of(array) != "cpu":
-        return
-    threads = 1 if multiply_adds < PARALLEL_FLOPS else get_num_threads()
-    if threads != _threads_now:
+def _one_blas_thread():
+    """Set NumPy's BLAS to one thread, once per process."""
+    global _blas_pid
+    if _blas_pid != os.getpid():
         for lib in _numpy_blas():
-            lib.set_num_threads(threads)
-        _threads_now = threads
+            lib.set_num_threads(1)
+        _blas_pid = os.getpid()
+
+
+def _threads_beside_the_caller():
+    global _pool, _pool_pid
+    if _pool_pid != os.getpid():
+        _pool = ThreadPoolExecutor(max_workers=max(1, CHUNKS - 1), thread_name_prefix="tinygen-blocks")
+        _pool_pid = os.getpid()
+    return _pool
+
+
+def blocks(size):
+    """The slices a large product's rows (or columns) are cut into: CHUNKS of them, as even as can be."""
+    edges = [size * i // CHUNKS for i in range(CHUNKS + 1)]
+    return [slice(start, stop) for start, stop in zip(edges[:-1], edges[1:])]
+
+
+def matmul(a, b):
+    """a @ b for 2-D arrays (or batched, left whole), by the policy above.
+
+    On NumPy, a product of PARALLEL_FLOPS or more multiply-adds with more than one column is
+    computed block by block: along the rows of a, out[rows] = a[rows] @ b, where a has at least as
+    many rows as b has columns, else along the columns of b, out[:, cols] = a @ b[:, cols] (a batch
+    of 64 images times a layer of 784 outputs is cut into columns). The blocks are shared among the
+    threads allowed now (thread t takes blocks t, t + T, t + 2T, ...), the caller among them."""
+    if device_of(a) != "cpu":
+        return a @ b
+    _one_blas_thread()
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    if a.ndim != 2 or b.ndim != 2 or n == 1 or CHUNKS == 1 or max(m, n) < CHUNKS or m * k * n < PARALLEL_FLOPS:
+        return a @ b
+    out = numpy.empty((m, n), dtype=numpy.result_type(a, b))  # on the CPU: NumPy arrays
+    if m >= n:
+        def compute(some):
+            for rows in some:
+                numpy.matmul(a[rows], b, out=out[rows])
+        cut = blocks(m)
+    else:
+        def compute(some):
+            for columns in some:
+                numpy.matmul(a, b[:, columns], out=out[:, columns])
+        cut = blocks(n)
+    threads = min(get_num_threads(), CHUNKS)
+    others = [_threads_beside_the_caller().submit(compute, cut[t::threads]) for t in range(1, threads)]
+    compute(cut[0::threads])
+    for done in others:
+        done.result()  # waits (without spinning) and passes on an error
+    return out
+
+
+def tensordot(a, b, axes_a, axes_b):
+    """numpy.tensordot(a, b, (axes_a, axes_b)), done as NumPy does it (the free axes of a to the
+    front and the paired ones to the back, b the other way, each reshaped to a matrix) with the
+    product by `matmul` above. On CuPy: cupy.tensordot."""
+    xp = get_array_module(a, b)
+    if device_of(a) != "cpu":
+        return xp.tensordot(a, b, axes=(axes_a, axes_b))
+    free_a = [i for i in range(a.ndim) if i not in axes_a]
+    free_b = [j for j in range(b.ndim) if j not in axes_b]
+    paired = math.prod(a.shape[i] for i in axes_a)
+    a2 = a.transpose(free_a + list(axes_a)).reshape(-1, paired)
+    b2 = b.transpose(list(axes_b) + free_b).reshape(paired, -1)
+    return matmul(a2, b2).reshape([a.shape[i] for i in free_a] + [b.shape[j] for j in free_b])
 
 
 def describe():
     """One line for the examples to print at start."""
-    if _num_threads == 1:
-        return "BLAS threads: 1 (steady and reproducible; tinygen.set_num_threads(n or 'auto') lets large products use more)"
-    small = f"BLAS threads: 1 for products under {PARALLEL_FLOPS / 1e6:g}M multiply-adds"
+    cut = f"products of {PARALLEL_FLOPS / 1e6:g}M multiply-adds or more cut into {CHUNKS} blocks"
     if _num_threads == "auto":
-        return f"{small}, above it the cores other programs leave free (now {free_cores()} of {os.cpu_count()})"
-    return f"{small}, {_num_threads} above it (tinygen.set_num_threads)"
+        return (f"BLAS threads: 1 each; {cut}, run at once on the cores other programs leave free (of "
+                f"{os.cpu_count()}); the numbers are the same however many")
+    return f"BLAS threads: 1 each; {cut}, run on {_num_threads} thread(s) (tinygen.set_num_threads)"

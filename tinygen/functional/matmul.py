@@ -1,12 +1,11 @@
 """Matrix products: matmul, tensordot, and the affine map of a Linear layer.
 
-Each asks `threads.for_product` first: on the CPU, small products run on one BLAS thread (see threads.py).
+Each multiplies through `threads.matmul` or `threads.tensordot`: on the CPU a large product is cut
+into blocks (of rows or columns) computed at once on the free cores, one BLAS thread each (see threads.py).
 """
-import math
 
 from tinygen import threads
 from tinygen.autograd import Function, Tensor
-from tinygen.backend import get_array_module
 from tinygen.functional.checks import check_same_dtype, normalize_dim, not_a_tensor
 from tinygen.functional.reduction import sum
 from tinygen.functional.shape import reshape, sum_to, swapaxes, transpose
@@ -21,8 +20,7 @@ class MatMul(Function):
     reads_inputs = {0: (1,), 1: (0,)}
 
     def forward(self, a, b):
-        threads.for_product(a, math.prod(a.shape[:-1]) * b.shape[-1] * a.shape[-1])
-        return a @ b
+        return threads.matmul(a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -66,9 +64,7 @@ class Tensordot(Function):
         self.axes_a, self.axes_b = axes_a, axes_b
 
     def forward(self, a, b):
-        paired = math.prod(a.shape[i] for i in self.axes_a)
-        threads.for_product(a, a.size * b.size // max(paired, 1))
-        return get_array_module(a, b).tensordot(a, b, axes=(self.axes_a, self.axes_b))
+        return threads.tensordot(a, b, self.axes_a, self.axes_b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -126,8 +122,7 @@ class Linear(Function):
     reads_inputs = {0: (1,), 1: (0,), 2: ()}  # gx reads W, gW reads x, gb neither
 
     def forward(self, x, weight, bias=None):
-        threads.for_product(x, x.size * weight.shape[0])
-        y = x @ weight.T
+        y = threads.matmul(x, weight.T)
         if bias is not None:
             y += bias
         return y
