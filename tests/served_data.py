@@ -15,6 +15,7 @@ its first batch are counted, REPORT.json gets {"items", "marked", "batch", "batc
 "shape"}, and the run stops there (exit status 0): the rest of the run would only train.
 """
 import json
+import pathlib
 import runpy
 import sys
 
@@ -54,7 +55,7 @@ def main():
     data.MNIST.__init__ = init_with_white_test_digits
     data.DataLoader.__iter__ = first_epoch
     sys.argv = [script, *args]
-    sys.path.insert(0, str(__import__("pathlib").Path(script).resolve().parent))
+    sys.path.insert(0, str(pathlib.Path(script).resolve().parent))
     runpy.run_path(script, run_name="__main__")
     raise SystemExit(f"served_data: {script} ended without starting a DataLoader")
 

@@ -182,9 +182,10 @@ def tensordot(a, b, axes_a, axes_b):
         return xp.tensordot(a, b, axes=(axes_a, axes_b))
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [j for j in range(b.ndim) if j not in axes_b]
-    paired = math.prod(a.shape[i] for i in axes_a)
-    a2 = a.transpose(free_a + list(axes_a)).reshape(-1, paired)
-    b2 = b.transpose(list(axes_b) + free_b).reshape(paired, -1)
+    rows, paired, columns = (math.prod(shape[i] for i in axes) for shape, axes in
+                             [(a.shape, free_a), (a.shape, axes_a), (b.shape, free_b)])
+    a2 = a.transpose(free_a + list(axes_a)).reshape(rows, paired)  # sizes given: an axis of 0 has no -1
+    b2 = b.transpose(list(axes_b) + free_b).reshape(paired, columns)
     return matmul(a2, b2).reshape([a.shape[i] for i in free_a] + [b.shape[j] for j in free_b])
 
 
