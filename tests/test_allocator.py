@@ -42,11 +42,12 @@ def step():  # the examples' GAN step: D on real and fake, then G through D
     opt_G.step()
 for _ in range(3):  # the first steps grow the heap to the step's peak
     step()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(5):
+faults = []
+for _ in range(9):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     step()
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5
-print(json.dumps({"kept": keep_freed_memory(), "faults_per_step": faults}))
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({"kept": keep_freed_memory(), "faults_per_step": sorted(faults)[4], "faults": faults}))
 """
 
 
@@ -66,9 +67,11 @@ def test_a_repeated_training_step_reuses_its_memory(threads):
     kept = run_step(threads)
     default = run_step(threads, TINYGEN_KEEP_FREED_MEMORY="0")
     assert kept["kept"] and not default["kept"]
-    # With glibc's defaults the step faults in thousands of fresh pages each time (~8,000 here at
-    # batch 64); with the setting almost none.
-    assert kept["faults_per_step"] < 200, kept
+    # faults_per_step is the median step's: with glibc's defaults a step faults in thousands of
+    # fresh pages every time (~11,000 here at batch 64); with the setting almost none (~1), but for
+    # a step now and then, while the heap settles, that grows it by a few hundred pages (measured
+    # 223-675 in one step of 40; the mean of steps 4 to 8 read 260 on CI, the median 1).
+    assert kept["faults_per_step"] < 50, kept
     assert default["faults_per_step"] > 5 * max(kept["faults_per_step"], 100), (kept, default)
 
 

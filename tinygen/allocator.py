@@ -18,7 +18,8 @@ Both are needed: glibc normally raises its mmap threshold by itself as it sees l
 freed, and setting either value turns that off (the trim threshold alone, measured here: 74,000
 faults a step, every large array mmapped afresh).
 
-With both, the DCGAN step faults about 30 times a step. The process keeps its peak memory
+With both, a DCGAN step faults about once (tests/test_allocator.py); now and then, while the
+heap settles in the first dozens of steps, one step grows it by a few hundred pages. The process keeps its peak memory
 resident between steps rather than returning and re-faulting it, which is what PyTorch's
 caching allocators do on the GPU. Nothing changes on other C libraries, and nothing is done
 when the user set glibc's own MALLOC_*_ variables or GLIBC_TUNABLES (their choice stands);
