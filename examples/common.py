@@ -37,7 +37,7 @@ RUN_FILES = ["checkpoint.npz", "samples.npy", "metrics.json", "curves.png", "elb
              "reconstructions.npy", "noisy.npy", "denoised.npy", "codes.npy", "anomaly_scores.npy",
              "samples_by_class.npy", "samples_by_code.npy"]  # a run's results in --out
 RUN_PICTURES = ["class_histograms.png", "codes.png", "continuous_codes.png", "denoising.png", "equilibrium.png",
-                "feature_maps.png", "growth.png", "interpolation.png", "manifold.png", "mean_activation.png",
+                "fd_by_step.png", "feature_maps.png", "growth.png", "interpolation.png", "manifold.png", "mean_activation.png",
                 "reconstructions.png", "resolutions.png", "roc.png", "rows.png", "samples.png", "samples_by_class.png",
                 "samples_by_code.png", "style_mixing.png", "traversal.png", "truncation.png"]
 EPOCH_PICTURES = re.compile(r"(samples|reconstructions)_epoch_\d{3}\.png")  # samples_epoch_001.png ...
@@ -292,6 +292,14 @@ def total_steps(args, steps_per_epoch):
     return steps if args.max_steps is None else min(steps, args.max_steps)
 
 
+def run_progress(step, last_step, steps_timed, seconds):
+    """The whole run's progress for the bar (which counts one epoch's batches): 'step 1200/28110,
+    9:41 left', the time left at the pace of the steps_timed steps this process has trained."""
+    left = (last_step - step) * seconds / max(steps_timed, 1)
+    minutes, secs = divmod(round(left), 60)
+    return f"step {step}/{last_step}, {minutes}:{secs:02d} left"
+
+
 def epoch_bar(loader, epoch, step, epochs):
     """The batches of `epoch` still to do at global `step`, with a progress bar.
 
@@ -318,7 +326,7 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
 
     numbers = train_step(batch, epoch) does one step and returns the step's numbers for the curves
     (Tensors or floats), with the keys of `history`; they are appended to it, checked for NaN,
-    and shown on the progress bar. models and optimizers are dicts of name -> Module / optimiser:
+    and shown on the progress bar, with the run's step and the time it has left (`run_progress`). models and optimizers are dicts of name -> Module / optimiser:
     all of them go into the checkpoint written at the end of every epoch, with the history, the
     step and the random state, so that --resume continues exactly where the run stopped.
     end_of_epoch(epoch, step, folder), if given, runs just before that checkpoint.
@@ -341,7 +349,7 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
 
     if args.device == "cpu":
         print(tinygen.threads.describe())
-    started = time.perf_counter()
+    started, first_step = time.perf_counter(), step
     for epoch in range(step // steps_per_epoch, args.epochs):
         if step >= last_step:
             break
@@ -352,7 +360,9 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
             for key in history:
                 history[key].append(float(numbers[key].item() if isinstance(numbers[key], tinygen.Tensor) else numbers[key]))
             check_finite(history, step, args)  # a NaN loss: stop, saying so
-            bar.set_postfix({key: values[-1] for key, values in history.items()}, refresh=False)
+            bar.set_postfix({**{key: values[-1] for key, values in history.items()},
+                             "run": run_progress(step, last_step, step - first_step, time.perf_counter() - started)},
+                            refresh=False)
             if step >= last_step:
                 break
         if end_of_epoch is not None:
@@ -465,8 +475,12 @@ def load_checkpoint(path, args, models, optimizers, history, epoch_history=None)
             optimizer.load_state_dict(saved["optimizers"][name])
         for key in history:
             history[key][:] = saved["history"][key].numpy().tolist()
-        for key in epoch_history or {}:  # checkpoints older than epoch_history have none: start it empty
-            epoch_history[key][:] = saved["epoch_history"][key].numpy().tolist() if "epoch_history" in saved else []
+        # Checkpoints older than epoch_history have none (start it empty); those older than one of
+        # its measures lack that key: its value at the epochs they measured is NaN, not measured.
+        measured = saved["epoch_history"] if "epoch_history" in saved else {}
+        epochs = len(next(iter(measured.values()))) if measured else 0
+        for key in epoch_history or {}:
+            epoch_history[key][:] = measured[key].numpy().tolist() if key in measured else [math.nan] * epochs
     except (KeyError, ValueError, TypeError, AttributeError) as error:
         refuse(f"does not fit this model ({error.args[0] if error.args else type(error).__name__})",
                "resume with the options it was trained with (e.g. --latent) or start a new run")
@@ -579,6 +593,19 @@ def save_array(array, path):
     """np.save, atomically."""
     with atomic_write(path) as f:
         np.save(f, array, allow_pickle=False)
+
+
+def json_text(record):
+    """record as indented JSON, a NaN (a value not measured) written as null: JSON has no NaN."""
+    def plain(value):
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        return value
+    return json.dumps(plain(record), indent=1, allow_nan=False)
 
 
 def save_text(text, path):

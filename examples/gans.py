@@ -120,7 +120,7 @@ def split_batch(batch, n):
 def sample_noise(n, latent_dim, args, offset=1):
     """n fixed draws z ~ N(0, I) from their own generator (seeded by --seed + offset), so drawing
     them changes no training random numbers. offset 0: the per-epoch grids; 1: the final samples;
-    2: the class histograms over training (`class_histograms`)."""
+    2: the metrics over training (`watch_samples`)."""
     return common.fixed_noise(n, latent_dim, args.seed + offset, args.device)
 
 
@@ -178,27 +178,32 @@ def crop_to_28(images):
     return images[..., FRAME:-FRAME, FRAME:-FRAME]
 
 
-def class_histograms(G, inputs, args, epoch_history):
-    """An end_of_epoch for `train`: each epoch, count the digits the metrics' classifier reads in
-    G(*inputs) (the same fixed inputs every epoch), as a row of 10 counts appended to
-    epoch_history["class_histogram"] (and the epoch to epoch_history["epoch"]). A digit that G
-    stops drawing shows there as its count falling towards 0: mode collapse, seen as it happens
-    (viz.plot_class_histograms draws it). With --no-metrics it counts nothing.
+def watch_samples(G, inputs, args, epoch_history):
+    """An end_of_epoch for `train`: each epoch, tinygen's metrics of G(*inputs) (the same fixed
+    inputs every epoch, 1000 of them), appended to epoch_history: the epoch and the step it ended
+    at, the Frechet distance and classifier score against the test digits, and the digits the
+    classifier reads, as a row of 10 counts ("class_histogram"). A digit that G stops drawing
+    shows there as its count falling towards 0: mode collapse, seen as it happens
+    (viz.plot_class_histograms draws it); the distance against the steps says how long is long
+    enough (viz.plot_by_step). A resumed epoch is measured anew. With --no-metrics it measures nothing.
     """
-    classifier = None  # loaded (trained once, then cached) at the first epoch's end
-
-    def count(epoch, step, folder):
-        nonlocal classifier
+    def measure(epoch, step, folder):
         if args.no_metrics:
             return
-        if classifier is None:
-            classifier = metrics.load_classifier(args.data_dir)[0]
-        probabilities, _ = metrics.predict(classifier, generate(G, *inputs))
-        if epoch_history["epoch"][-1:] == [epoch + 1]:  # resumed in the middle of this epoch: count it anew
-            del epoch_history["epoch"][-1], epoch_history["class_histogram"][-1]
-        epoch_history["class_histogram"].append(metrics.class_coverage(probabilities)[0])
-        epoch_history["epoch"].append(epoch + 1)
-    return count
+        found = metrics.evaluate(generate(G, *inputs), data_dir=args.data_dir, verbose=False)
+        if epoch_history["epoch"][-1:] == [epoch + 1]:  # resumed in the middle of this epoch: measure it anew
+            for values in epoch_history.values():
+                del values[-1]
+        measured = {"epoch": epoch + 1, "step": step, "class_histogram": found["class_histogram"],
+                    "frechet_distance": found["frechet_distance"], "classifier_score": found["classifier_score"]}
+        for key, value in measured.items():
+            epoch_history[key].append(value)
+    return measure
+
+
+def watched_history():
+    """The empty epoch_history that `watch_samples` fills."""
+    return {"epoch": [], "step": [], "class_histogram": [], "frechet_distance": [], "classifier_score": []}
 
 
 def by_class(G, latent_dim, args, n=100):
@@ -261,6 +266,6 @@ def finish(args, folder, history, samples, title, samples_by_class=None, extra_m
         return None
     result = {**metrics.evaluate(samples, data_dir=args.data_dir), **found,
               **common.data_record(args, "the metrics' reference digits (see 'classifier')")}
-    common.save_text(json.dumps(result, indent=1), folder / "metrics.json")
+    common.save_text(common.json_text(result), folder / "metrics.json")
     print("metrics:", json.dumps(result))
     return result

@@ -17,8 +17,10 @@ off by default so that this stays the classic GAN:
                                to the other images' of the batch (nn.MinibatchDiscrimination)
 
 Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoint.npz, metrics.json,
-and class_histograms.png: the digits the metrics' classifier reads in 1000 of G's samples, epoch
-by epoch (a digit G drops, or one it collapses to, shows there). `gan_step` below is the step,
+class_histograms.png: the digits the metrics' classifier reads in 1000 of G's samples, epoch
+by epoch (a digit G drops, or one it collapses to, shows there), and fd_by_step.png: the Frechet
+distance and classifier score of those samples at each epoch's end, against the steps trained
+(metrics.json lists them: frechet_distance_per_epoch, step_per_epoch, ...). `gan_step` below is the step,
 `train_gan` the run; they also train the DCGAN (examples/dcgan_mnist.py): only the networks differ.
 The loop around the step (batches, checkpoints, grids, metrics) is examples/gans.py.
 """
@@ -104,22 +106,26 @@ def train_gan(G, D, args, title, image_shape):
     history = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}  # d_real, d_fake: the batch's mean D(x), D(G(z))
     fixed_z = gans.sample_noise(100, G.latent_dim, args, offset=0)  # the same 100 digits in every epoch's grid
     draw_grid = gans.epoch_grid(G, (fixed_z,), title)
-    per_epoch = {"epoch": [], "class_histogram": []}  # the digits read in G(watched_z) at each epoch's end
+    per_epoch = gans.watched_history()  # the metrics of G(watched_z) at each epoch's end
     watched_z = gans.sample_noise(1000, G.latent_dim, args, offset=2)
-    count_digits = gans.class_histograms(G, (watched_z,), args, per_epoch)
+    watch = gans.watch_samples(G, (watched_z,), args, per_epoch)
 
     def end_of_epoch(epoch, step, folder):
         draw_grid(epoch, step, folder)
-        count_digits(epoch, step, folder)
+        watch(epoch, step, folder)
 
     models = {"G": G, "D": D, **({"replay": replay} if replay is not None else {})}  # the buffer goes into checkpoints
     folder = gans.train(args, data.images, train_step, models, {"G": opt_G, "D": opt_D}, history,
                         end_of_epoch=end_of_epoch, epoch_history=per_epoch)
-    if per_epoch["class_histogram"]:
+    if per_epoch["epoch"]:
         viz.plot_class_histograms([(f"{title}: the digits in 1000 samples, epoch by epoch", per_epoch["epoch"],
                                     per_epoch["class_histogram"])], folder / "class_histograms.png")
+        viz.plot_by_step(per_epoch["step"], {"Frechet distance": per_epoch["frechet_distance"],
+                                             "classifier score": per_epoch["classifier_score"]},
+                         folder / "fd_by_step.png", title=f"{title}: 1000 samples at each epoch's end")
+    per_epoch_metrics = {f"{key}_per_epoch": values for key, values in per_epoch.items() if key != "epoch"}
     gans.finish(args, folder, history, gans.generate(G, gans.sample_noise(1000, G.latent_dim, args)), title,
-                extra_metrics={"class_histogram_per_epoch": per_epoch["class_histogram"]} if per_epoch["epoch"] else None)
+                extra_metrics=per_epoch_metrics if per_epoch["epoch"] else None)
 
 
 def main():

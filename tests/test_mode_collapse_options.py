@@ -2,7 +2,8 @@
 --minibatch-discrimination on examples/vanilla_gan_mnist.py and examples/dcgan_mnist.py, off by
 default. End to end for a few steps, the buffer in the checkpoint (resume equals one run), a
 resume that toggles a remedy refused, and D with minibatch discrimination seeing its batch.
-Then the class histogram over training that shows collapse (what it counts, and its resume), and
+Then the metrics over training, the class histogram that shows collapse and the Frechet
+distance by step (what they measure, and their resume), and
 examples/mode_collapse_sweep.py end to end."""
 import json
 import pathlib
@@ -108,29 +109,40 @@ def histogram_runs(mnist_dir, tmp_path_factory):
 HISTOGRAM_RUN = ["--epochs", "2", "--batch-size", "500"]  # 20 steps an epoch
 
 
-def test_the_class_histogram_is_what_the_classifier_reads_in_G_of_the_watched_noise(histogram_runs, mnist_dir):
-    """Each epoch's row counts the digits the metrics' classifier reads in G(z) for 1000 fixed z
-    (gans.sample_noise with offset 2): recomputed here from the saved G, the last row is the same."""
+def test_each_epochs_metrics_are_those_of_G_of_the_watched_noise(histogram_runs, mnist_dir):
+    """Each epoch's row holds tinygen's metrics of G(z) for 1000 fixed z (gans.sample_noise with
+    offset 2) and the step it was measured at: recomputed here from the saved G, the last row is
+    the same; metrics.json lists them, and the two figures are drawn."""
     one = histogram_runs / "one"
-    saved = tinygen.load(one / "checkpoint.npz")
-    rows = saved["epoch_history"]["class_histogram"].numpy()
-    assert saved["epoch_history"]["epoch"].numpy().tolist() == [1, 2] and rows.shape == (2, 10)
-    assert (rows.sum(axis=1) == 1000).all()
+    saved = tinygen.load(one / "checkpoint.npz")["epoch_history"]
+    rows = saved["class_histogram"].numpy()
+    assert saved["epoch"].numpy().tolist() == [1, 2] and saved["step"].numpy().tolist() == [20, 40]
+    assert rows.shape == (2, 10) and (rows.sum(axis=1) == 1000).all()
     G = Generator(latent_dim=100)
-    G.load_state_dict(saved["models"]["G"])
+    G.load_state_dict(tinygen.load(one / "checkpoint.npz")["models"]["G"])
     watched = common.fixed_noise(1000, 100, seed=0 + 2, device="cpu")  # --seed 0, offset 2
-    classifier = metrics.load_classifier(mnist_dir, verbose=False)[0]
-    probabilities, _ = metrics.predict(classifier, gans.generate(G, watched))
-    assert rows[-1].tolist() == metrics.class_coverage(probabilities)[0]
+    recomputed = metrics.evaluate(gans.generate(G, watched), data_dir=mnist_dir, verbose=False)
+    assert rows[-1].tolist() == recomputed["class_histogram"]
+    assert saved["frechet_distance"].numpy()[-1] == recomputed["frechet_distance"]
+    assert saved["classifier_score"].numpy()[-1] == recomputed["classifier_score"]
+    # After one epoch of 20 steps G is further from the digits than after two.
+    assert saved["frechet_distance"].numpy()[0] > saved["frechet_distance"].numpy()[1]
     found = json.loads((one / "metrics.json").read_text())
     assert found["class_histogram_per_epoch"] == rows.tolist()
+    assert found["step_per_epoch"] == [20, 40]
+    assert found["frechet_distance_per_epoch"] == saved["frechet_distance"].numpy().tolist()
+    assert found["classifier_score_per_epoch"] == saved["classifier_score"].numpy().tolist()
     assert (one / "class_histograms.png").stat().st_size > 5000
+    assert (one / "fd_by_step.png").stat().st_size > 5000
 
 
-def test_the_class_histograms_resume_with_the_run(histogram_runs):
-    """Split at the middle of epoch 2, the rows are those of one run (epoch 2 counted once)."""
+def test_the_epochs_metrics_resume_with_the_run(histogram_runs):
+    """Split at the middle of epoch 2, the rows are those of one run (epoch 2 measured once, at step 40)."""
     assert tinygen.load(histogram_runs / "at_30.npz")["epoch_history"]["epoch"].numpy().tolist() == [1, 2]
     assert_same_run(histogram_runs / "one", histogram_runs / "split", ["samples.npy"])
+    one, split = (json.loads((histogram_runs / name / "metrics.json").read_text()) for name in ("one", "split"))
+    for key in ("step_per_epoch", "frechet_distance_per_epoch", "classifier_score_per_epoch", "class_histogram_per_epoch"):
+        assert split[key] == one[key], key
 
 
 def test_a_checkpoint_from_before_the_class_histograms_still_resumes(histogram_runs, mnist_dir, tmp_path):
@@ -143,10 +155,26 @@ def test_a_checkpoint_from_before_the_class_histograms_still_resumes(histogram_r
     assert tinygen.load(continued / "checkpoint.npz")["step"].item() == 40
 
 
+def test_a_checkpoint_from_before_the_frechet_distances_resumes_without_them(histogram_runs, mnist_dir, tmp_path):
+    """A checkpoint that counted digits but measured no distance: its epochs' distances are not
+    measured (null in metrics.json, a gap in the figure); the epochs after it are."""
+    saved = tinygen.load(histogram_runs / "at_30.npz")
+    saved["epoch_history"] = {key: saved["epoch_history"][key] for key in ("epoch", "class_histogram")}
+    tinygen.save(saved, tmp_path / "older.npz")
+    continued = tmp_path / "continued"
+    run_example("vanilla_gan_mnist.py", mnist_dir, continued, "--epochs", "3", "--batch-size", "500",
+                "--resume", str(tmp_path / "older.npz"))
+    found = json.loads((continued / "metrics.json").read_text())
+    assert found["step_per_epoch"] == [None, 40, 60]  # epoch 2, cut at step 30, is measured anew at its end
+    assert found["frechet_distance_per_epoch"][0] is None
+    assert all(isinstance(value, float) for value in found["frechet_distance_per_epoch"][1:])
+    assert (continued / "fd_by_step.png").stat().st_size > 5000
+
+
 def test_no_metrics_counts_nothing(mnist_dir, tmp_path):
     run_example("vanilla_gan_mnist.py", mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
     assert tinygen.load(tmp_path / "checkpoint.npz")["epoch_history"]["epoch"].shape == (0,)
-    assert not (tmp_path / "class_histograms.png").exists()
+    assert not (tmp_path / "class_histograms.png").exists() and not (tmp_path / "fd_by_step.png").exists()
 
 
 # ---------------------------------------------------------------------------------------------

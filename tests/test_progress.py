@@ -7,6 +7,7 @@ import numpy as np
 
 from tinygen import data
 from tinygen.data import DataLoader, progress_bar
+from script_runs import run_python
 from test_examples import REPO
 
 sys.path.insert(0, str(REPO / "examples"))
@@ -67,3 +68,18 @@ def test_the_examples_leave_redrawing_to_the_bar():
     for call in calls:
         refresh = [k.value for k in call.keywords if k.arg == "refresh"]
         assert refresh and isinstance(refresh[0], ast.Constant) and refresh[0].value is False, ast.unparse(call)
+
+
+def test_the_bar_gives_the_runs_step_and_the_time_it_has_left():
+    """A run's bar counts one epoch's batches; beside it go the run's step and the time left at
+    the pace measured so far: 900 steps left at 10 s for 50 steps is 180 s."""
+    assert common.run_progress(step=100, last_step=1000, steps_timed=50, seconds=10.0) == "step 100/1000, 3:00 left"
+    # resumed at step 80: only the 20 steps trained in this process set the pace
+    assert common.run_progress(step=100, last_step=1000, steps_timed=20, seconds=10.0) == "step 100/1000, 7:30 left"
+    assert common.run_progress(step=1000, last_step=1000, steps_timed=50, seconds=10.0) == "step 1000/1000, 0:00 left"
+
+
+def test_an_examples_log_shows_the_runs_progress(mnist_dir, tmp_path):
+    status, _, stderr = run_python(REPO / "examples" / "autoencoder_mnist.py", "--data-dir", mnist_dir, "--split", "test",
+                                   "--out", tmp_path, "--max-steps", "3", "--no-metrics")
+    assert status == 0 and "run=step 3/3, 0:00 left" in stderr, stderr[-2000:]

@@ -147,6 +147,23 @@ def plot_curves(history, path, title="training", smooth=25):
     _save_figure(fig, path)
 
 
+def plot_by_step(steps, series, path, title=None):
+    """A panel per entry of `series` (name -> values measured at `steps`) against the steps
+    trained, e.g. a GAN's Frechet distance at each epoch's end: where it stops falling, longer
+    training buys little. A NaN value (not measured) leaves a gap."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.2), dpi=100, squeeze=False)
+    for ax, (name, values) in zip(axes[0], series.items()):
+        ax.plot(np.asarray(steps), np.asarray(_host(values), dtype=np.float64), marker="o", markersize=3)
+        ax.set_xlabel("step")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
 def latent_grid_points(n=20, spread=0.95):
     """An n x n grid of 2-D latent points at Gaussian quantiles, so it covers N(0, I) evenly."""
     quantiles = np.linspace(0.5 - spread / 2, 0.5 + spread / 2, n)
