@@ -1,6 +1,6 @@
 """Train an adversarial autoencoder on MNIST digits: a discriminator on codes pushes them towards N(0, I).
 
-    python examples/aae_mnist.py --data-dir ../shared/data/mnist --split test [--latent 10] [--no-adversary]
+    python examples/aae_mnist.py --data-dir ../shared/data/mnist [--latent 10] [--no-adversary]
 
 An encoder E maps an image x to a code z = E(x), a decoder maps it back (tinygen/models/aae.py).
 A discriminator D looks at codes only: draws from the prior p(z) = N(0, I) are "real", codes

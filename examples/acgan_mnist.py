@@ -1,6 +1,6 @@
 """Train an auxiliary-classifier GAN (ACGAN, Odena et al. 2017) on MNIST digits: D also says which digit.
 
-    python examples/acgan_mnist.py --data-dir ../shared/data/mnist --split test
+    python examples/acgan_mnist.py --data-dir ../shared/data/mnist
 
 G takes noise z and a label c, as the conditional GAN's, but multiplies z by the label's
 embedding instead of joining the two (ACGANGenerator: joined, G drew one image per digit for
@@ -124,7 +124,7 @@ def within_class_distance(groups):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/acgan")
+    parser = common.parser(__doc__.splitlines()[1], epochs=20, batch_size=64, lr=2e-4, out="runs/acgan")
     args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, D = ACGANGenerator(latent_dim=100).to(args.device), ACGANDiscriminator().to(args.device)

@@ -1,6 +1,6 @@
 """Find anomalies with an autoencoder on MNIST digits: trained without one digit, it rebuilds that digit badly.
 
-    python examples/anomaly_detection_mnist.py --data-dir ../shared/data/mnist --split test [--anomaly-digit 2]
+    python examples/anomaly_detection_mnist.py --data-dir ../shared/data/mnist [--anomaly-digit 2]
 
 The plain undercomplete autoencoder (784 -> 256 -> 32 -> 256 -> 784) is trained on every digit
 except --anomaly-digit k. An image's anomaly score is its reconstruction error, the mean squared

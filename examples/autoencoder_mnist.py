@@ -1,6 +1,6 @@
 """Train a plain autoencoder on MNIST digits: images squeezed into a code and rebuilt from it.
 
-    python examples/autoencoder_mnist.py --data-dir ../shared/data/mnist --split test [--linear] [--code-size 1000]
+    python examples/autoencoder_mnist.py --data-dir ../shared/data/mnist [--linear] [--code-size 1000]
 
 The encoder maps an image x to a code z = E(x) of --code-size numbers, the decoder maps it back,
 x_hat = D(z) (see tinygen/models/autoencoder.py). Training minimises the binary cross-entropy

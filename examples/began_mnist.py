@@ -1,6 +1,6 @@
 """Train a BEGAN (Boundary Equilibrium GAN, Berthelot, Schumm & Metz 2017) on MNIST digits.
 
-    python examples/began_mnist.py --data-dir ../shared/data/mnist --split test
+    python examples/began_mnist.py --data-dir ../shared/data/mnist
 
 D is an autoencoder. Its loss on an image v is how badly it reconstructs it,
 L(v) = mean |v - D(v)| over the pixels (averaged over a batch's images), and the game is
@@ -151,7 +151,7 @@ def fraction(name, low, high):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=20, batch_size=64, lr=2e-4, out="runs/began")
+    parser = common.parser(__doc__.splitlines()[1], epochs=3, batch_size=64, lr=2e-4, out="runs/began")
     parser.add_argument("--gamma", type=fraction("gamma", 0, 1), default=GAMMA,
                         help=f"the equilibrium ratio E L(G(z)) / E L(x), in (0, 1] (default {GAMMA})")
     parser.add_argument("--lambda-k", type=fraction("lambda_k", 0, 1), default=LAMBDA_K,

@@ -1,6 +1,6 @@
 """Train the beta-VAE for several betas and tabulate the trade-off of KL against reconstruction.
 
-    python examples/beta_vae_sweep.py --data-dir ../shared/data/mnist --split test [--betas 0.5 1 2 4 8] [--conv]
+    python examples/beta_vae_sweep.py --data-dir ../shared/data/mnist [--betas 0.5 1 2 4 8] [--conv]
 
 Runs `vae_mnist.py --beta B` for each B, one after the other, each in its own folder of --out
 (beta_0.5, beta_1, ...), with the same options (data, epochs, batch size, seed, --latent, --conv
@@ -95,7 +95,7 @@ def write_tradeoff(out, rows, title):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=128, lr=1e-3, out="runs/beta_vae_sweep")
+    parser = common.parser(__doc__.splitlines()[1], epochs=30, batch_size=128, lr=1e-3, out="runs/beta_vae_sweep")
     parser.add_argument("--betas", type=non_negative_number, nargs="+", default=[0.5, 1.0, 2.0, 4.0, 8.0],
                         help="the betas to train, each >= 0 (default 0.5 1 2 4 8)")
     parser.add_argument("--latent", type=common.whole_number(1), default=20, help="size of the code z (default 20)")

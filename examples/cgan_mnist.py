@@ -1,6 +1,6 @@
 """Train a conditional GAN (cGAN, Mirza & Osindero 2014) on MNIST digits: ask it for a digit, get that digit.
 
-    python examples/cgan_mnist.py --data-dir ../shared/data/mnist --split test
+    python examples/cgan_mnist.py --data-dir ../shared/data/mnist
 
 The vanilla GAN's game with the label told to both players. G gets the noise z and a label c
 (an embedding of c joins z); D gets an image and a label (an embedding of the label joins the
@@ -80,7 +80,7 @@ def make_train_step(G, D, opt_G, opt_D, args):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/cgan")
+    parser = common.parser(__doc__.splitlines()[1], epochs=20, batch_size=64, lr=2e-4, out="runs/cgan")
     args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, D = ConditionalGenerator(latent_dim=100).to(args.device), ConditionalDiscriminator().to(args.device)

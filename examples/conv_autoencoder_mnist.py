@@ -1,6 +1,6 @@
 """Train a convolutional autoencoder on MNIST digits: convolutions and pooling down, back up to 28x28.
 
-    python examples/conv_autoencoder_mnist.py --data-dir ../shared/data/mnist --split test [--decoder upsample]
+    python examples/conv_autoencoder_mnist.py --data-dir ../shared/data/mnist [--decoder upsample]
 
 The encoder slides 3x3 kernels over the image and halves it twice by 2x2 max pooling
 (28 -> 14 -> 7), then a Linear layer squeezes the 7x7x32 map into a code of --code-size numbers.

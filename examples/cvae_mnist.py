@@ -1,6 +1,6 @@
 """Train a conditional VAE on MNIST digits: the label chooses the digit, the code its style.
 
-    python examples/cvae_mnist.py --data-dir ../shared/data/mnist --split test [--latent 5]
+    python examples/cvae_mnist.py --data-dir ../shared/data/mnist [--latent 5]
 
 The VAE of examples/vae_mnist.py with the digit's label y given, as a one-hot vector, to the
 encoder q(z|x, y) and to the decoder p(x|z, y) (tinygen/models/cvae.py). Training minimises the

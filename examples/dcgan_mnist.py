@@ -1,6 +1,6 @@
 """Train a DCGAN on MNIST digits: the GAN game played by convolutional networks.
 
-    python examples/dcgan_mnist.py --data-dir ../shared/data/mnist --split test
+    python examples/dcgan_mnist.py --data-dir ../shared/data/mnist
 
 The generator grows noise into an image with transposed convolutions (1x1 -> 7x7 -> 14x14 ->
 28x28), the discriminator shrinks an image with strided convolutions, and BatchNorm steadies
@@ -22,7 +22,7 @@ from vanilla_gan_mnist import add_mode_collapse_options, parse_args, train_gan
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=10, batch_size=64, lr=2e-4, out="runs/dcgan")
+    parser = common.parser(__doc__.splitlines()[1], epochs=5, batch_size=64, lr=2e-4, out="runs/dcgan")
     add_mode_collapse_options(parser)
     args = parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too

@@ -1,6 +1,6 @@
 """Train a denoising autoencoder on MNIST digits: corrupted images in, the clean ones out.
 
-    python examples/denoising_autoencoder_mnist.py --data-dir ../shared/data/mnist --split test [--noise masking]
+    python examples/denoising_autoencoder_mnist.py --data-dir ../shared/data/mnist [--noise masking]
 
 Each step corrupts its batch afresh and trains the plain autoencoder (784 -> 1000 -> 784, the
 size that learns to copy when fed clean images) to give back the clean images:

@@ -1,6 +1,6 @@
 """Train a least-squares GAN (LSGAN, Mao et al. 2017) on MNIST digits.
 
-    python examples/lsgan_mnist.py --data-dir ../shared/data/mnist --split test
+    python examples/lsgan_mnist.py --data-dir ../shared/data/mnist
 
 The vanilla GAN's networks and two-phase step, with another pair of losses. D ends without its
 sigmoid: it gives a raw score, which least squares pull towards a target, a for fakes and b for
@@ -84,7 +84,7 @@ def lsgan_step(G, D, opt_G, opt_D, real, z, targets=(A, B, C)):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=50, batch_size=64, lr=2e-4, out="runs/lsgan")
+    parser = common.parser(__doc__.splitlines()[1], epochs=20, batch_size=64, lr=2e-4, out="runs/lsgan")
     args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, D = Generator(latent_dim=100).to(args.device), LSGANDiscriminator().to(args.device)

@@ -1,6 +1,6 @@
 """Each remedy for mode collapse on MNIST, over several seeds: does the GAN keep all ten digits?
 
-    python examples/mode_collapse_sweep.py --data-dir ../shared/data/mnist --split test [--jobs 2]
+    python examples/mode_collapse_sweep.py --data-dir ../shared/data/mnist [--jobs 2]
 
 Runs vanilla_gan_mnist.py and dcgan_mnist.py at their default epochs, plain (none) and with each
 remedy (--experience-replay, --minibatch-discrimination), once per seed, each in its own folder of

@@ -1,6 +1,6 @@
 """Train a progressively growing GAN (Karras et al. 2018, ProGAN) on MNIST digits: 4x4 up to 32x32.
 
-    python examples/progressive_gan_mnist.py --data-dir ../shared/data/mnist --split test
+    python examples/progressive_gan_mnist.py --data-dir ../shared/data/mnist
 
 A GAN that starts small and grows. The digits are framed to 32x32 (`gans.pad_to_32`: 2 pixels
 of background around each side). G and D first learn 4x4 images, where only the rough layout of
@@ -46,8 +46,8 @@ run resumed in the middle of a fade-in continues exactly.
 Settings for this machine: channels (64, 32, 16, 8) at 4, 8, 16, 32 pixels (the paper has 512 at
 the low resolutions; a CPU cannot afford it, and MNIST does not need it), a 64-dimensional z,
 batches of 32 and 300 steps per phase (9,600 images; the paper shows 600,000 a phase): the
-growth ends after 1,800 steps, and the rest of the default run (10 epochs of the test split's
-312 batches, 3,120 steps) trains at 32x32 for 1,320 steps. The low resolutions are cheap (a 4x4
+growth ends after 1,800 steps, and the rest of the default run (2 epochs of the training split's
+1,875 batches, 3,750 steps) trains at 32x32 for 1,950 steps. The low resolutions are cheap (a 4x4
 step costs a tenth of a 32x32 one), so most of the time goes to the last stage.
 
 Writes to --out: a sample grid per epoch, curves.png (the critic's Wasserstein estimate and the
@@ -159,7 +159,7 @@ def stage_starts(phase_steps):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=10, batch_size=32, lr=1e-3, out="runs/progressive_gan")
+    parser = common.parser(__doc__.splitlines()[1], epochs=2, batch_size=32, lr=1e-3, out="runs/progressive_gan")
     parser.add_argument("--phase-steps", type=common.whole_number(1), default=300,
                         help="steps of each fade-in and of each stabilising phase (default 300)")
     args = common.parse_args(parser)

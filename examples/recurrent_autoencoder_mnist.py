@@ -1,6 +1,6 @@
 """Train a recurrent autoencoder on MNIST digits: each image read as a sequence of 28 rows.
 
-    python examples/recurrent_autoencoder_mnist.py --data-dir ../shared/data/mnist --split test [--cell gru]
+    python examples/recurrent_autoencoder_mnist.py --data-dir ../shared/data/mnist [--cell gru]
 
 An LSTM reads the image row by row, top to bottom; a Linear layer makes its last state into
 the code, --code-size numbers. A second LSTM starts from a state made from the code, is given
@@ -38,7 +38,7 @@ def recurrent_step(model, opt, x):
 
 
 def main():
-    parser = autoencoders.parser(__doc__.splitlines()[1], epochs=20, batch_size=32, lr=2e-3,
+    parser = autoencoders.parser(__doc__.splitlines()[1], epochs=12, batch_size=32, lr=2e-3,
                                  out="runs/recurrent_autoencoder")
     parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="recurrent cell (default lstm)")
     parser.add_argument("--code-size", type=common.whole_number(1), default=30, help="numbers in the code (default 30)")

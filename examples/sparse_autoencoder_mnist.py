@@ -1,6 +1,6 @@
 """Train a sparse autoencoder on MNIST digits: an overcomplete code that each image may use only a little of.
 
-    python examples/sparse_autoencoder_mnist.py --data-dir ../shared/data/mnist --split test [--penalty l1]
+    python examples/sparse_autoencoder_mnist.py --data-dir ../shared/data/mnist [--penalty l1]
 
 The code h = sigmoid(W x + b) has more units (--code-size 1000) than the image has pixels, so
 unregularised the network could learn to copy (examples/autoencoder_mnist.py --code-size 1000

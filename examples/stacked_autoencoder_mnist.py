@@ -1,6 +1,6 @@
 """Train a stacked autoencoder on MNIST digits: greedily, one layer at a time, then end to end.
 
-    python examples/stacked_autoencoder_mnist.py --data-dir ../shared/data/mnist --split test [--tied]
+    python examples/stacked_autoencoder_mnist.py --data-dir ../shared/data/mnist [--tied]
 
 The stack 784-100-30 (--sizes 100 30, Geron's tied example; his untied one is 300 150) is a pile
 of one-layer autoencoders (see tinygen/models/stacked_autoencoder.py). Greedy layer-wise training (Bengio et al. 2007; Geron's

@@ -1,6 +1,6 @@
 """Train a variational autoencoder on MNIST digits: the MLP VAE, the convolutional VAE, the beta-VAE.
 
-    python examples/vae_mnist.py --data-dir ../shared/data/mnist --split test [--latent 2] [--conv] [--beta 4]
+    python examples/vae_mnist.py --data-dir ../shared/data/mnist [--latent 2] [--conv] [--beta 4]
     python examples/vae_mnist.py --data-dir ../shared/data/mnist --binarize   # a likelihood in nats
 
 The encoder maps an image x to a Gaussian q(z|x) = N(mu, diag(exp(logvar))); a sample

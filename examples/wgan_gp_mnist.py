@@ -1,6 +1,6 @@
 """Train a WGAN with gradient penalty (WGAN-GP, Gulrajani et al. 2017) on MNIST digits.
 
-    python examples/wgan_gp_mnist.py --data-dir ../shared/data/mnist --split test
+    python examples/wgan_gp_mnist.py --data-dir ../shared/data/mnist
 
 The WGAN's game (examples/wgan_mnist.py) with a better way to keep the critic 1-Lipschitz. A
 differentiable D is 1-Lipschitz exactly where its gradient has norm at most 1, and the optimal
@@ -87,7 +87,7 @@ def optimizers(G, critic, lr):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=200, batch_size=64, lr=1e-4, out="runs/wgan_gp")
+    parser = common.parser(__doc__.splitlines()[1], epochs=35, batch_size=64, lr=1e-4, out="runs/wgan_gp")
     args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, critic = Generator(latent_dim=100).to(args.device), MLPCritic().to(args.device)

@@ -1,6 +1,6 @@
 """Train a Wasserstein GAN (WGAN, Arjovsky et al. 2017) on MNIST digits.
 
-    python examples/wgan_mnist.py --data-dir ../shared/data/mnist --split test
+    python examples/wgan_mnist.py --data-dir ../shared/data/mnist
 
 The discriminator becomes a critic: no sigmoid, a score D(x) on the whole real line. For a
 1-Lipschitz D, E_x D(x) - E_z D(G(z)) is at most the Wasserstein-1 (earth mover's) distance
@@ -107,7 +107,7 @@ def late_mean(values, fraction=0.1):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=250, batch_size=64, lr=2e-4, out="runs/wgan")
+    parser = common.parser(__doc__.splitlines()[1], epochs=45, batch_size=64, lr=2e-4, out="runs/wgan")
     args = common.parse_args(parser)
     tinygen.manual_seed(args.seed)  # before the models are made: their initial weights are random too
     G, critic = Generator(latent_dim=100).to(args.device), MLPCritic().to(args.device)
