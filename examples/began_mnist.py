@@ -151,7 +151,7 @@ def fraction(name, low, high):
 
 
 def main():
-    parser = common.parser(__doc__.splitlines()[1], epochs=3, batch_size=64, lr=2e-4, out="runs/began")
+    parser = common.parser(__doc__.splitlines()[1], epochs=2, batch_size=64, lr=2e-4, out="runs/began")
     parser.add_argument("--gamma", type=fraction("gamma", 0, 1), default=GAMMA,
                         help=f"the equilibrium ratio E L(G(z)) / E L(x), in (0, 1] (default {GAMMA})")
     parser.add_argument("--lambda-k", type=fraction("lambda_k", 0, 1), default=LAMBDA_K,
