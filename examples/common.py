@@ -37,9 +37,9 @@ RUN_FILES = ["checkpoint.npz", "samples.npy", "metrics.json", "curves.png", "elb
              "reconstructions.npy", "noisy.npy", "denoised.npy", "codes.npy", "anomaly_scores.npy",
              "samples_by_class.npy", "samples_by_code.npy"]  # a run's results in --out
 RUN_PICTURES = ["class_histograms.png", "codes.png", "continuous_codes.png", "denoising.png", "equilibrium.png",
-                "fd_by_step.png", "feature_maps.png", "growth.png", "interpolation.png", "manifold.png", "mean_activation.png",
-                "reconstructions.png", "resolutions.png", "roc.png", "rows.png", "samples.png", "samples_by_class.png",
-                "samples_by_code.png", "style_mixing.png", "traversal.png", "truncation.png"]
+                "fd_by_step.png", "feature_maps.png", "growth.png", "interpolation.png", "manifold.png",
+                "mean_activation.png", "reconstructions.png", "resolutions.png", "roc.png", "rows.png", "samples.png",
+                "samples_by_class.png", "samples_by_code.png", "style_mixing.png", "traversal.png", "truncation.png"]
 EPOCH_PICTURES = re.compile(r"(samples|reconstructions)_epoch_\d{3}\.png")  # samples_epoch_001.png ...
 
 
@@ -326,9 +326,10 @@ def train_epochs(args, loader, train_step, models, optimizers, history, end_of_e
 
     numbers = train_step(batch, epoch) does one step and returns the step's numbers for the curves
     (Tensors or floats), with the keys of `history`; they are appended to it, checked for NaN,
-    and shown on the progress bar, with the run's step and the time it has left (`run_progress`). models and optimizers are dicts of name -> Module / optimiser:
-    all of them go into the checkpoint written at the end of every epoch, with the history, the
-    step and the random state, so that --resume continues exactly where the run stopped.
+    and shown on the progress bar, with the run's step and the time it has left (`run_progress`).
+    models and optimizers are dicts of name -> Module / optimiser: all of them go into the
+    checkpoint written at the end of every epoch, with the history, the step and the random
+    state, so that --resume continues exactly where the run stopped.
     end_of_epoch(epoch, step, folder), if given, runs just before that checkpoint.
     epoch_history, if given, is a dict of name -> list of what end_of_epoch measures once an epoch
     (the GANs' class histogram of G's samples): it goes into the checkpoint too.
@@ -478,7 +479,7 @@ def load_checkpoint(path, args, models, optimizers, history, epoch_history=None)
         # Checkpoints older than epoch_history have none (start it empty); those older than one of
         # its measures lack that key: its value at the epochs they measured is NaN, not measured.
         measured = saved["epoch_history"] if "epoch_history" in saved else {}
-        epochs = len(next(iter(measured.values()))) if measured else 0
+        epochs = len(measured["epoch"]) if "epoch" in measured else 0
         for key in epoch_history or {}:
             epoch_history[key][:] = measured[key].numpy().tolist() if key in measured else [math.nan] * epochs
     except (KeyError, ValueError, TypeError, AttributeError) as error:

@@ -191,14 +191,21 @@ def watch_samples(G, inputs, args, epoch_history):
         if args.no_metrics:
             return
         found = metrics.evaluate(generate(G, *inputs), data_dir=args.data_dir, verbose=False)
-        if epoch_history["epoch"][-1:] == [epoch + 1]:  # resumed in the middle of this epoch: measure it anew
-            for values in epoch_history.values():
-                del values[-1]
-        measured = {"epoch": epoch + 1, "step": step, "class_histogram": found["class_histogram"],
-                    "frechet_distance": found["frechet_distance"], "classifier_score": found["classifier_score"]}
-        for key, value in measured.items():
-            epoch_history[key].append(value)
+        record_epoch(epoch_history, {"epoch": epoch + 1, "step": step, "class_histogram": found["class_histogram"],
+                                     "frechet_distance": found["frechet_distance"],
+                                     "classifier_score": found["classifier_score"]})
     return measure
+
+
+def record_epoch(epoch_history, measured):
+    """Append one epoch's measures (a dict with every key of epoch_history, "epoch" among them).
+    A run resumed in the middle of an epoch has measured that epoch already, at the step it
+    stopped: that row is replaced, so each epoch keeps one row, measured at its end."""
+    if epoch_history["epoch"][-1:] == [measured["epoch"]]:
+        for values in epoch_history.values():
+            del values[-1]
+    for key, value in measured.items():
+        epoch_history[key].append(value)
 
 
 def watched_history():

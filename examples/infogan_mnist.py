@@ -31,7 +31,8 @@ Also q_accuracy, how often Q's most likely category for G(z, c, cont) is c (1000
 chance 0.1): a readable code, which is not yet a code that picks the digit.
 
 6 epochs of the training split by default (5,622 steps of batch 64: more than the 4,680 of
-the earlier default, 30 epochs of the test split). In that earlier run the matched accuracy went 0.13 (epoch 1; a run of 160 steps had Q read c 0.999 of the time), 0.41 (10), 0.61 (20),
+the earlier default, 30 epochs of the test split). In that earlier run the matched accuracy
+went 0.13 (epoch 1; a run of 160 steps had Q read c 0.999 of the time), 0.41 (10), 0.61 (20),
 0.62 (30; purity 0.67): codes 3, 6 and 8 drew zeros, sevens and twos alone (92-96 of 100), while
 codes 0 and 4 both drew fours and nines about half and half, and codes 1 and 2 threes, fives and
 eights. Another draw of the random numbers (the same seed before a fix that made the per-epoch
@@ -154,13 +155,9 @@ def code_purity_by_epoch(G, watched, args, epoch_history):
     def measure(epoch, step, folder):
         if args.no_metrics:
             return
-        if epoch_history["epoch"][-1:] == [epoch + 1]:
-            for values in epoch_history.values():
-                del values[-1]
         found = metrics.code_purity(by_code(G, *watched, args), args.data_dir)
-        for key, value in [("epoch", epoch + 1), ("code_purity", found["code_purity"]),
-                           ("code_matched_accuracy", found["code_matched_accuracy"])]:
-            epoch_history[key].append(value)
+        gans.record_epoch(epoch_history, {"epoch": epoch + 1, "code_purity": found["code_purity"],
+                                          "code_matched_accuracy": found["code_matched_accuracy"]})
     return measure
 
 

@@ -20,8 +20,8 @@ Writes to --out: a sample grid per epoch, training curves, samples.npy, checkpoi
 class_histograms.png: the digits the metrics' classifier reads in 1000 of G's samples, epoch
 by epoch (a digit G drops, or one it collapses to, shows there), and fd_by_step.png: the Frechet
 distance and classifier score of those samples at each epoch's end, against the steps trained
-(metrics.json lists them: frechet_distance_per_epoch, step_per_epoch, ...). `gan_step` below is the step,
-`train_gan` the run; they also train the DCGAN (examples/dcgan_mnist.py): only the networks differ.
+(metrics.json lists them: frechet_distance_per_epoch, step_per_epoch, ...). `gan_step` below is
+the step, `train_gan` the run; they also train the DCGAN (examples/dcgan_mnist.py): only the networks differ.
 The loop around the step (batches, checkpoints, grids, metrics) is examples/gans.py.
 """
 import tinygen

@@ -4,8 +4,9 @@ Each check runs in a fresh Python process, since the setting is made once, at im
 whole process. It pins the threads a large product's blocks run on (tinygen/threads.py): with
 "auto" a step runs its blocks on the calling thread on a busy machine and on a pool thread on a
 quiet one, and a pool thread's first block of the run grows that thread's own heap (glibc gives
-each thread an arena), which is a first use, not a step that fails to reuse its memory. A step that reuses the heap touches no new pages; one that gets its memory back
-from the operating system every time pays a page fault for every 4 KiB it writes.
+each thread an arena), which is a first use, not a step that fails to reuse its memory. A step
+that reuses the heap touches no new pages; one that gets its memory back from the operating
+system every time pays a page fault for every 4 KiB it writes.
 """
 import json
 import os

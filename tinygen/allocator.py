@@ -19,9 +19,9 @@ freed, and setting either value turns that off (the trim threshold alone, measur
 faults a step, every large array mmapped afresh).
 
 With both, a DCGAN step faults about once (tests/test_allocator.py); now and then, while the
-heap settles in the first dozens of steps, one step grows it by a few hundred pages. The process keeps its peak memory
-resident between steps rather than returning and re-faulting it, which is what PyTorch's
-caching allocators do on the GPU. Nothing changes on other C libraries, and nothing is done
+heap settles in the first dozens of steps, one step grows it by a few hundred pages. The
+process keeps its peak memory resident between steps rather than returning and re-faulting it,
+which is what PyTorch's caching allocators do on the GPU. Nothing changes on other C libraries, and nothing is done
 when the user set glibc's own MALLOC_*_ variables or GLIBC_TUNABLES (their choice stands);
 set TINYGEN_KEEP_FREED_MEMORY=0 to keep glibc's defaults.
 """
