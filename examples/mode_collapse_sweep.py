@@ -115,7 +115,7 @@ def train_all(args):
             log = open(folder / "run.log", "w")
             running.append((run, subprocess.Popen(run_command(args, *run), stdout=log, stderr=subprocess.STDOUT,
                                                   env=environment), time.perf_counter(), log))
-        time.sleep(0.5)
+        time.sleep(0.05)
         for entry in [entry for entry in running if entry[1].poll() is not None]:
             run, process, started, log = entry
             running.remove(entry)

@@ -1,8 +1,10 @@
 """Shared fixtures: devices to run on, and where real MNIST lives."""
 import os
 import pathlib
+import sys
 
 import pytest
+import threadpoolctl
 from hypothesis import settings
 
 from tinygen import backend
@@ -18,9 +20,19 @@ import tinygen
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # pytest-xdist runs one worker per core, which fills the cores already: each worker computes a
-# large product's blocks one after another (the same numbers; tests/test_threads.py sets its own).
-if os.environ.get("PYTEST_XDIST_WORKER"):
+# large product's blocks one after another (the same numbers; tests/test_threads.py sets its own),
+# and BLAS and PyTorch (where a parity test imports it) keep to one thread each, so that no worker
+# wakes threads the other worker's core cannot run.
+IN_A_WORKER = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+if IN_A_WORKER:
     tinygen.set_num_threads(1)
+    threadpoolctl.threadpool_limits(1, user_api="blas")
+
+
+def pytest_runtest_setup(item):
+    """PyTorch starts with a thread per core; in a worker, once a test has imported it, one."""
+    if IN_A_WORKER and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 # The examples, benchmarks and scripts that tests run in a subprocess import tinygen from this
 # checkout too, not from wherever `pip install -e` pointed last (another clone or worktree).

@@ -26,38 +26,47 @@ def check_gan_run_files(folder, pictures, model_types):
     return saved
 
 
-@pytest.mark.parametrize("script", EXAMPLES)
-def test_example_runs_and_writes_its_files(script, mnist_dir, tmp_path):
-    extra = ["--latent", "2"] if script == "vae_mnist.py" else []
-    stdout = run_example(script, mnist_dir, tmp_path, "--max-steps", "3", *extra)
-    samples = np.load(tmp_path / "samples.npy")
+def options(script):
+    return ["--latent", "2"] if script == "vae_mnist.py" else []
+
+
+@pytest.fixture(scope="module", params=EXAMPLES)
+def six_steps(request, mnist_dir, tmp_path_factory):
+    """(script, folder, stdout) of one 6-step run of `script` with its metrics: the run that the
+    tests below read and that the split run must equal, made once for them all."""
+    script = request.param
+    folder = tmp_path_factory.mktemp(script.removesuffix(".py"))
+    return script, folder, run_example(script, mnist_dir, folder, "--max-steps", "6", *options(script))
+
+
+def test_example_runs_and_writes_its_files(six_steps):
+    script, folder, stdout = six_steps
+    samples = np.load(folder / "samples.npy")
     assert samples.shape == (1000, 28, 28) and samples.dtype == np.float32
     assert 0 <= samples.min() and samples.max() <= 1
-    assert (tmp_path / "samples_epoch_001.png").stat().st_size > 1000
-    assert (tmp_path / "curves.png").stat().st_size > 1000
-    assert (tmp_path / "checkpoint.npz").exists()
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert (folder / "samples_epoch_001.png").stat().st_size > 1000
+    assert (folder / "curves.png").stat().st_size > 1000
+    assert (folder / "checkpoint.npz").exists()
+    metrics = json.loads((folder / "metrics.json").read_text())
     assert set(metrics) >= {"classifier_score", "frechet_distance", "class_histogram", "classes_covered"}
     assert metrics["trained_on"] == "MNIST test split" and "not comparable" in metrics["note"]  # --split test
     assert ("test digits" if script == "vae_mnist.py" else "reference digits") in metrics["judged_on"]
     assert "metrics:" in stdout
     if script == "vae_mnist.py":
-        assert (tmp_path / "manifold.png").exists() and (tmp_path / "reconstructions_epoch_001.png").exists()
-        assert (tmp_path / "interpolation.png").exists() and not (tmp_path / "traversal.png").exists()
+        assert (folder / "manifold.png").exists() and (folder / "reconstructions_epoch_001.png").exists()
+        assert (folder / "interpolation.png").exists() and not (folder / "traversal.png").exists()
         assert "ELBO on 1000 held-out digits, grey" in stdout
         assert metrics["beta"] == 1 and metrics["held_out_negative_elbo"] > 0 and metrics["code_size"] == 2
 
 
-@pytest.mark.parametrize("script", EXAMPLES)
-def test_a_run_split_in_two_equals_one_run(script, mnist_dir, tmp_path):
-    """Stop at step 3, resume to step 6: the same weights, curves and samples as 6 steps at once."""
-    one, split = tmp_path / "one", tmp_path / "split"
-    run_example(script, mnist_dir, one, "--max-steps", "6", "--no-metrics")
-    run_example(script, mnist_dir, split, "--max-steps", "3", "--no-metrics")
-    stdout = run_example(script, mnist_dir, split, "--max-steps", "6", "--no-metrics",
-                         "--resume", str(split / "checkpoint.npz"))
+def test_a_run_split_in_two_equals_one_run(six_steps, mnist_dir, tmp_path):
+    """Stop at step 3, resume to step 6: the same weights, curves, measures and samples as 6 steps at once."""
+    script, one, _ = six_steps
+    run_example(script, mnist_dir, tmp_path, "--max-steps", "3", "--no-metrics", *options(script))
+    stdout = run_example(script, mnist_dir, tmp_path, "--max-steps", "6", *options(script),
+                         "--resume", str(tmp_path / "checkpoint.npz"))
     assert "resumed from" in stdout and "at step 3" in stdout
-    assert_same_run(one, split, ["samples.npy"])
+    assert_same_run(one, tmp_path, ["samples.npy"])
 
 
 def test_overwrite_replaces_a_run_on_purpose(mnist_dir, tmp_path):

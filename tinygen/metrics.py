@@ -159,7 +159,7 @@ def reference_data(data_dir=None, training=True):
 
 def scaled(dataset):
     """Images in [0, 1] as (N, 28, 28) float32, and labels."""
-    return dataset.images.astype(np.float32) / 255, dataset.labels
+    return data.scale_images(dataset.images, "unit"), dataset.labels
 
 
 def load_classifier(data_dir=None, verbose=True):
@@ -173,12 +173,37 @@ def load_classifier(data_dir=None, verbose=True):
     return _load_and_keep_the_generator(data_dir, verbose)[:3]
 
 
+# A process reads the classifier and its reference once, and keeps them here for its later calls
+# (a training run measures at every epoch's end): {the cache's identity: what _load_classifier gave}.
+_loaded = {}
+
+
+def _cache_identity(data_dir):
+    """The data folder asked for and the cache file as it is on disk (None while there is none):
+    a cache trained or written again since is read again."""
+    cache = data.default_root() / CLASSIFIER_FILE
+    try:
+        found = cache.stat()
+    except OSError:
+        return None
+    return str(data_dir), str(cache), found.st_size, found.st_mtime_ns
+
+
 def _load_and_keep_the_generator(data_dir, verbose):
+    identity = _cache_identity(data_dir)
+    if identity in _loaded:
+        return _loaded[identity]
     state = backend.get_rng_state()
     try:
-        return _load_classifier(data_dir, verbose)
+        loaded = _load_classifier(data_dir, verbose)
     finally:
         backend.set_rng_state(state)
+    for kept in (loaded[1], *loaded[3]):  # shared by every later call: nobody may write to them
+        kept.flags.writeable = False
+    identity = _cache_identity(data_dir)
+    if identity is not None:
+        _loaded[identity] = loaded
+    return loaded
 
 
 def _load_classifier(data_dir, verbose):

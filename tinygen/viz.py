@@ -67,6 +67,15 @@ def save_image_grid(images, path, nrow=10, title=None, scale=1.0):
     _save_figure(fig, path)
 
 
+def _margins(fig, left=0.75, right=0.2, bottom=0.5, top=0.35, between=0.75):
+    """Fixed margins around a figure's panels, in inches: room for tick labels, axis labels and
+    titles. (matplotlib's tight_layout measures every text to find them, which costs a training
+    run's curves a twentieth of a second each; these panels' texts are short and of one size.)"""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=between / (width / len(fig.axes)))
+
+
 def _smooth(values, window):
     values = np.asarray(values, dtype=np.float64)
     if window <= 1 or len(values) < window:
@@ -103,7 +112,7 @@ def plot_gan_curves(history, path, smooth=25):
         ax.set_xlabel("step")
         ax.set_title("the variant's own terms")
         ax.legend()
-    fig.tight_layout()
+    _margins(fig)
     _save_figure(fig, path)
 
 
@@ -130,7 +139,7 @@ def plot_wgan_curves(history, path, title="WGAN", smooth=25):
         right.set_xlabel("generator step")
         right.set_title("gradient norm on interpolates", fontsize=9)
         right.legend()
-    fig.tight_layout()
+    _margins(fig)
     _save_figure(fig, path)
 
 
@@ -143,7 +152,7 @@ def plot_curves(history, path, title="training", smooth=25):
     ax.set_xlabel("step")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
+    _margins(fig)
     _save_figure(fig, path)
 
 
@@ -160,7 +169,7 @@ def plot_by_step(steps, series, path, title=None):
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    _margins(fig, top=0.6 if title else 0.35)
     _save_figure(fig, path)
 
 
