@@ -223,9 +223,17 @@ def held_out(mnist_dir):
     return images[-1000:], labels[-1000:]
 
 
-def test_the_example_runs_and_writes_its_files(mnist_dir, tmp_path):
-    stdout = run_example(mnist_dir, tmp_path, "--max-steps", "3", "--latent", "8")
-    reconstructions, samples, codes = (np.load(tmp_path / name) for name in
+@pytest.fixture(scope="module")
+def six_steps(mnist_dir, tmp_path_factory):
+    """(folder, stdout) of one 6-step run with a code of 8 and the metrics: read by the test of the
+    files, and what the split run must equal, made once for both."""
+    folder = tmp_path_factory.mktemp("aae")
+    return folder, run_example(mnist_dir, folder, "--max-steps", "6", "--latent", "8")
+
+
+def test_the_example_runs_and_writes_its_files(six_steps, mnist_dir):
+    folder, stdout = six_steps
+    reconstructions, samples, codes = (np.load(folder / name) for name in
                                        ("reconstructions.npy", "samples.npy", "codes.npy"))
     assert reconstructions.shape == samples.shape == (1000, 28, 28)
     assert codes.shape == (1000, 8)
@@ -233,15 +241,15 @@ def test_the_example_runs_and_writes_its_files(mnist_dir, tmp_path):
     for decoded in (reconstructions, samples):
         assert 0 <= decoded.min() and decoded.max() <= 1
     for picture in ("reconstructions.png", "curves.png", "codes.png", "samples.png"):
-        assert (tmp_path / picture).stat().st_size > 1000
+        assert (folder / picture).stat().st_size > 1000
 
     # codes.npy holds the held-out images' codes in order: the checkpoint's encoder gives them again.
     encoder = Encoder(8)
-    encoder.load_state_dict(tinygen.load(tmp_path / "checkpoint.npz")["models"]["encoder"])
+    encoder.load_state_dict(tinygen.load(folder / "checkpoint.npz")["models"]["encoder"])
     images, _ = held_out(mnist_dir)
     np.testing.assert_allclose(codes, autoencoders.in_batches(encoder.eval(), images, "cpu"), rtol=1e-5, atol=1e-6)
     # Three optimisers, each holding what it updates: E and the decoder; D; E alone (the generator).
-    saved = np.load(tmp_path / "checkpoint.npz")
+    saved = np.load(folder / "checkpoint.npz")
     def shapes(optimizer):
         count = int(saved[f"optimizers/{optimizer}/param_count"])
         return [saved[f"optimizers/{optimizer}/{i}.exp_avg"].shape for i in range(count)]
@@ -250,8 +258,8 @@ def test_the_example_runs_and_writes_its_files(mnist_dir, tmp_path):
     assert shapes("discriminator") == [p.shape for p in CodeDiscriminator(8).parameters()]
     assert shapes("generator") == encoder_shapes
 
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["steps"] == 3 and metrics["code_size"] == 8 and metrics["adversary"] is True
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["code_size"] == 8 and metrics["adversary"] is True
     assert set(metrics) >= {"held_out_mse", "pca_mse", "discriminator_accuracy", "classifier_score",
                             "frechet_distance", "classes_covered"}
     expected = aae_mnist.code_statistics(codes)  # compared key by key: pytest.approx takes no nested lists
@@ -263,20 +271,20 @@ def test_the_example_runs_and_writes_its_files(mnist_dir, tmp_path):
     assert "D's accuracy, codes against prior draws" in stdout
 
 
-def test_a_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
+def test_a_run_split_in_two_equals_one_run(six_steps, mnist_dir, tmp_path):
     """Stop at step 3, resume to step 6: the same weights, three optimisers' states, curves and files
     (the prior draws of the D step come from the checkpointed random state)."""
-    one, split = tmp_path / "one", tmp_path / "split"
-    run_example(mnist_dir, one, "--max-steps", "6", "--no-metrics")
-    run_example(mnist_dir, split, "--max-steps", "3", "--no-metrics")
-    stdout = run_example(mnist_dir, split, "--max-steps", "6", "--no-metrics", "--resume", str(split / "checkpoint.npz"))
+    one, _ = six_steps
+    split = tmp_path
+    run_example(mnist_dir, split, "--max-steps", "3", "--no-metrics", "--latent", "8")
+    stdout = run_example(mnist_dir, split, "--max-steps", "6", "--latent", "8", "--resume", str(split / "checkpoint.npz"))
     assert "at step 3" in stdout
     assert_same_run(one, split, ["reconstructions.npy", "samples.npy", "codes.npy"])
     # The checkpoint of another code size is refused in one line, before anything is written.
     stderr = run_example(mnist_dir, split, "--max-steps", "9", "--latent", "5", "--resume", str(split / "checkpoint.npz"),
                          status=2)
-    assert stderr == (f"aae_mnist.py: error: --resume {split / 'checkpoint.npz'} comes from a run with --latent 10, "
-                      f"this one has 5; resume with --latent 10 (the checkpoint's run was trained with it; for another "
+    assert stderr == (f"aae_mnist.py: error: --resume {split / 'checkpoint.npz'} comes from a run with --latent 8, "
+                      f"this one has 5; resume with --latent 8 (the checkpoint's run was trained with it; for another "
                       f"value, start a new run)\n")
     np.testing.assert_array_equal(np.load(split / "codes.npy"), np.load(one / "codes.npy"))  # the run's files stay
     # Nor is a run resumed without the adversary it was trained with: that would change the encoder's loss.

@@ -43,38 +43,52 @@ def check_samples(folder):
         assert (folder / name).stat().st_size > 1000, name
 
 
-def test_cgan_runs_and_writes_its_files(mnist_dir, tmp_path):
-    run_example("cgan_mnist.py", mnist_dir, tmp_path, "--max-steps", "3", "--no-metrics")
-    check_samples(tmp_path)
-    saved = tinygen.load(tmp_path / "checkpoint.npz")
+# One 4-step run of each, made once: read by the tests of their files, and what the split runs must
+# equal. The cGAN's skips its metrics (its run is checked to write none), the ACGAN's measures.
+FOUR_STEPS = {"cgan_mnist.py": ["--no-metrics"], "acgan_mnist.py": []}
+
+
+@pytest.fixture(scope="module")
+def four_steps(mnist_dir, tmp_path_factory):
+    """{script: (folder, stdout)} of the runs above."""
+    runs = {}
+    for script, options in FOUR_STEPS.items():
+        folder = tmp_path_factory.mktemp(script.removesuffix(".py"))
+        runs[script] = folder, run_example(script, mnist_dir, folder, "--max-steps", "4", *options)
+    return runs
+
+
+def test_cgan_runs_and_writes_its_files(four_steps):
+    folder, _ = four_steps["cgan_mnist.py"]
+    check_samples(folder)
+    saved = tinygen.load(folder / "checkpoint.npz")
     assert saved["model_types"] == {"D": "ConditionalDiscriminator", "G": "ConditionalGenerator"}
-    assert saved["step"].item() == 3 and sorted(saved["history"]) == ["d_fake", "d_loss", "d_real", "g_loss"]
-    assert not (tmp_path / "metrics.json").exists()
+    assert saved["step"].item() == 4 and sorted(saved["history"]) == ["d_fake", "d_loss", "d_real", "g_loss"]
+    assert not (folder / "metrics.json").exists()
 
 
-def test_acgan_runs_and_reports_its_auxiliary_head_on_held_out_digits(mnist_dir, tmp_path):
-    stdout = run_example("acgan_mnist.py", mnist_dir, tmp_path, "--max-steps", "3")
-    check_samples(tmp_path)
+def test_acgan_runs_and_reports_its_auxiliary_head_on_held_out_digits(four_steps):
+    folder, stdout = four_steps["acgan_mnist.py"]
+    check_samples(folder)
     assert "MNIST test: 9000 images to train on, 1000 held out" in stdout
     assert "D's auxiliary head on the 1000 held-out real digits: accuracy " in stdout
     assert "mean distance between two images of one digit: G " in stdout
-    saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["steps"] == 3 and 0 <= saved["aux_accuracy_held_out"] <= 1
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert saved["steps"] == 4 and 0 <= saved["aux_accuracy_held_out"] <= 1
     assert 8 < saved["within_class_distance_real"] < 10 and saved["within_class_distance"] >= 0
     assert len(saved["class_accuracy_per_digit"]) == 10 and {"frechet_distance", "classes_covered"} <= set(saved)
-    checkpoint = tinygen.load(tmp_path / "checkpoint.npz")
+    checkpoint = tinygen.load(folder / "checkpoint.npz")
     assert checkpoint["model_types"] == {"D": "ACGANDiscriminator", "G": "ACGANGenerator"}
 
 
 @pytest.mark.parametrize("script", ["cgan_mnist.py", "acgan_mnist.py"])
-def test_run_split_in_two_equals_one_run(script, mnist_dir, tmp_path):
-    one, split = tmp_path / "one", tmp_path / "split"
-    run_example(script, mnist_dir, one, "--max-steps", "4", "--no-metrics")
-    run_example(script, mnist_dir, split, "--max-steps", "2", "--no-metrics")
-    stdout = run_example(script, mnist_dir, split, "--max-steps", "4", "--no-metrics",
-                         "--resume", str(split / "checkpoint.npz"))
+def test_run_split_in_two_equals_one_run(script, four_steps, mnist_dir, tmp_path):
+    one, _ = four_steps[script]
+    run_example(script, mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
+    stdout = run_example(script, mnist_dir, tmp_path, "--max-steps", "4", *FOUR_STEPS[script],
+                         "--resume", str(tmp_path / "checkpoint.npz"))
     assert "at step 2" in stdout
-    assert_same_run(one, split, ["samples.npy", "samples_by_class.npy"])
+    assert_same_run(one, tmp_path, ["samples.npy", "samples_by_class.npy"])
 
 
 @pytest.mark.parametrize("script", ["cgan_mnist.py", "acgan_mnist.py"])

@@ -109,28 +109,38 @@ def run_example(mnist_dir, out, *extra, status=0):
     return script_runs.run_example("conv_autoencoder_mnist.py", mnist_dir, out, *extra, status=status)
 
 
+@pytest.fixture(scope="module")
+def four_steps(mnist_dir, tmp_path_factory):
+    """(folder, stdout) of one 4-step run with the default decoder and the metrics: read by the
+    test of the files, and what the split run must equal, made once for both."""
+    folder = tmp_path_factory.mktemp("conv_autoencoder")
+    return folder, run_example(mnist_dir, folder, "--max-steps", "4")
+
+
 @pytest.mark.parametrize("decoder", ["transposed", "upsample"])
-def test_example_runs_and_writes_its_files(decoder, mnist_dir, tmp_path):
-    stdout = run_example(mnist_dir, tmp_path, "--max-steps", "3", "--decoder", decoder)
-    reconstructions = np.load(tmp_path / "reconstructions.npy")
+def test_example_runs_and_writes_its_files(decoder, four_steps, mnist_dir, tmp_path):
+    if decoder == "transposed":  # the default
+        folder, stdout = four_steps
+    else:
+        folder, stdout = tmp_path, run_example(mnist_dir, tmp_path, "--max-steps", "4", "--decoder", decoder)
+    reconstructions = np.load(folder / "reconstructions.npy")
     assert reconstructions.shape == (1000, 28, 28) and reconstructions.dtype == np.float32
     assert 0 <= reconstructions.min() and reconstructions.max() <= 1
     for picture in ("reconstructions.png", "curves.png", "feature_maps.png"):
-        assert (tmp_path / picture).stat().st_size > 1000, picture
-    result = json.loads((tmp_path / "metrics.json").read_text())
-    assert result["steps"] == 3 and result["code_size"] == 32 and result["decoder"] == decoder
+        assert (folder / picture).stat().st_size > 1000, picture
+    result = json.loads((folder / "metrics.json").read_text())
+    assert result["steps"] == 4 and result["code_size"] == 32 and result["decoder"] == decoder
     assert result["held_out_images"] == 1000 and result["train_images"] == 9000
-    assert 0 < result["pca_mse"] < result["held_out_mse"]  # 3 steps are far from PCA's error
+    assert 0 < result["pca_mse"] < result["held_out_mse"]  # 4 steps are far from PCA's error
     assert "held-out reconstruction error (MSE per pixel, 1000 images)" in stdout
 
 
-def test_a_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
-    one, split = tmp_path / "one", tmp_path / "split"
-    run_example(mnist_dir, one, "--max-steps", "4", "--no-metrics")
-    run_example(mnist_dir, split, "--max-steps", "2", "--no-metrics")
-    stdout = run_example(mnist_dir, split, "--max-steps", "4", "--no-metrics", "--resume", str(split / "checkpoint.npz"))
+def test_a_run_split_in_two_equals_one_run(four_steps, mnist_dir, tmp_path):
+    one, _ = four_steps
+    run_example(mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
+    stdout = run_example(mnist_dir, tmp_path, "--max-steps", "4", "--resume", str(tmp_path / "checkpoint.npz"))
     assert "resumed from" in stdout and "at step 2" in stdout
-    assert_same_run(one, split, ["reconstructions.npy"])
+    assert_same_run(one, tmp_path, ["reconstructions.npy"])
 
 
 @pytest.mark.parametrize("extra, message", [

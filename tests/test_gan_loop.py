@@ -177,28 +177,34 @@ def test_the_lsgan_discriminator_is_the_vanilla_one_without_its_sigmoid():
 # The LSGAN example end to end, and its command line
 
 
-def test_lsgan_runs_and_writes_its_files(mnist_dir, tmp_path):
-    stdout = run_example("lsgan_mnist.py", mnist_dir, tmp_path, "--max-steps", "3")
-    samples = np.load(tmp_path / "samples.npy")
+@pytest.fixture(scope="module")
+def lsgan_four_steps(mnist_dir, tmp_path_factory):
+    """(folder, stdout) of one 4-step LSGAN run with its metrics: read by the test of its files, and
+    what the split run must equal, made once for both."""
+    folder = tmp_path_factory.mktemp("lsgan")
+    return folder, run_example("lsgan_mnist.py", mnist_dir, folder, "--max-steps", "4")
+
+
+def test_lsgan_runs_and_writes_its_files(lsgan_four_steps):
+    folder, stdout = lsgan_four_steps
+    samples = np.load(folder / "samples.npy")
     assert samples.shape == (1000, 28, 28) and samples.dtype == np.float32 and 0 <= samples.min() <= samples.max() <= 1
     for name in ["samples_epoch_001.png", "curves.png"]:
-        assert (tmp_path / name).stat().st_size > 1000
-    saved = tinygen.load(tmp_path / "checkpoint.npz")
-    assert saved["model_types"] == {"D": "LSGANDiscriminator", "G": "Generator"} and saved["step"].item() == 3
+        assert (folder / name).stat().st_size > 1000
+    saved = tinygen.load(folder / "checkpoint.npz")
+    assert saved["model_types"] == {"D": "LSGANDiscriminator", "G": "Generator"} and saved["step"].item() == 4
     assert sorted(saved["history"]) == ["d_fake", "d_loss", "d_real", "g_loss"]
-    metrics_file = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics_file["steps"] == 3 and {"classifier_score", "frechet_distance", "classes_covered"} <= set(metrics_file)
+    metrics_file = json.loads((folder / "metrics.json").read_text())
+    assert metrics_file["steps"] == 4 and {"classifier_score", "frechet_distance", "classes_covered"} <= set(metrics_file)
     assert "metrics:" in stdout
 
 
-def test_lsgan_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
-    one, split = tmp_path / "one", tmp_path / "split"
-    run_example("lsgan_mnist.py", mnist_dir, one, "--max-steps", "4", "--no-metrics")
-    run_example("lsgan_mnist.py", mnist_dir, split, "--max-steps", "2", "--no-metrics")
-    stdout = run_example("lsgan_mnist.py", mnist_dir, split, "--max-steps", "4", "--no-metrics",
-                         "--resume", str(split / "checkpoint.npz"))
+def test_lsgan_run_split_in_two_equals_one_run(lsgan_four_steps, mnist_dir, tmp_path):
+    one, _ = lsgan_four_steps
+    run_example("lsgan_mnist.py", mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
+    stdout = run_example("lsgan_mnist.py", mnist_dir, tmp_path, "--max-steps", "4", "--resume", str(tmp_path / "checkpoint.npz"))
     assert "at step 2" in stdout
-    assert_same_run(one, split, ["samples.npy"])
+    assert_same_run(one, tmp_path, ["samples.npy"])
 
 
 def test_lsgan_options_are_checked(tmp_path, mnist_dir):

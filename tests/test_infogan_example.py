@@ -44,12 +44,20 @@ def check_samples(folder):
         assert (folder / name).stat().st_size > 1000, name
 
 
-def test_infogan_runs_and_writes_its_files(mnist_dir, tmp_path):
-    stdout = run_example(SCRIPT, mnist_dir, tmp_path, "--max-steps", "3")
-    check_samples(tmp_path)
+@pytest.fixture(scope="module")
+def four_steps(mnist_dir, tmp_path_factory):
+    """(folder, stdout) of one 4-step run with its metrics: the run that the test of its files
+    reads and that the split run must equal, made once for both."""
+    folder = tmp_path_factory.mktemp("infogan")
+    return folder, run_example(SCRIPT, mnist_dir, folder, "--max-steps", "4")
+
+
+def test_infogan_runs_and_writes_its_files(four_steps):
+    folder, stdout = four_steps
+    check_samples(folder)
     assert "Q reads the code c of G(z, c, cont): accuracy " in stdout
-    found = json.loads((tmp_path / "metrics.json").read_text())
-    assert found["steps"] == 3 and 0 <= found["q_accuracy"] <= 1
+    found = json.loads((folder / "metrics.json").read_text())
+    assert found["steps"] == 4 and 0 <= found["q_accuracy"] <= 1
     assert 0 <= found["code_matched_accuracy"] <= found["code_purity"] <= 1
     assert sorted(found["code_to_digit"]) == list(range(10))
     assert found["code_purity_per_epoch"] == {"code_purity": [found["code_purity"]],  # the last epoch's: the run's
@@ -58,19 +66,19 @@ def test_infogan_runs_and_writes_its_files(mnist_dir, tmp_path):
             f"matched accuracy {found['code_matched_accuracy']:.3f} (chance 0.1)") in stdout
     assert np.array(found["code_confusion"]).shape == (10, 10) and np.sum(found["code_confusion"]) == 1000
     assert {"frechet_distance", "classes_covered", "classifier_score"} <= set(found)
-    saved = tinygen.load(tmp_path / "checkpoint.npz")
+    saved = tinygen.load(folder / "checkpoint.npz")
     assert saved["model_types"] == {"D": "InfoGANDiscriminator", "G": "InfoGANGenerator"}
     assert sorted(saved["history"]) == ["d_fake", "d_loss", "d_real", "g_loss", "information"]
 
 
-def test_infogan_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
-    one, split = tmp_path / "one", tmp_path / "split"
-    run_example(SCRIPT, mnist_dir, one, "--max-steps", "4", "--no-metrics")
-    run_example(SCRIPT, mnist_dir, split, "--max-steps", "2", "--no-metrics")
-    stdout = run_example(SCRIPT, mnist_dir, split, "--max-steps", "4", "--no-metrics",
-                         "--resume", str(split / "checkpoint.npz"))
-    assert "at step 2" in stdout and not (split / "metrics.json").exists()
-    assert_same_run(one, split, ["samples.npy", "samples_by_code.npy"])
+def test_infogan_run_split_in_two_equals_one_run(four_steps, mnist_dir, tmp_path):
+    """Stop at step 2 (--no-metrics: none written), resume to step 4 with the metrics: the run above."""
+    one, _ = four_steps
+    run_example(SCRIPT, mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics")
+    assert not (tmp_path / "metrics.json").exists()
+    stdout = run_example(SCRIPT, mnist_dir, tmp_path, "--max-steps", "4", "--resume", str(tmp_path / "checkpoint.npz"))
+    assert "at step 2" in stdout
+    assert_same_run(one, tmp_path, ["samples.npy", "samples_by_code.npy"])
 
 
 def test_bad_options_are_one_line(mnist_dir, tmp_path):

@@ -171,6 +171,42 @@ def test_adam_first_step_is_lr_times_sign():
     np.testing.assert_allclose(p.numpy(), [0.9, -1.9, 2.9], rtol=1e-6)
 
 
+def adam_on_a_half_dead_layer(steps, dtype=np.float32):
+    """Adam on 1,000 weights, half of which get a gradient at the first step only (as the weights of
+    an always-black pixel): (the weights, the optimiser, the largest count of subnormal moments
+    seen after any step)."""
+    rng = np.random.default_rng(0)
+    p = tinygen.Tensor(rng.standard_normal(1000).astype(dtype), requires_grad=True)
+    opt = optim.Adam([p], lr=1e-3)
+    gradient = (rng.standard_normal(1000) * 1e-3).astype(dtype)
+    tiny, most = np.finfo(dtype).tiny, 0
+    for step in range(steps):
+        p.grad = tinygen.Tensor(gradient if step == 0 else np.where(np.arange(1000) < 500, gradient, 0).astype(dtype))
+        opt.step()
+        moments = np.concatenate([opt.state[0]["exp_avg"], opt.state[0]["exp_avg_sq"]])
+        most = max(most, int(np.count_nonzero((moments != 0) & (np.abs(moments) < tiny))))
+    return p.numpy(), opt, most
+
+
+def test_adam_sets_decaying_moments_to_zero_before_they_turn_subnormal(monkeypatch):
+    """m of a gradient that stays at 0 decays by b1 a step, through float32's subnormal range
+    (about steps 720 to 870 here) where x86 arithmetic is many times slower: flushed, none is ever
+    subnormal, and the weights are bitwise those of the unflushed run."""
+    weights, opt, most = adam_on_a_half_dead_layer(1000)
+    assert most == 0 and np.all(opt.state[0]["exp_avg"][500:] == 0)
+    monkeypatch.setattr(optim, "FLUSH_EVERY", 10**9)  # never: the check above can fail
+    unflushed, _, most_unflushed = adam_on_a_half_dead_layer(1000)
+    assert most_unflushed >= 400
+    np.testing.assert_array_equal(weights, unflushed)
+
+
+def test_flush_subnormals_keeps_what_is_not_tiny():
+    tiny = np.finfo(np.float32).tiny
+    x = np.array([1.0, -1e-30, 2.0**24 * tiny, -2.0**23 * tiny, 5e-39, -5e-39, 0.0], dtype=np.float32)
+    optim.flush_subnormals(x, np.empty_like(x))
+    np.testing.assert_array_equal(x, np.array([1.0, -1e-30, 2.0**24 * tiny, 0, 0, 0, 0], dtype=np.float32))
+
+
 # =============================================================================================
 # Hyperparameters: PyTorch's rules, at construction and when a state dict loads
 

@@ -115,26 +115,33 @@ def run_example(mnist_dir, out, *extra):
     return script_runs.run_example(SCRIPT, mnist_dir, out, "--batch-size", "16", "--hidden", "16", *extra)
 
 
-def test_example_runs_and_writes_its_files(mnist_dir, tmp_path):
-    stdout = run_example(mnist_dir, tmp_path, "--max-steps", "2", "--cell", "gru")
-    reconstructions = np.load(tmp_path / "reconstructions.npy")
+@pytest.fixture(scope="module")
+def four_steps(mnist_dir, tmp_path_factory):
+    """(folder, stdout) of one 4-step run with a GRU and the metrics: read by the test of the files,
+    and what the split run must equal, made once for both."""
+    folder = tmp_path_factory.mktemp("recurrent")
+    return folder, run_example(mnist_dir, folder, "--max-steps", "4", "--cell", "gru")
+
+
+def test_example_runs_and_writes_its_files(four_steps):
+    folder, stdout = four_steps
+    reconstructions = np.load(folder / "reconstructions.npy")
     assert reconstructions.shape == (1000, 28, 28) and reconstructions.dtype == np.float32
     assert 0 <= reconstructions.min() and reconstructions.max() <= 1
     for picture in ("reconstructions.png", "curves.png", "rows.png"):
-        assert (tmp_path / picture).stat().st_size > 1000, picture
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["code_size"] == 30 and metrics["steps"] == 2 and len(metrics["row_mse"]) == 28
-    assert 0 < metrics["pca_mse"] < metrics["held_out_mse"]  # two steps have not beaten PCA
+        assert (folder / picture).stat().st_size > 1000, picture
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["code_size"] == 30 and metrics["steps"] == 4 and len(metrics["row_mse"]) == 28
+    assert 0 < metrics["pca_mse"] < metrics["held_out_mse"]  # four steps have not beaten PCA
     assert "GRU(28, 16, batch_first=True)" in stdout
 
 
-def test_a_run_split_in_two_equals_one_run(mnist_dir, tmp_path):
-    one, split = tmp_path / "one", tmp_path / "split"
-    run_example(mnist_dir, one, "--max-steps", "4", "--no-metrics")
-    run_example(mnist_dir, split, "--max-steps", "2", "--no-metrics")
-    stdout = run_example(mnist_dir, split, "--max-steps", "4", "--no-metrics", "--resume", str(split / "checkpoint.npz"))
+def test_a_run_split_in_two_equals_one_run(four_steps, mnist_dir, tmp_path):
+    one, _ = four_steps
+    run_example(mnist_dir, tmp_path, "--max-steps", "2", "--no-metrics", "--cell", "gru")
+    stdout = run_example(mnist_dir, tmp_path, "--max-steps", "4", "--cell", "gru", "--resume", str(tmp_path / "checkpoint.npz"))
     assert "resumed from" in stdout and "at step 2" in stdout
-    assert_same_run(one, split, ["reconstructions.npy"])
+    assert_same_run(one, tmp_path, ["reconstructions.npy"])
 
 
 @pytest.mark.parametrize("option,value,message", [

@@ -31,10 +31,14 @@ def test_every_mnist_example_is_checked():
     assert len(TRAINING_EXAMPLES) == 21 and "vanilla_gan_mnist.py" in TRAINING_EXAMPLES
 
 
+@pytest.fixture(scope="module")
+def train_labels(mnist_dir):
+    return data.MNIST(root=mnist_dir, split="train").labels
+
+
 @pytest.mark.parametrize("script", TRAINING_EXAMPLES)
-def test_the_default_run_trains_on_the_training_digits_alone(script, mnist_dir, tmp_path):
+def test_the_default_run_trains_on_the_training_digits_alone(script, train_labels, mnist_dir, tmp_path):
     found = served(script, mnist_dir, tmp_path)
-    train_labels = data.MNIST(root=mnist_dir, split="train").labels
     # every training digit, and nothing else; the anomaly detector leaves out its anomaly, digit 2
     expected = (train_labels != 2).sum() if script == "anomaly_detection_mnist.py" else 60_000
     assert found["items"] == expected, found

