@@ -30,9 +30,9 @@ tinygen.manual_seed(0)
 tinygen.set_num_threads(THREADS)
 G, D = models.DCGANGenerator(), models.DCGANDiscriminator()
 opt_G, opt_D = optim.Adam(G.parameters(), lr=2e-4), optim.Adam(D.parameters(), lr=2e-4)
-real, ones, zeros = tinygen.rand(64, 1, 28, 28), tinygen.ones(64, 1), tinygen.zeros(64, 1)
+real, ones, zeros = tinygen.rand(32, 1, 28, 28), tinygen.ones(32, 1), tinygen.zeros(32, 1)
 def step():  # the examples' GAN step: D on real and fake, then G through D
-    fake = G(tinygen.randn(64, 100))
+    fake = G(tinygen.randn(32, 100))
     d_loss = F.binary_cross_entropy(D(real), ones) + F.binary_cross_entropy(D(fake.detach()), zeros)
     opt_D.zero_grad()
     d_loss.backward()
@@ -69,9 +69,10 @@ def test_a_repeated_training_step_reuses_its_memory(threads):
     default = run_step(threads, TINYGEN_KEEP_FREED_MEMORY="0")
     assert kept["kept"] and not default["kept"]
     # faults_per_step is the median step's: with glibc's defaults a step faults in thousands of
-    # fresh pages every time (~11,000 here at batch 64); with the setting almost none (~1), but for
-    # a step now and then, while the heap settles, that grows it by a few hundred pages (measured
-    # 223-675 in one step of 40; the mean of steps 4 to 8 read 260 on CI, the median 1).
+    # fresh pages every time (3,700-4,200 here at batch 32, ~11,000 at batch 64); with the setting
+    # almost none (~2), but for a step now and then, while the heap settles, that grows it by a few
+    # hundred pages (measured 223-675 in one step of 40; the mean of steps 4 to 8 read 260 on CI,
+    # the median 1).
     assert kept["faults_per_step"] < 50, kept
     assert default["faults_per_step"] > 5 * max(kept["faults_per_step"], 100), (kept, default)
 
