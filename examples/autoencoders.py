@@ -39,9 +39,9 @@ IMAGE_PIXELS = 28 * 28
 # Options and data
 
 
-def parser(description, epochs, batch_size, lr, out):
+def parser(description, epochs, batch_size, lr, out, epochs_help=None):
     """The options every example takes (common.parser); an example adds its own before parse_args."""
-    return common.parser(description, epochs=epochs, batch_size=batch_size, lr=lr, out=out)
+    return common.parser(description, epochs=epochs, batch_size=batch_size, lr=lr, out=out, epochs_help=epochs_help)
 
 
 def parse_args(parser):

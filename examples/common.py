@@ -97,15 +97,16 @@ def positive_number(text):
     return value
 
 
-def parser(description, epochs, batch_size, lr, out):
-    """The options every example takes (an example may add its own before parsing)."""
+def parser(description, epochs, batch_size, lr, out, epochs_help=None):
+    """The options every example takes (an example may add its own before parsing); epochs_help
+    words a default that depends on other options (the help says "default {epochs}" otherwise)."""
     p = cli.ArgumentParser(description=description)
     p.add_argument("--data-dir", default=None,
                    help="folder with the MNIST files (default: $TINYGEN_DATA or ~/.cache/tinygen, downloading if missing)")
     p.add_argument("--split", default="train", choices=["train", "test"],
                    help="which MNIST split to train on (default train; test is for quick runs, and its figures are "
                         "not comparable)")
-    p.add_argument("--epochs", type=whole_number(1), default=epochs, help=f"epochs in all, at least 1 (default {epochs})")
+    p.add_argument("--epochs", type=whole_number(1), default=epochs, help=f"epochs in all, at least 1 (default {epochs_help or epochs})")
     p.add_argument("--batch-size", type=whole_number(1), default=batch_size, help=f"default {batch_size}")
     p.add_argument("--lr", type=positive_number, default=lr, help=f"learning rate, > 0 (default {lr})")
     p.add_argument("--seed", type=whole_number(0), default=0)

@@ -17,6 +17,7 @@ the two ways agree).
 import io
 import os
 import pathlib
+import re
 import runpy
 import subprocess
 import sys
@@ -81,6 +82,16 @@ def run_example(script, mnist_dir, out, *extra, status=0):
                                        *batch, *extra)
     assert found == status, f"{script} exited {found}:\n{stdout[-3000:]}\n{stderr[-3000:]}"
     return stdout if status == 0 else stderr
+
+
+def epochs_of_a_run(script, mnist_dir, out, *extra):
+    """The budget, in epochs, that examples/`script` with options `extra` trains for, as its progress
+    bar names it ("epoch 1/N"), from a run of one step on the test split without metrics."""
+    status, _, stderr = run_python(EXAMPLES / script, "--data-dir", mnist_dir, "--split", "test", "--out", out,
+                                   "--max-steps", "1", "--no-metrics", *extra)
+    found = re.search(r"epoch 1/(\d+)", stderr)
+    assert status == 0 and found, f"{script} exited {status}:\n{stderr[-3000:]}"
+    return int(found.group(1))
 
 
 def _run_as_main(script, args, module, cwd, stdout_fd, stderr_fd):

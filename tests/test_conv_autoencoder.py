@@ -143,6 +143,13 @@ def test_a_run_split_in_two_equals_one_run(four_steps, mnist_dir, tmp_path):
     assert_same_run(one, tmp_path, ["reconstructions.npy"])
 
 
+def test_each_decoder_has_its_own_default_budget_and_epochs_overrides_it(mnist_dir, tmp_path):
+    """12 epochs for the transposed decoder, 6 for the upsampling one (twice as slow a step): each
+    default run ends within 10 minutes on the training digits."""
+    epochs = lambda n, *extra: script_runs.epochs_of_a_run("conv_autoencoder_mnist.py", mnist_dir, tmp_path / str(n), *extra)
+    assert (epochs(0), epochs(1, "--decoder", "upsample"), epochs(2, "--decoder", "upsample", "--epochs", "3")) == (12, 6, 3)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--decoder", "bilinear"], "argument --decoder: invalid choice: 'bilinear' (choose from 'transposed', 'upsample')"),
     (["--code-size", "0"], "argument --code-size:"),

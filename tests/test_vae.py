@@ -22,6 +22,7 @@ from tinygen.data import DataLoader
 from tinygen.gradcheck import gradcheck
 from tinygen.models.vae import VAE, ConvVAE, reparameterize, vae_loss
 from autoencoder_training import digits
+import script_runs
 from same_run import assert_same_run
 from test_cli import run_script
 from strategies import medium
@@ -167,6 +168,13 @@ def test_beta_vae_example_writes_its_files(mnist_dir, tmp_path):
     assert result["held_out_negative_elbo"] == pytest.approx(result["held_out_reconstruction_nats"] + result["held_out_kl"])
     assert len(result["held_out_kl_per_unit"]) == 20 and result["held_out_kl"] == pytest.approx(sum(result["held_out_kl_per_unit"]))
     assert set(result) >= {"held_out_mse", "pca_mse", "classifier_score", "frechet_distance", "classes_covered"}
+
+
+def test_the_conv_vae_has_its_own_default_budget_and_epochs_overrides_it(mnist_dir, tmp_path):
+    """50 epochs for the MLP VAE, 30 for the convolutional one (about five times as slow a step):
+    each default run ends within 10 minutes on the training digits."""
+    epochs = lambda n, *extra: script_runs.epochs_of_a_run("vae_mnist.py", mnist_dir, tmp_path / str(n), *extra)
+    assert (epochs(0), epochs(1, "--conv"), epochs(2, "--conv", "--epochs", "3")) == (50, 30, 3)
 
 
 def test_the_held_out_kl_is_gaussian_kl_per_unit():
