@@ -165,6 +165,7 @@ def plot_by_step(steps, series, path, title=None):
     for ax, (name, values) in zip(axes[0], series.items()):
         ax.plot(np.asarray(steps), np.asarray(_host(values), dtype=np.float64), marker="o", markersize=3)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5))  # five-digit step counts need room between ticks
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3)
     if title:
