@@ -4,19 +4,26 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_step_time_benchmark_runs_and_reports(tmp_path):
+def run_step_time(tmp_path, *options):
+    """benchmarks/step_time.py with one short turn per case; its JSON result."""
     out = tmp_path / "result.json"
     done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--cases", "vae:64", "vae:128", "--repeats", "1",
-         "--warmup", "1", "--settle-seconds", "0", "--json", str(out)],
+        [sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--repeats", "1", "--warmup", "1",
+         "--settle-seconds", "0", "--json", str(out), *options],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "vae" in done.stdout and "tinygen ms" in done.stdout
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_step_time_benchmark_runs_and_reports(tmp_path):
+    result = run_step_time(tmp_path, "--cases", "vae:64", "vae:128", "--without-torch")
     rows = result["cases"]
     assert [(row["model"], row["batch"]) for row in rows] == [("vae", 64), ("vae", 128)]
     for row in rows:
@@ -27,6 +34,15 @@ def test_step_time_benchmark_runs_and_reports(tmp_path):
     assert rows[1]["gflop"] > 1.9 * rows[0]["gflop"]  # twice the batch, twice the products
     (growth,) = result["batch_growth"]
     assert growth["model"] == "vae" and growth["batches"] == [64, 128] and growth["tinygen"] > 0
+
+
+def test_step_time_benchmark_times_pytorch_beside_tinygen(tmp_path):
+    """With PyTorch installed (the parity tests' oracle), each case is timed in both libraries, each in
+    a process of its own, and the ratio is tinygen's time over PyTorch's."""
+    pytest.importorskip("torch")
+    (row,) = run_step_time(tmp_path, "--cases", "vae:16")["cases"]
+    assert row["tinygen_ms"] > 0 and row["torch_ms"] > 0 and row["torch_mb"] > 0
+    assert row["ratio"] == pytest.approx(row["tinygen_ms"] / row["torch_ms"], rel=0.01)
 
 
 def test_the_thread_policy_asked_for_reaches_the_workers(tmp_path):

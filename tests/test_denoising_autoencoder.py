@@ -1,6 +1,7 @@
-"""The denoising autoencoder: its corruptions, and on real digits the property that defines it: fed
-corrupted held-out digits, it gives back images nearer the clean ones than a plain autoencoder of
-the same shape trained on clean digits, and far nearer than the corrupted input (a copier's answer)."""
+"""The denoising autoencoder: its corruptions, and on real digits (slow tier) the property that
+defines it: fed corrupted held-out digits, it gives back images nearer the clean ones than a plain
+autoencoder of the same shape trained on clean digits, and far nearer than the corrupted input (a
+copier's answer)."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -68,7 +69,8 @@ def test_corruptions_refuse_bad_arguments():
         corrupt(x, "salt", 0.1)
 
 
-# --- on real digits: three trainings of 400 steps, 7 s in all on 2 idle cores ------------------------
+# --- on real digits (slow tier: python -m pytest -m slow): three trainings of 400 steps, 10 s on one
+# core. The default tier pins the step itself (tests/test_denoising_step.py).
 
 
 def trained(images, noise=None, seed=0):
@@ -86,6 +88,7 @@ def models(mnist_dir):
     return held_out, {kind: trained(train_images, kind) for kind in (None, "gaussian", "masking")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise", ["gaussian", "masking"])
 def test_the_denoiser_beats_a_plain_autoencoder_of_its_shape_on_the_same_corrupted_digits(models, noise):
     held_out, trained_models = models

@@ -1,6 +1,6 @@
-"""The sparse autoencoder: its penalties' formulas and errors, and on real digits the property that
-defines it, a sparse code (mean activation near rho with KL; most activations near zero with L1)
-from an overcomplete network that, unpenalised, keeps a dense one."""
+"""The sparse autoencoder: its penalties' formulas and errors, and on real digits (slow tier) the
+property that defines it, a sparse code (mean activation near rho with KL; most activations near
+zero with L1) from an overcomplete network that, unpenalised, keeps a dense one."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -80,7 +80,8 @@ def test_penalties_want_codes_of_shape_n_units():
             penalty(tinygen.rand(2, 3, 4))
 
 
-# --- on real digits: three trainings of 400 steps, 7 s in all on 2 idle cores ------------------------
+# --- on real digits (slow tier: python -m pytest -m slow): three trainings of 400 steps, 11 s on one
+# core. The default tier pins the step itself (tests/test_autoencoder_steps.py).
 
 
 def trained_sparse(images, penalty, beta, seed=0):
@@ -101,6 +102,7 @@ def trained(mnist_dir):
     return held_out, {name: (outputs(model, held_out), outputs(model.encoder, held_out)) for name, model in models.items()}
 
 
+@pytest.mark.slow
 def test_kl_sparse_code_has_mean_activation_near_rho(trained):
     held_out, results = trained
     _, kl_code = results["kl"]
@@ -110,6 +112,7 @@ def test_kl_sparse_code_has_mean_activation_near_rho(trained):
     assert plain_code.mean() > 3 * RHO  # without the penalty the same network keeps a dense code
 
 
+@pytest.mark.slow
 def test_l1_sparse_code_is_mostly_near_zero(trained):
     held_out, results = trained
     near_zero = {name: float(np.mean(results[name][1] < 0.05)) for name in ("l1", "plain")}
@@ -118,6 +121,7 @@ def test_l1_sparse_code_is_mostly_near_zero(trained):
     assert near_zero["plain"] < 0.3
 
 
+@pytest.mark.slow
 def test_sparse_reconstructions_are_still_good(trained):
     """Sparse, not useless: each reconstructs held-out digits much better than their mean image does."""
     held_out, results = trained

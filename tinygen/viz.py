@@ -1,4 +1,4 @@
-"""Pictures of training: image grids, training curves, a VAE's 2-D latent manifold (matplotlib).
+"""Pictures of training: image grids (Pillow), training curves, a VAE's 2-D latent manifold (matplotlib).
 
 Every function takes plain arrays or tensors and writes a PNG atomically (to a temporary file,
 then renamed), so a picture being looked at is never half written.
@@ -54,17 +54,33 @@ def _save_figure(fig, path):
 
 
 def save_image_grid(images, path, nrow=10, title=None, scale=1.0):
-    """Write a grid of images in [0, 1] as a PNG (white digits on black, as MNIST)."""
-    plt = _pyplot()
+    """Write a grid of images in [0, 1] as a PNG (white digits on black, as MNIST): each image pixel
+    drawn as a square of round(2 * scale) pixels, with the title (if any) in a white strip on top.
+
+    Written with Pillow (the library matplotlib saves its PNGs with) as one grey channel: the
+    same picture as matplotlib's imshow of the grid, in half the time, which a run that draws a grid
+    every epoch notices."""
+    from PIL import Image, ImageDraw
+
     grid = image_grid(images, nrow)
-    height, width = grid.shape
-    fig = plt.figure(figsize=(scale * width / 50, scale * height / 50 + (0.3 if title else 0)), dpi=100)
-    ax = fig.add_axes([0, 0, 1, height / (height + (15 if title else 0))])
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.axis("off")
+    factor = max(1, round(2 * scale))
+    pixels = np.round(grid * 255).astype(np.uint8).repeat(factor, axis=0).repeat(factor, axis=1)
+    strip = 30 if title else 0  # pixels above the grid for the title
+    canvas = np.full((strip + pixels.shape[0], pixels.shape[1]), 255, dtype=np.uint8)
+    canvas[strip:] = pixels
+    picture = Image.fromarray(canvas)
     if title:
-        fig.suptitle(title, fontsize=8, y=0.995)
-    _save_figure(fig, path)
+        ImageDraw.Draw(picture).text((canvas.shape[1] / 2, 3), title, fill=0, font=_title_font(), anchor="ma")
+    with atomic_write(path) as f:
+        picture.save(f, format="png")
+
+
+def _title_font():
+    """matplotlib's own font (DejaVu Sans) at 8 points on a 100-dpi picture, as its titles are drawn."""
+    from matplotlib import font_manager
+    from PIL import ImageFont
+
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size=11)
 
 
 def _margins(fig, left=0.75, right=0.2, bottom=0.5, top=0.35, between=0.75):
