@@ -247,3 +247,83 @@ def test_auto_beside_a_busy_program_keeps_large_products_to_one_thread():
 def test_set_num_threads_refuses_what_is_no_positive_count(bad):
     with pytest.raises(ValueError, match=r"set_num_threads: expected a positive integer number of threads or 'auto'"):
         tinygen.set_num_threads(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# An optimiser's step: its parameters' updates shared out among the threads
+
+
+def optimisers_of_large_parameters(seed=0):
+    """Each optimiser on its own copy of the same three parameters (600,000 numbers in all, above
+    PARALLEL_ELEMENTS), each with the same gradient."""
+    rng = np.random.default_rng(seed)
+    values = [rng.standard_normal(shape).astype(np.float32) for shape in [(500, 800), (400, 500), (500,)]]
+    gradients = [rng.standard_normal(value.shape).astype(np.float32) for value in values]
+    made = {}
+    for name, make in [("adam", lambda ps: tinygen.optim.Adam(ps, lr=1e-2, weight_decay=0.1)),
+                       ("sgd", lambda ps: tinygen.optim.SGD(ps, lr=1e-2, momentum=0.9, nesterov=True)),
+                       ("rmsprop", lambda ps: tinygen.optim.RMSprop(ps, lr=1e-2, centered=True, momentum=0.5))]:
+        params = [tinygen.tensor(value.copy(), requires_grad=True) for value in values]
+        for p, g in zip(params, gradients):
+            p.grad = tinygen.tensor(g)
+        made[name] = (make(params), params)
+    return made
+
+
+def test_an_optimisers_step_is_shared_out_and_gives_the_same_numbers(two_chunks, monkeypatch):
+    """On two threads the parameters are split into two groups of about equal size (the largest,
+    250,000 numbers, alone; the other two together), each updated on its own thread; three steps
+    give the same bits as on one thread, for every optimiser."""
+    assert 600_500 >= threads.PARALLEL_ELEMENTS
+    after = {}
+    for count in (1, 2):
+        tinygen.set_num_threads(count)
+        seen = []
+        made = optimisers_of_large_parameters()
+        for name, (optimizer, params) in made.items():
+            real_update = optimizer.update
+            monkeypatch.setattr(optimizer, "update", lambda p, *rest, real_update=real_update: (
+                seen.append((p.shape, threading.get_ident())), real_update(p, *rest))[1])
+            for _ in range(3):
+                optimizer.step()
+        after[count] = {name: [p.numpy() for p in params] for name, (_, params) in made.items()}
+        callers = {shape: {ident for seen_shape, ident in seen if seen_shape == shape} for shape, _ in seen}
+        if count == 1:
+            assert all(idents == {threading.get_ident()} for idents in callers.values()), callers
+        else:
+            (large,), (others,) = callers[(500, 800)], callers[(400, 500)] | callers[(500,)]
+            assert large != others and threading.get_ident() in {large, others}, callers
+    for name in after[1]:
+        for one, two in zip(after[1][name], after[2][name]):
+            np.testing.assert_array_equal(one, two, err_msg=name)
+
+
+def test_a_small_optimiser_step_stays_on_the_caller(two_chunks, monkeypatch):
+    tinygen.set_num_threads(2)
+    p = tinygen.zeros(300, 300, requires_grad=True)  # 90,000 numbers: below PARALLEL_ELEMENTS
+    q = tinygen.zeros(300, requires_grad=True)
+    p.grad, q.grad = tinygen.ones(300, 300), tinygen.ones(300)
+    optimizer = tinygen.optim.Adam([p, q])
+    seen = []
+    real_update = optimizer.update
+    monkeypatch.setattr(optimizer, "update", lambda *args: (seen.append(threading.get_ident()), real_update(*args))[1])
+    optimizer.step()
+    assert seen == [threading.get_ident()] * 2
+
+
+def test_balanced_groups_give_the_largest_first_to_the_lightest_group(monkeypatch):
+    monkeypatch.setattr(threads, "CHUNKS", 2)
+    assert threads.balanced_groups(["a", "b", "c", "d", "e"], [5, 1, 4, 3, 3]) == [["a", "e"], ["c", "d", "b"]]  # 5+3, 4+3+1
+    monkeypatch.setattr(threads, "CHUNKS", 3)
+    assert threads.balanced_groups(["a", "b"], [1, 2]) == [["b"], ["a"]]  # no empty group
+
+
+def test_an_error_on_a_pool_thread_reaches_the_caller(two_chunks):
+    tinygen.set_num_threads(2)
+
+    def work(parts):
+        if parts == ["second"]:
+            raise ValueError("from the pool thread")
+
+    with pytest.raises(ValueError, match="from the pool thread"):
+        threads.share_out(work, ["first", "second"])

@@ -7,7 +7,7 @@ as flat named arrays, so a checkpoint can hold it.
 import math
 import numbers
 
-from tinygen import backend
+from tinygen import backend, threads
 from tinygen.autograd import Tensor, enable_grad
 from tinygen.nn.module import zero_grads
 
@@ -70,6 +70,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        updates = []  # (parameter, gradient, state, scratch) of each parameter that has a gradient
         for i, (p, state) in enumerate(zip(self.params, self.state)):
             if p.grad is None:
                 continue
@@ -78,8 +79,16 @@ class Optimizer:
                                  f"has shape {p.grad.shape}")
             if self.work[i] is None or self.work[i].shape != p.shape or backend.device_of(self.work[i]) != p.device:
                 self.work[i] = backend.get_array_module(p.data).empty_like(p.data)
-            self.update(p.data, p.grad.data, state, self.work[i])
-            p._bump_version()  # p changed in place: a graph that saved its old values refuses backward
+            updates.append((p.data, p.grad.data, state, self.work[i]))
+        # Each parameter's update is its own, element by element: large sets are shared out among
+        # the cores (tinygen/threads.py), and which thread updates a parameter changes no number.
+        sizes = [update[0].size for update in updates]
+        on_cpu = all(backend.device_of(update[0]) == "cpu" for update in updates)
+        groups = threads.balanced_groups(updates, sizes) if on_cpu and sum(sizes) >= threads.PARALLEL_ELEMENTS else [updates]
+        threads.share_out(lambda some: [self.update(*update) for group in some for update in group], groups)
+        for p in self.params:
+            if p.grad is not None:
+                p._bump_version()  # p changed in place: a graph that saved its old values refuses backward
         return loss
 
     def update(self, param, grad, state, work):

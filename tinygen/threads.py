@@ -20,6 +20,10 @@ So tinygen splits large products itself, in a way that cannot change their numbe
     Linux's /proc/stat, less its own use; elsewhere it keeps to one), at least one; after
     tinygen.set_num_threads(n) (as torch.set_num_threads), n. On a busy machine the blocks run
     one after another on the calling thread: nothing waits for a core it cannot have.
+    An optimiser's step (tinygen/optim.py) is shared out the same way: where its parameters hold
+    PARALLEL_ELEMENTS numbers or more, they are split into CHUNKS groups of about equal size
+    (`balanced_groups`), each group's updates run at once on the threads allowed now. An update is
+    element by element and each parameter's own, so which thread does it changes no number.
     CuPy's products run on the GPU and are left alone.
 
 A run thus gives the same numbers on a quiet machine and on a busy one, and a resumed run the
@@ -39,6 +43,8 @@ from tinygen.backend import device_of, get_array_module
 
 # Multiply-adds (m * n * k) from which a product is cut into blocks computed at once.
 PARALLEL_FLOPS = 4_000_000
+# Numbers in all of an optimiser's parameters from which its step shares them out among the threads.
+PARALLEL_ELEMENTS = 250_000
 
 
 def _usable_cores():
@@ -165,12 +171,30 @@ def matmul(a, b):
             for columns in some:
                 numpy.matmul(a, b[:, columns], out=out[:, columns])
         cut = blocks(n)
-    threads = min(get_num_threads(), CHUNKS)
-    others = [_threads_beside_the_caller().submit(compute, cut[t::threads]) for t in range(1, threads)]
-    compute(cut[0::threads])
+    share_out(compute, cut)
+    return out
+
+
+def share_out(work, parts):
+    """work(part) for each of `parts`, at once on the threads allowed now (get_num_threads, at most
+    CHUNKS), the calling thread among them: thread t does parts t, t + T, t + 2T, ...; returns when
+    all are done, and passes on an error. On a busy machine the caller does every part in turn."""
+    threads = min(get_num_threads(), CHUNKS, len(parts))
+    others = [_threads_beside_the_caller().submit(work, parts[t::threads]) for t in range(1, threads)]
+    work(parts[0::threads])
     for done in others:
         done.result()  # waits (without spinning) and passes on an error
-    return out
+
+
+def balanced_groups(items, sizes):
+    """`items` in CHUNKS groups of about equal total size, for share_out: the largest first, each to
+    the group with the least so far (the groups depend on the sizes alone)."""
+    groups, totals = [[] for _ in range(CHUNKS)], [0] * CHUNKS
+    for index in sorted(range(len(items)), key=lambda i: -sizes[i]):
+        lightest = totals.index(min(totals))
+        groups[lightest].append(items[index])
+        totals[lightest] += sizes[index]
+    return [group for group in groups if group]
 
 
 def tensordot(a, b, axes_a, axes_b):
