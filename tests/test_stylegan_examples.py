@@ -34,7 +34,7 @@ def test_runs_writes_its_files_and_resume_equals_one_run(mnist_dir, tmp_path):
     G, D, G_ema (with w_avg), optimiser states, history and samples. R1 is applied at steps 0 and
     4, the second after the resume."""
     one, split = tmp_path / "one", tmp_path / "split"
-    stdout = run_example(SCRIPT, mnist_dir, one, "--max-steps", "5", "--batch-size", "8")
+    stdout = run_example(SCRIPT, mnist_dir, one, "--max-steps", "5", "--batch-size", "4")
     saved = check_gan_run_files(one, ["samples_epoch_001.png", "curves.png", "style_mixing.png", "truncation.png"],
                                 {"G": "StyleGenerator", "D": "StyleDiscriminator", "G_ema": "StyleGenerator"})
     assert "w_avg" in saved["models"]["G_ema"] and np.abs(saved["models"]["G_ema"]["w_avg"].numpy()).sum() > 0
@@ -46,8 +46,8 @@ def test_runs_writes_its_files_and_resume_equals_one_run(mnist_dir, tmp_path):
     assert found["r1_late"] == r1[-1]  # 10% of 5 steps: the last one
     assert "metrics:" in stdout and "what the noise changes" in stdout
 
-    run_example(SCRIPT, mnist_dir, split, "--max-steps", "2", "--no-metrics", "--batch-size", "8")
-    stdout = run_example(SCRIPT, mnist_dir, split, "--max-steps", "5", "--no-metrics", "--batch-size", "8",
+    run_example(SCRIPT, mnist_dir, split, "--max-steps", "2", "--no-metrics", "--batch-size", "4")
+    stdout = run_example(SCRIPT, mnist_dir, split, "--max-steps", "5", "--no-metrics", "--batch-size", "4",
                          "--resume", str(split / "checkpoint.npz"))
     assert "at step 2" in stdout
     assert_same_run(one, split, ["samples.npy"])
