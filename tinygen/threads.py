@@ -215,7 +215,8 @@ def tensordot(a, b, axes_a, axes_b):
 
 def describe():
     """One line for the examples to print at start."""
-    cut = f"products of {PARALLEL_FLOPS / 1e6:g}M multiply-adds or more cut into {CHUNKS} blocks"
+    cut = (f"products of {PARALLEL_FLOPS / 1e6:g}M multiply-adds or more cut into {CHUNKS} blocks, and optimiser "
+           f"steps of {PARALLEL_ELEMENTS / 1e6:g}M numbers or more into {CHUNKS} groups")
     if _num_threads == "auto":
         return (f"BLAS threads: 1 each; {cut}, run at once on the cores other programs leave free (of "
                 f"{os.cpu_count()}); the numbers are the same however many")
