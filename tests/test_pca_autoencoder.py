@@ -30,7 +30,7 @@ from tinygen.nn import functional as F
 
 K = 6
 NUM_IMAGES = 2000  # a subset keeps the test fast; PCA is computed on the same subset
-STEPS = 500
+STEPS = 300  # largest principal angle 0.14 degrees after 300 (6.3 after 200, 0.014 after 500)
 LEARNING_RATE = 0.02  # lowered tenfold for the last fifth of the steps, to settle Adam's jitter
 MAX_ANGLE_DEGREES = 5.0
 MAX_EXCESS_MSE = 0.01  # within 1% of the PCA optimum
