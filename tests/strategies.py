@@ -37,9 +37,9 @@ def _examples(n):
     return settings(max_examples=max(1, int(n * _scale)), **_common)
 
 
-cheap = _examples(100)  # elementwise ops: a check takes milliseconds
-medium = _examples(60)  # reductions, matmul, losses, small layers
-costly = _examples(40)  # convolutions, second derivatives
+cheap = _examples(60)  # elementwise ops: a check takes milliseconds
+medium = _examples(40)  # reductions, matmul, losses, small layers
+costly = _examples(25)  # convolutions, second derivatives
 
 SAFE = 2.0  # |x| <= SAFE: e^x, x^3, products of a few values all stay of order 1-10
 
