@@ -45,6 +45,7 @@ class MnistClassifier(nn.Module):
     """28x28 -> conv 4x4/2 (16) -> conv 4x4/2 (32) -> 128 features -> 10 logits."""
 
     def __init__(self):
+        super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(1, 16, 4, stride=2, padding=1), nn.LeakyReLU(0.1),  # 28 -> 14
             nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.LeakyReLU(0.1),  # 14 -> 7
