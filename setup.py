@@ -5,6 +5,7 @@ setup(
     version="0.1.0",
     description="A small, readable autograd engine on NumPy/CuPy, and every autoencoder and GAN built on it",
     packages=find_packages(include=["tinygen", "tinygen.*"]),
+    package_data={"tinygen": ["weights/*.npz"]},  # the metrics classifier's weights (tinygen/metrics.py)
     python_requires=">=3.9",
     install_requires=["numpy>=1.24", "tqdm>=4.62", "threadpoolctl>=3.1"],
     extras_require={

@@ -210,10 +210,11 @@ def check_resume_and_out(args):
 
 
 def check_metrics_cache(args):
-    """The metrics' classifier is trained once (about two minutes) and cached in the data cache
-    ($TINYGEN_DATA, else ~/.cache/tinygen). A cache that is not there and cannot be written is
-    found now, before training, not when the first epoch ends. (A cache that is there but was
-    trained on other data, and cannot be replaced, is used once without caching: metrics.py.)"""
+    """The metrics' classifier is cached in the data cache ($TINYGEN_DATA, else ~/.cache/tinygen)
+    with its reference digits' predictions, made once from the weights that ship with tinygen (or,
+    with only the test split at hand, trained once). A cache that is not there and cannot be written
+    is found now, before training, not when the first epoch ends. (A cache that is there but was
+    made for other data, and cannot be replaced, is used once without caching: metrics.py.)"""
     if getattr(args, "no_metrics", True):
         return
     cache = data.default_root() / metrics.CLASSIFIER_FILE
@@ -223,7 +224,7 @@ def check_metrics_cache(args):
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not (existing.is_dir() and os.access(existing, os.W_OK)):
-        raise UsageError(f"the metrics' classifier is trained once and cached as {cache}, but {existing} cannot be "
+        raise UsageError(f"the metrics' classifier is cached as {cache}, but {existing} cannot be "
                          f"written; set TINYGEN_DATA to a writable folder, or pass --no-metrics")
 
 

@@ -501,14 +501,15 @@ def test_options_given_sees_a_default_given_by_hand():
 
 
 def test_an_unwritable_metrics_cache_is_found_before_training(tmp_path, mnist_dir):
-    """The classifier is trained (two minutes) at the first epoch's end and cached: a cache that
-    cannot be written is refused before anything, rather than failing then and losing the epoch."""
+    """The classifier is cached with its reference's predictions at the first epoch's end (trained
+    there when only the test split is at hand): a cache that cannot be written is refused before
+    anything, rather than failing then and losing the epoch."""
     (tmp_path / "a_file").write_text("not a folder")
     cache = tmp_path / "a_file" / "cache"
     status, _, stderr = run_script("vanilla_gan_mnist.py", "--data-dir", mnist_dir, "--split", "test",
                                    "--out", tmp_path / "run", env={"TINYGEN_DATA": str(cache)},
-                                   timeout=60)  # refused at once; not found, it would train for minutes
-    assert_refused("vanilla_gan_mnist.py", status, stderr, f"the metrics' classifier is trained once and cached as "
+                                   timeout=60)  # refused at once
+    assert_refused("vanilla_gan_mnist.py", status, stderr, f"the metrics' classifier is cached as "
                    f"{cache / 'mnist_classifier.npz'}, but {tmp_path / 'a_file'} cannot be written; set TINYGEN_DATA "
                    f"to a writable folder, or pass --no-metrics")
     assert not (tmp_path / "run").exists()

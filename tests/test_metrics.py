@@ -77,15 +77,56 @@ def test_samples_outside_unit_range_are_refused(mnist_dir):
         metrics.evaluate(np.full((200, 28, 28), 2.0), mnist_dir, verbose=False)
 
 
-def test_a_damaged_classifier_cache_is_trained_again(mnist_dir, tmp_path, monkeypatch):
+def test_a_damaged_classifier_cache_is_made_again_from_the_shipped_weights(mnist_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("TINYGEN_DATA", str(tmp_path))
     (tmp_path / metrics.CLASSIFIER_FILE).write_bytes(b"PK\x03\x04 cut short")
+    monkeypatch.setattr(metrics, "train_classifier", lambda *a, **k: pytest.fail("trained, though weights ship"))
+    model, _, _ = metrics.load_classifier(mnist_dir, verbose=False)
+    shipped = metrics.tinygen.load(metrics.SHIPPED_CLASSIFIER)["model"]
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), shipped[name].numpy(), err_msg=name)
+    cached = metrics.tinygen.load(tmp_path / metrics.CLASSIFIER_FILE)
+    assert cached["trained_on"] == "MNIST train split; reference: test split" and "reference" in cached
+
+
+def test_without_weights_that_fit_the_data_the_classifier_is_trained_and_cached(mnist_dir, tmp_path, monkeypatch):
+    """Where the shipped weights do not fit (here: missing; on a machine with only the test split:
+    trained on other digits), the classifier is trained on first use, and cached."""
+    monkeypatch.setenv("TINYGEN_DATA", str(tmp_path))
+    monkeypatch.setattr(metrics, "SHIPPED_CLASSIFIER", tmp_path / "none.npz")
     trained = []
     monkeypatch.setattr(metrics, "train_classifier", lambda *a, **k: trained.append(1) or metrics.MnistClassifier().eval())
     model, _, _ = metrics.load_classifier(mnist_dir, verbose=False)
     assert trained == [1] and isinstance(model, metrics.MnistClassifier)
     assert metrics.tinygen.load(tmp_path / metrics.CLASSIFIER_FILE)["trained_on"].startswith("MNIST")
 
+
+def test_the_shipped_weights_say_what_they_were_trained_on():
+    shipped = metrics.tinygen.load(metrics.SHIPPED_CLASSIFIER)
+    assert shipped["trained_on"] == "MNIST train split; reference: test split"
+    assert sorted(shipped["model"]) == sorted(metrics.MnistClassifier().state_dict())
+    assert metrics.SHIPPED_CLASSIFIER.stat().st_size < 1_000_000  # the weights alone, no reference
+
+
+@pytest.mark.slow
+def test_the_shipped_classifier_is_what_train_classifier_makes(mnist_dir):
+    """train_classifier on the training split, as on first use before the weights shipped: here
+    (the machine that made them) the same weights to the bit; on another machine, whose BLAS may
+    round otherwise, a classifier that reads the test digits alike (99% the same digit, accuracy
+    within 0.3 points)."""
+    train_images, train_labels, reference, labels, _ = metrics.reference_data(mnist_dir)
+    fresh = metrics.train_classifier(train_images, train_labels, verbose=False)
+    shipped = metrics.MnistClassifier()
+    shipped.load_state_dict(metrics.tinygen.load(metrics.SHIPPED_CLASSIFIER)["model"])
+    same_bits = all(np.array_equal(value.numpy(), shipped.state_dict()[name].numpy())
+                    for name, value in fresh.state_dict().items())
+    read = {name: metrics.predict(model.eval(), reference)[0].argmax(axis=1) for name, model in
+            [("fresh", fresh), ("shipped", shipped)]}
+    accuracy = {name: float(np.mean(digits == labels)) for name, digits in read.items()}
+    agreement = float(np.mean(read["fresh"] == read["shipped"]))
+    print(f"\nthe same bits: {same_bits}; the same digit on {agreement:.4f} of the test digits; accuracy {accuracy}")
+    assert agreement >= 0.99 and abs(accuracy["fresh"] - accuracy["shipped"]) <= 0.003
+    assert accuracy["shipped"] > 0.98
 
 
 def test_the_cached_reference_predictions_are_the_classifiers_own(mnist_dir, tmp_path, monkeypatch):
