@@ -89,6 +89,19 @@ def test_a_damaged_classifier_cache_is_made_again_from_the_shipped_weights(mnist
     assert cached["trained_on"] == "MNIST train split; reference: test split" and "reference" in cached
 
 
+def test_a_cached_classifier_with_other_weights_gives_way_to_the_shipped_one(mnist_dir, tmp_path, monkeypatch):
+    """A classifier trained here before the weights shipped (the same data, other weights): every
+    machine measures with the shipped weights, so the cache is made again from them."""
+    monkeypatch.setenv("TINYGEN_DATA", str(tmp_path))
+    other = metrics.MnistClassifier()  # untrained: other weights
+    metrics.tinygen.save({"model": other.state_dict(), "trained_on": "MNIST train split; reference: test split"},
+                         tmp_path / metrics.CLASSIFIER_FILE)
+    model, _, _ = metrics.load_classifier(mnist_dir, verbose=False)
+    shipped = metrics.tinygen.load(metrics.SHIPPED_CLASSIFIER)["model"]
+    assert metrics._same_weights(model.state_dict(), shipped)
+    assert metrics._same_weights(metrics.tinygen.load(tmp_path / metrics.CLASSIFIER_FILE)["model"], shipped)
+
+
 def test_without_weights_that_fit_the_data_the_classifier_is_trained_and_cached(mnist_dir, tmp_path, monkeypatch):
     """Where the shipped weights do not fit (here: missing; on a machine with only the test split:
     trained on other digits), the classifier is trained on first use, and cached."""

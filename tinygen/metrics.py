@@ -15,9 +15,10 @@ For generated images x (N, 28, 28) in [0, 1], with the classifier's p(y|x) and f
 The classifier (two strided convolutions and two linear layers) is `train_classifier`'s: 4 epochs
 of Adam on the 60,000 training digits, seed 0. Its weights ship with tinygen
 (tinygen/weights/mnist_classifier.npz, 0.8 MB, made by that function on the development machine),
-so that every machine measures with the same classifier and a fresh one need not train it; the
-reference digits' predictions are computed on first use and cached with the weights in the
-library's cache folder. Where only the test split is at hand, the classifier is trained on its
+so that every machine with the training split measures with the same classifier (a cached one
+with other weights is replaced) and none need train it; the reference digits' predictions are
+computed on first use and cached with the weights in the library's cache folder ($TINYGEN_DATA,
+else ~/.cache/tinygen). Where only the test split is at hand, the classifier is trained on its
 first 8,000 digits on first use and cached the same way.
 
 What they accept: grey 28x28 images, (N, 28, 28), (N, 1, 28, 28) or (N, 784), with values in
@@ -224,10 +225,12 @@ def _load_classifier(data_dir, verbose):
     _, _, reference, _, description = reference_data(data_dir, training=False)
     model = MnistClassifier()
     cache = data.default_root() / CLASSIFIER_FILE
+    shipped = tinygen.load(SHIPPED_CLASSIFIER) if SHIPPED_CLASSIFIER.is_file() else {}
+    fits = shipped.get("trained_on") == description  # the weights that ship with tinygen fit this data
     if cache.exists():
         try:
             saved = tinygen.load(cache)
-            if saved.get("trained_on") == description:
+            if saved.get("trained_on") == description and (not fits or _same_weights(saved["model"], shipped["model"])):
                 model.load_state_dict(saved["model"])
                 model.eval()
                 if "reference" in saved and len(saved["reference"]["features"]) == len(reference):
@@ -238,8 +241,7 @@ def _load_classifier(data_dir, verbose):
         except (CheckpointError, KeyError, TypeError, ValueError) as error:  # a damaged cache: made again
             if verbose:
                 print(f"metrics: the cached classifier cannot be used ({error})")
-    shipped = tinygen.load(SHIPPED_CLASSIFIER) if SHIPPED_CLASSIFIER.is_file() else {}
-    if shipped.get("trained_on") == description:  # the weights that ship with tinygen fit this data
+    if fits:  # no cache, or one with other weights (trained here before the weights shipped): the shipped ones
         model.load_state_dict(shipped["model"])
         model.eval()
         return model, reference, description, _cache(cache, model, description, reference)
@@ -248,6 +250,11 @@ def _load_classifier(data_dir, verbose):
     train_images, train_labels = reference_data(data_dir)[:2]  # only now: the cache could not be used
     model = train_classifier(train_images, train_labels, verbose=verbose)
     return model, reference, description, _cache(cache, model, description, reference)
+
+
+def _same_weights(one, other):
+    """Two state dicts (name -> Tensor) with the same names and the same values to the bit."""
+    return sorted(one) == sorted(other) and all(np.array_equal(one[name].numpy(), other[name].numpy()) for name in one)
 
 
 def _cache(path, model, description, reference):

@@ -65,7 +65,12 @@ class Optimizer:
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient. With `closure` (a function that
-        computes the loss and its gradients, as PyTorch's), call it first and return its loss."""
+        computes the loss and its gradients, as PyTorch's), call it first and return its loss.
+
+        Where the parameters hold threads.PARALLEL_ELEMENTS numbers or more, their updates are
+        shared out among the free cores in groups of about equal size (tinygen/threads.py): each
+        update reads and writes only its own parameter, gradient, state and scratch array, so
+        which thread runs it changes no number."""
         loss = None
         if closure is not None:
             with enable_grad():
@@ -94,6 +99,8 @@ class Optimizer:
     def update(self, param, grad, state, work):
         """Change the array `param` in place, given its gradient and its state dict.
 
+        It may run on another thread than the caller's, beside other parameters' updates (see
+        `step`): it must touch only the arrays and the state it is given.
         `work` is a scratch array of the parameter's shape. The updates write their
         intermediate results into it (out=...) instead of making new arrays: for arrays of this
         size NumPy spends more time getting fresh memory than computing.

@@ -1,4 +1,4 @@
-"""How tinygen's matrix products use the cores.
+"""How tinygen's matrix products and optimiser steps use the cores.
 
 A BLAS such as OpenBLAS splits a product among its own threads and waits for all of them. On a
 busy machine, where another program holds the other cores, the caller waits for a partner thread

