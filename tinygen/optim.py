@@ -75,7 +75,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        updates = []  # (parameter, gradient, state, scratch) of each parameter that has a gradient
+        updated, updates = [], []  # the parameters that have a gradient; (array, gradient, state, scratch) of each
         for i, (p, state) in enumerate(zip(self.params, self.state)):
             if p.grad is None:
                 continue
@@ -84,16 +84,24 @@ class Optimizer:
                                  f"has shape {p.grad.shape}")
             if self.work[i] is None or self.work[i].shape != p.shape or backend.device_of(self.work[i]) != p.device:
                 self.work[i] = backend.get_array_module(p.data).empty_like(p.data)
+            updated.append(p)
             updates.append((p.data, p.grad.data, state, self.work[i]))
+
         # Each parameter's update is its own, element by element: large sets are shared out among
         # the cores (tinygen/threads.py), and which thread updates a parameter changes no number.
-        sizes = [update[0].size for update in updates]
-        on_cpu = all(backend.device_of(update[0]) == "cpu" for update in updates)
-        groups = threads.balanced_groups(updates, sizes) if on_cpu and sum(sizes) >= threads.PARALLEL_ELEMENTS else [updates]
-        threads.share_out(lambda some: [self.update(*update) for group in some for update in group], groups)
-        for p in self.params:
-            if p.grad is not None:
-                p._bump_version()  # p changed in place: a graph that saved its old values refuses backward
+        def update_each(groups):
+            for group in groups:
+                for update in group:
+                    self.update(*update)
+
+        sizes = [p.data.size for p in updated]
+        on_cpu = all(p.device == "cpu" for p in updated)
+        if on_cpu and sum(sizes) >= threads.PARALLEL_ELEMENTS:
+            threads.share_out(update_each, threads.balanced_groups(updates, sizes))
+        else:
+            update_each([updates])
+        for p in updated:
+            p._bump_version()  # p changed in place: a graph that saved its old values refuses backward
         return loss
 
     def update(self, param, grad, state, work):

@@ -1,8 +1,8 @@
 """Pictures of training: image grids (with Pillow, their titles in matplotlib's font), among them
 a VAE's 2-D latent manifold, and training curves and other plots (matplotlib).
 
-Every function that draws takes plain arrays or tensors and writes a PNG atomically (to a temporary file,
-then renamed), so a picture being looked at is never half written.
+Every function that draws takes plain arrays or tensors and writes a PNG atomically (to a
+temporary file, then renamed), so a picture being looked at is never half written.
 """
 import statistics
 
