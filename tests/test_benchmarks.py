@@ -79,3 +79,13 @@ def test_profile_accounts_for_the_whole_step():
     # and the ops leave a non-negative remainder (the engine) of the step.
     engine_ms = float(rows["engine"][-2])
     assert 0 <= engine_ms < profiled_ms
+
+
+def test_blocks_against_whole_products_reports_each_kind_and_each_model():
+    """benchmarks/blocks_vs_whole.py (its counts depend on the BLAS and are not checked here)."""
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "blocks_vs_whole.py"), "--draws", "60", "--steps", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("float32 cut into ") and "equal to the uncut product" in line for line in lines), lines
+    assert sum("1 steps: weights" in line for line in lines) == 4, lines

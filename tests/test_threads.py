@@ -8,11 +8,14 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from threadpoolctl import threadpool_info
 
 import tinygen
 import tinygen.nn.functional as F
 from tinygen import threads
+from strategies import cheap
 
 
 def blas_threads_now():
@@ -69,7 +72,8 @@ def test_large_products_are_cut_into_blocks_on_two_threads_and_small_ones_are_no
     assert block_threads == []  # one product, one BLAS call on the calling thread
     products(large)[op]()
     assert len(block_threads) == 2 and len({ident for _, ident in block_threads}) == 2
-    assert threading.get_ident() in {ident for _, ident in block_threads}  # the caller takes a block too
+    (larger, caller), (_, helper) = sorted(block_threads, key=lambda seen: -seen[0][0] * seen[0][1])
+    assert caller == threading.get_ident() != helper  # the caller takes the larger block, its head start
     assert blas_threads_now() == 1
 
 
@@ -78,7 +82,8 @@ def test_the_backward_products_are_cut_too(two_chunks, block_threads):
     x = tinygen.randn(256, 256, requires_grad=True)
     w = tinygen.randn(256, 256, requires_grad=True)
     (x @ w).sum().backward()  # y = x @ w, gx = g @ w^T and gw = x^T @ g: 16.8 M multiply-adds each
-    assert len(block_threads) == 6 and {shape for shape, _ in block_threads} == {(128, 256)}
+    # each cut the same way: the helper's block (1 - 4 M / 16.8 M) / 2 of the 256 rows, the caller's the rest
+    assert [shape for shape, _ in block_threads] == [(159, 256), (97, 256)] * 3
 
 
 def test_a_wide_product_is_cut_into_columns(two_chunks, block_threads):
@@ -86,7 +91,7 @@ def test_a_wide_product_is_cut_into_columns(two_chunks, block_threads):
     tinygen.set_num_threads(2)
     x, w = tinygen.randn(64, 1024), tinygen.randn(784, 1024)
     y = F.linear(x, w)
-    assert sorted(shape for shape, _ in block_threads) == [(64, 392), (64, 392)]
+    assert [shape for shape, _ in block_threads] == [(64, 423), (64, 361)]  # 51.4 M multiply-adds: 361 = 784 (1 - 4/51.4) / 2
     np.testing.assert_allclose(y.numpy(), x.numpy() @ w.numpy().T, rtol=1e-5, atol=1e-4)
 
 
@@ -115,10 +120,38 @@ def test_the_numbers_do_not_depend_on_the_thread_count(monkeypatch, two_chunks, 
             np.testing.assert_array_equal(a, b)
 
 
-def test_blocks_are_as_even_as_can_be(monkeypatch):
+def sizes(cut):
+    return [block.stop - block.start for block in cut]
+
+
+def test_the_callers_block_is_larger_by_the_head_start(monkeypatch):
+    """The first block (the caller's) holds HEAD_START_FLOPS more multiply-adds than each other one."""
+    assert threads.HEAD_START_FLOPS == 4_000_000 and threads.SMALLEST_BLOCK_FLOPS == 1_000_000
     monkeypatch.setattr(threads, "CHUNKS", 3)
-    assert threads.blocks(10) == [slice(0, 3), slice(3, 6), slice(6, 10)]
-    assert [b.stop - b.start for b in threads.blocks(3000)] == [1000, 1000, 1000]
+    assert sizes(threads.blocks(3000, 16_000_000)) == [1500, 750, 750]  # 8 M = 4 M + 4 M, then 4 M and 4 M
+    assert sizes(threads.blocks(3000, 10 ** 12)) == [1002, 999, 999]  # 999.996 rows each, rounded down
+    assert sizes(threads.blocks(10, 16_000_000)) == [6, 2, 2]  # 2.5 rows each, rounded down
+    monkeypatch.setattr(threads, "CHUNKS", 2)
+    assert sizes(threads.blocks(784, 64 * 1024 * 784)) == [423, 361]  # 361.5 = 784 (1 - 4 / 51.4) / 2
+    assert sizes(threads.blocks(1000, 5_900_000)) == [1000]  # the helper's 161 rows would hold 0.95 M: not cut
+    assert sizes(threads.blocks(1000, 6_100_000)) == [828, 172]  # 172 rows of 6,100: 1.05 M
+
+
+@cheap
+@given(chunks=st.integers(2, 6), size=st.integers(1, 5000), flops=st.integers(4_000_000, 10 ** 10))
+def test_blocks_cover_the_axis_the_others_equal_none_too_small(chunks, size, flops):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(threads, "CHUNKS", chunks)
+        cut = threads.blocks(size, flops)
+    assert cut[0].start == 0 and cut[-1].stop == size
+    assert all(a.stop == b.start for a, b in zip(cut, cut[1:])) and all(sizes(cut))  # in order, none empty
+    first, *others = sizes(cut)
+    assert len(cut) in (1, chunks)
+    assert all(rows * flops / size >= threads.SMALLEST_BLOCK_FLOPS for rows in others)
+    assert all(rows == others[0] for rows in others)
+    if others:  # the caller's block holds HEAD_START_FLOPS more than each other, to the rows rounded off
+        extra = (first - others[0]) * flops / size
+        assert -flops / size < extra - threads.HEAD_START_FLOPS <= chunks * flops / size
 
 
 def test_a_matrix_vector_product_is_never_cut(two_chunks, block_threads):
@@ -318,12 +351,56 @@ def test_balanced_groups_give_the_largest_first_to_the_lightest_group(monkeypatc
     assert threads.balanced_groups(["a", "b"], [1, 2]) == [["b"], ["a"]]  # no empty group
 
 
-def test_an_error_on_a_pool_thread_reaches_the_caller(two_chunks):
+def test_an_error_on_a_helper_thread_reaches_the_caller_and_the_helper_works_on(two_chunks):
     tinygen.set_num_threads(2)
 
     def work(parts):
         if parts == ["second"]:
-            raise ValueError("from the pool thread")
+            raise ValueError("from the helper thread")
 
-    with pytest.raises(ValueError, match="from the pool thread"):
+    with pytest.raises(ValueError, match="from the helper thread"):
         threads.share_out(work, ["first", "second"])
+    done = []
+    threads.share_out(lambda parts: done.extend((part, threading.get_ident()) for part in parts), ["a", "b"])
+    assert sorted(part for part, _ in done) == ["a", "b"] and len({ident for _, ident in done}) == 2
+
+
+def test_work_shared_out_from_inside_shared_out_work_is_done_there(two_chunks):
+    """A helper busy with one caller's work is not handed more: nested work runs on its own thread."""
+    tinygen.set_num_threads(2)
+    inner = []
+
+    def outer(parts):
+        for part in parts:
+            threads.share_out(lambda some: inner.extend((part, s, threading.get_ident()) for s in some), [1, 2])
+
+    threads.share_out(outer, ["caller", "helper"])
+    for part in ["caller", "helper"]:
+        (ident,) = {ident for p, _, ident in inner if p == part}  # both inner parts on one thread
+        assert sorted(s for p, s, _ in inner if p == part) == [1, 2]
+
+
+def test_two_callers_at_once_get_their_own_products_right(two_chunks):
+    """Two threads of a program multiplying at once: one uses the helper, the other computes alone
+    (or waits for nothing); each gets the bits one thread gives."""
+    rng = np.random.default_rng(0)
+    pairs = [(rng.standard_normal((300, 400)).astype(np.float32), rng.standard_normal((400, 500)).astype(np.float32))
+             for _ in range(2)]
+    tinygen.set_num_threads(1)
+    expected = [threads.matmul(a, b) for a, b in pairs]
+    tinygen.set_num_threads(2)
+    found = [[], []]
+
+    def multiply(i):
+        for _ in range(20):
+            found[i].append(threads.matmul(*pairs[i]))
+
+    callers = [threading.Thread(target=multiply, args=(i,)) for i in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    for i in range(2):
+        assert len(found[i]) == 20
+        for product in found[i]:
+            np.testing.assert_array_equal(product, expected[i])

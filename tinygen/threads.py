@@ -13,8 +13,10 @@ So tinygen splits large products itself, in a way that cannot change their numbe
     A product A B of PARALLEL_FLOPS multiply-adds or more (2-D, more than one column) is cut into
     CHUNKS blocks, CHUNKS being the cores this process may use: blocks of A's rows (block i of the
     result is rows i of A times B) where A has at least as many rows as B has columns, else blocks
-    of B's columns; each block is one BLAS call on one thread. The cut depends on the shapes and
-    CHUNKS alone, so the numbers are the same however many threads compute the blocks.
+    of B's columns; each block is one BLAS call on one thread. The first block, the calling
+    thread's, is larger by HEAD_START_FLOPS multiply-adds, the work it does while a sleeping
+    thread wakes up to take the next. The cut depends on the shapes and CHUNKS alone, so the
+    numbers are the same however many threads compute the blocks.
     The blocks run at once on as many threads as are allowed now: by default ("auto") the cores
     other programs leave free (every half second tinygen reads how busy the machine was from
     Linux's /proc/stat, less its own use; elsewhere it keeps to one), at least one; after
@@ -30,11 +32,17 @@ A run thus gives the same numbers on a quiet machine and on a busy one, and a re
 straight run's. (On the development machine the blocks even give exactly the uncut product's numbers: for
 1,076 random shapes cut into rows and 632 cut into columns, each operand plain or transposed, all
 equal. A matrix-vector product, which OpenBLAS sums in another order when cut, is never cut.)
+
+The threads beside the caller are `Helper`s: each waits on a lock for its next work. Waking one
+goes through the OS, and on a virtual machine through the hypervisor: 50-100 microseconds on the
+development VM, in which one core does some 4 million multiply-adds. Hence the head start: the
+helper's block is smaller, it finishes first, and the caller, finding it done, goes on without
+being put to sleep and woken in its turn.
 """
 import math
 import os
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 from threadpoolctl import ThreadpoolController
@@ -43,6 +51,12 @@ from tinygen.backend import device_of, get_array_module
 
 # Multiply-adds (m * n * k) from which a product is cut into blocks computed at once.
 PARALLEL_FLOPS = 4_000_000
+# Multiply-adds the calling thread's block has beyond the others': what it computes while a helper wakes up.
+HEAD_START_FLOPS = 4_000_000
+# The fewest multiply-adds a helper's block may hold. On AVX-512, OpenBLAS computes small products with
+# a kernel of its own ("direct sgemm") that adds in another order: on the development VM a float32
+# product cut into blocks gave other numbers than uncut only where a block held under a million.
+SMALLEST_BLOCK_FLOPS = 1_000_000
 # Numbers in all of an optimiser's parameters from which its step shares them out among the threads.
 PARALLEL_ELEMENTS = 250_000
 
@@ -63,8 +77,9 @@ _num_threads = "auto"  # the threads for a large product's blocks: "auto" (the f
 FREE_CORES_EVERY = 0.5  # seconds between two looks at how busy the machine is
 _last_look = None  # (time, the machine's busy seconds, this process's CPU seconds) at the last look
 _free_cores = 1  # what the last look found: cores that no other program used
-_pool = None  # the threads that compute blocks beside the calling thread, made on first use
-_pool_pid = None  # the process that made them: threads do not survive a fork, a child makes its own
+_helpers = []  # the threads that compute blocks beside the calling thread (Helper), made on first use
+_helpers_free = None  # a lock held while a caller uses the helpers (another caller computes alone)
+_helpers_pid = None  # the process that made them: threads do not survive a fork, a child makes its own
 
 
 def _numpy_blas():
@@ -132,18 +147,57 @@ def _one_blas_thread():
         _blas_pid = os.getpid()
 
 
+class Helper:
+    """A thread that computes parts of the work beside the calling thread: it waits on the lock
+    `go` for work, does it, and releases `done`. Both locks start held."""
+
+    def __init__(self):
+        self.go, self.done = threading.Lock(), threading.Lock()
+        self.go.acquire()
+        self.done.acquire()
+        self.work = self.parts = self.error = None
+        threading.Thread(target=self.run, name="tinygen-helper", daemon=True).start()
+
+    def run(self):
+        while True:
+            self.go.acquire()  # sleeps until start() releases it
+            try:
+                self.work(self.parts)
+            except BaseException as error:  # handed to the caller by wait()
+                self.error = error
+            self.done.release()
+
+    def start(self, work, parts):
+        self.work, self.parts, self.error = work, parts, None
+        self.go.release()
+
+    def wait(self):
+        """Wait until the work given to start() is done; return its error, or None."""
+        self.done.acquire()
+        return self.error
+
+
 def _threads_beside_the_caller():
-    global _pool, _pool_pid
-    if _pool_pid != os.getpid():
-        _pool = ThreadPoolExecutor(max_workers=max(1, CHUNKS - 1), thread_name_prefix="tinygen-blocks")
-        _pool_pid = os.getpid()
-    return _pool
+    """The helpers (CHUNKS - 1 of them) and the lock that one caller at a time holds to use them."""
+    global _helpers, _helpers_free, _helpers_pid
+    if _helpers_pid != os.getpid():
+        _helpers, _helpers_free, _helpers_pid = [], threading.Lock(), os.getpid()
+    while len(_helpers) < CHUNKS - 1:  # (CHUNKS is fixed for a process; tests change it)
+        _helpers.append(Helper())
+    return _helpers, _helpers_free
 
 
-def blocks(size):
-    """The slices a large product's rows (or columns) are cut into: CHUNKS of them, as even as can be."""
-    edges = [size * i // CHUNKS for i in range(CHUNKS + 1)]
-    return [slice(start, stop) for start, stop in zip(edges[:-1], edges[1:])]
+def blocks(size, flops):
+    """The slices the rows (or columns) of a product of `flops` multiply-adds are cut into: CHUNKS of
+    them, the first larger by HEAD_START_FLOPS, the others equal (rounded down), the first taking
+    what is left; only the first where each other would hold under SMALLEST_BLOCK_FLOPS."""
+    others = (1 - HEAD_START_FLOPS / flops) / CHUNKS if flops > HEAD_START_FLOPS else 0.0  # each other's share
+    other = math.floor(size * others)
+    if other * flops / size < SMALLEST_BLOCK_FLOPS:
+        other = 0
+    first = size - (CHUNKS - 1) * other
+    edges = [0] + [first + other * i for i in range(CHUNKS)]
+    return [slice(start, stop) for start, stop in zip(edges[:-1], edges[1:]) if stop > start]
 
 
 def matmul(a, b):
@@ -153,7 +207,8 @@ def matmul(a, b):
     computed block by block: along the rows of a, out[rows] = a[rows] @ b, where a has at least as
     many rows as b has columns, else along the columns of b, out[:, cols] = a @ b[:, cols] (a batch
     of 64 images times a layer of 784 outputs is cut into columns). The blocks are shared among the
-    threads allowed now (thread t takes blocks t, t + T, t + 2T, ...), the caller among them."""
+    threads allowed now (thread t takes blocks t, t + T, t + 2T, ...), the caller among them with the
+    first and largest."""
     if device_of(a) != "cpu":
         return a @ b
     _one_blas_thread()
@@ -165,25 +220,42 @@ def matmul(a, b):
         def compute(some):
             for rows in some:
                 numpy.matmul(a[rows], b, out=out[rows])
-        cut = blocks(m)
+        cut = blocks(m, m * k * n)
     else:
         def compute(some):
             for columns in some:
                 numpy.matmul(a, b[:, columns], out=out[:, columns])
-        cut = blocks(n)
+        cut = blocks(n, m * k * n)
     share_out(compute, cut)
     return out
 
 
 def share_out(work, parts):
-    """work(part) for each of `parts`, at once on the threads allowed now (get_num_threads, at most
-    CHUNKS), the calling thread among them: thread t does parts t, t + T, t + 2T, ...; returns when
-    all are done, and passes on an error. On a busy machine the caller does every part in turn."""
+    """work(some of `parts`) on each of the threads allowed now (get_num_threads, at most CHUNKS),
+    the calling thread among them: thread t does parts t, t + T, t + 2T, ...; returns when all are
+    done, and passes on an error. On a busy machine, or while another thread uses the helpers, the
+    caller does every part in turn."""
     threads = min(get_num_threads(), CHUNKS, len(parts))
-    others = [_threads_beside_the_caller().submit(work, parts[t::threads]) for t in range(1, threads)]
-    work(parts[0::threads])
-    for done in others:
-        done.result()  # waits (without spinning) and passes on an error
+    if threads == 1:
+        work(parts)
+        return
+    helpers, helpers_free = _threads_beside_the_caller()
+    if not helpers_free.acquire(blocking=False):
+        work(parts)
+        return
+    try:
+        helpers = helpers[: threads - 1]
+        for t, helper in enumerate(helpers, start=1):
+            helper.start(work, parts[t::threads])
+        try:
+            work(parts[0::threads])
+        finally:
+            errors = [helper.wait() for helper in helpers]  # sleeps only if a helper is not done yet
+    finally:
+        helpers_free.release()
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 def balanced_groups(items, sizes):
