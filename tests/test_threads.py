@@ -231,6 +231,20 @@ def test_free_cores_looks_again_only_every_half_second(monkeypatch):
     assert threads.free_cores() == 1
 
 
+def test_a_forked_child_does_not_compare_its_cpu_seconds_with_its_parents(monkeypatch):
+    """A forked child's CPU seconds start again from 0: its first look only starts its own count."""
+    machine = FakeMachine(monkeypatch, cores=2, others=0.0, ours=1.0)
+    threads.free_cores()
+    machine.tick()
+    assert threads.free_cores() == 2
+    monkeypatch.setattr(threads.os, "getpid", lambda: -1)  # now in a child, whose clock is back at 0
+    machine.mine = 0.0
+    machine.tick()
+    assert threads.free_cores() == 2  # compared with the parent's 11 CPU seconds, it would find 1
+    machine.tick()
+    assert threads.free_cores() == 2
+
+
 def test_auto_runs_the_blocks_on_the_free_cores(two_chunks, block_threads, monkeypatch):
     tinygen.set_num_threads("auto")
     monkeypatch.setattr(threads, "free_cores", lambda: 2)
@@ -404,3 +418,24 @@ def test_two_callers_at_once_get_their_own_products_right(two_chunks):
         assert len(found[i]) == 20
         for product in found[i]:
             np.testing.assert_array_equal(product, expected[i])
+
+
+def test_helpers_interrupted_while_waited_for_are_replaced(two_chunks, monkeypatch):
+    """Ctrl-C while the caller waits for a helper: that helper may still be writing, so it is never
+    handed work again (its `done` would come back late and end a later wait too early)."""
+    tinygen.set_num_threads(2)
+    threads.share_out(lambda parts: None, ["a", "b"])
+    old_helper = threads._threads_beside_the_caller()[0][0]  # the one that took part "b"
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    real_wait = threads.Helper.wait
+    monkeypatch.setattr(threads.Helper, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        threads.share_out(lambda parts: None, ["a", "b"])
+    monkeypatch.setattr(threads.Helper, "wait", real_wait)
+    done = []
+    threads.share_out(lambda parts: done.extend((part, threading.get_ident()) for part in parts), ["a", "b"])
+    new_helper = threads._threads_beside_the_caller()[0][0]
+    assert new_helper is not old_helper and sorted(part for part, _ in done) == ["a", "b"]

@@ -2,16 +2,17 @@
 
 A BLAS such as OpenBLAS splits a product among its own threads and waits for all of them. On a
 busy machine, where another program holds the other cores, the caller waits for a partner thread
-that the OS cannot run at once: measured on 2 cores beside one CPU-bound program
-(benchmarks/step_time.py --under-load), the DCGAN's step took 1.7-2.1x its quiet time with two
-BLAS threads. And a BLAS adds in another order on two threads than on one for some shapes, so
+that the OS cannot run at once: measured on 2 cores beside one CPU-bound program, the headline
+training steps took 1.6-2.0x their quiet time with two BLAS threads (the Intel VM, 2026-12-07;
+benchmarks/results/step_time_under_load_intel_2026-12-07_before.txt). And a BLAS adds in another order on two threads than on one for some shapes, so
 letting its thread count follow the load would change a run's numbers from day to day.
 
 So tinygen splits large products itself, in a way that cannot change their numbers:
 
     NumPy's BLAS always runs on one thread.
     A product A B of PARALLEL_FLOPS multiply-adds or more (2-D, more than one column) is cut into
-    CHUNKS blocks, CHUNKS being the cores this process may use: blocks of A's rows (block i of the
+    CHUNKS blocks (if each but the first then holds SMALLEST_BLOCK_FLOPS: from 6 M multiply-adds on
+    two cores), CHUNKS being the cores this process may use: blocks of A's rows (block i of the
     result is rows i of A times B) where A has at least as many rows as B has columns, else blocks
     of B's columns; each block is one BLAS call on one thread. The first block, the calling
     thread's, is larger by HEAD_START_FLOPS multiply-adds, the work it does while a sleeping
@@ -29,13 +30,14 @@ So tinygen splits large products itself, in a way that cannot change their numbe
     CuPy's products run on the GPU and are left alone.
 
 A run thus gives the same numbers on a quiet machine and on a busy one, and a resumed run the
-straight run's. (On the development machine the blocks even give exactly the uncut product's numbers: for
-1,076 random shapes cut into rows and 632 cut into columns, each operand plain or transposed, all
-equal. A matrix-vector product, which OpenBLAS sums in another order when cut, is never cut.)
+straight run's, on a machine with as many cores. (On the Intel VM of 2026-12-07 float32 blocks even
+gave exactly the uncut product's numbers, for 211 random shapes; float64 blocks need not, see
+benchmarks/blocks_vs_whole.py. A product with one column, a matrix times a vector, which OpenBLAS
+sums in another order when cut, is never cut.)
 
 The threads beside the caller are `Helper`s: each waits on a lock for its next work. Waking one
 goes through the OS, and on a virtual machine through the hypervisor: 50-100 microseconds on the
-development VM, in which one core does some 4 million multiply-adds. Hence the head start: the
+Intel VM of 2026-12-07, in which one core does some 4 million multiply-adds. Hence the head start: the
 helper's block is smaller, it finishes first, and the caller, finding it done, goes on without
 being put to sleep and woken in its turn.
 """
@@ -54,7 +56,7 @@ PARALLEL_FLOPS = 4_000_000
 # Multiply-adds the calling thread's block has beyond the others': what it computes while a helper wakes up.
 HEAD_START_FLOPS = 4_000_000
 # The fewest multiply-adds a helper's block may hold. On AVX-512, OpenBLAS computes small products with
-# a kernel of its own ("direct sgemm") that adds in another order: on the development VM a float32
+# a kernel of its own ("direct sgemm") that adds in another order: on the Intel VM a float32
 # product cut into blocks gave other numbers than uncut only where a block held under a million.
 SMALLEST_BLOCK_FLOPS = 1_000_000
 # Numbers in all of an optimiser's parameters from which its step shares them out among the threads.
@@ -75,11 +77,12 @@ _blas = None  # NumPy's BLAS libraries (threadpoolctl's controllers), found on f
 _blas_pid = None  # the process that set them to one thread (a forked child inherits the setting)
 _num_threads = "auto"  # the threads for a large product's blocks: "auto" (the free cores) or set_num_threads' n
 FREE_CORES_EVERY = 0.5  # seconds between two looks at how busy the machine is
-_last_look = None  # (time, the machine's busy seconds, this process's CPU seconds) at the last look
+_last_look = None  # (time, the machine's busy seconds, this process's CPU seconds, its pid) at the last look
 _free_cores = 1  # what the last look found: cores that no other program used
 _helpers = []  # the threads that compute blocks beside the calling thread (Helper), made on first use
 _helpers_free = None  # a lock held while a caller uses the helpers (another caller computes alone)
 _helpers_pid = None  # the process that made them: threads do not survive a fork, a child makes its own
+_making_helpers = threading.Lock()  # held while the helpers are made or dropped
 
 
 def _numpy_blas():
@@ -111,10 +114,10 @@ def free_cores():
     if _last_look is not None and now - _last_look[0] < FREE_CORES_EVERY:
         return _free_cores
     try:
-        look = (now, _machine_busy_seconds(), time.process_time())
+        look = (now, _machine_busy_seconds(), time.process_time(), os.getpid())
     except (OSError, ValueError, IndexError):
         return 1
-    if _last_look is not None:
+    if _last_look is not None and _last_look[3] == look[3]:  # (a forked child's CPU seconds start at 0)
         seconds = look[0] - _last_look[0]
         others = ((look[1] - _last_look[1]) - (look[2] - _last_look[2])) / seconds
         _free_cores = max(1, min(os.cpu_count() or 1, round((os.cpu_count() or 1) - others)))
@@ -165,6 +168,7 @@ class Helper:
                 self.work(self.parts)
             except BaseException as error:  # handed to the caller by wait()
                 self.error = error
+            self.work = self.parts = None  # keeps no product's arrays alive
             self.done.release()
 
     def start(self, work, parts):
@@ -180,11 +184,19 @@ class Helper:
 def _threads_beside_the_caller():
     """The helpers (CHUNKS - 1 of them) and the lock that one caller at a time holds to use them."""
     global _helpers, _helpers_free, _helpers_pid
-    if _helpers_pid != os.getpid():
-        _helpers, _helpers_free, _helpers_pid = [], threading.Lock(), os.getpid()
-    while len(_helpers) < CHUNKS - 1:  # (CHUNKS is fixed for a process; tests change it)
-        _helpers.append(Helper())
-    return _helpers, _helpers_free
+    with _making_helpers:
+        if _helpers_pid != os.getpid():
+            _helpers, _helpers_free, _helpers_pid = [], threading.Lock(), os.getpid()
+        while len(_helpers) < CHUNKS - 1:  # (CHUNKS is fixed for a process; tests change it)
+            _helpers.append(Helper())
+        return _helpers, _helpers_free
+
+
+def _drop_helpers():
+    """Forget the helpers (new ones are made on next use): one may still be at work that no caller waits for."""
+    global _helpers_pid
+    with _making_helpers:
+        _helpers_pid = None
 
 
 def blocks(size, flops):
@@ -212,8 +224,10 @@ def matmul(a, b):
     if device_of(a) != "cpu":
         return a @ b
     _one_blas_thread()
-    (m, k), n = a.shape[-2:], b.shape[-1]
-    if a.ndim != 2 or b.ndim != 2 or n == 1 or CHUNKS == 1 or max(m, n) < CHUNKS or m * k * n < PARALLEL_FLOPS:
+    if a.ndim != 2 or b.ndim != 2:
+        return a @ b
+    (m, k), n = a.shape, b.shape[1]
+    if n == 1 or CHUNKS == 1 or max(m, n) < CHUNKS or m * k * n < PARALLEL_FLOPS:
         return a @ b
     out = numpy.empty((m, n), dtype=numpy.result_type(a, b))  # on the CPU: NumPy arrays
     if m >= n:
@@ -250,7 +264,13 @@ def share_out(work, parts):
         try:
             work(parts[0::threads])
         finally:
-            errors = [helper.wait() for helper in helpers]  # sleeps only if a helper is not done yet
+            errors = []
+            try:
+                for helper in helpers:
+                    errors.append(helper.wait())  # sleeps only if the helper is not done yet
+            except BaseException:  # interrupted (Ctrl-C) while a helper still works: never hand it work again
+                _drop_helpers()
+                raise
     finally:
         helpers_free.release()
     for error in errors:
