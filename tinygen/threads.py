@@ -307,7 +307,8 @@ def tensordot(a, b, axes_a, axes_b):
 
 def describe():
     """One line for the examples to print at start."""
-    cut = (f"products of {PARALLEL_FLOPS / 1e6:g}M multiply-adds or more cut into {CHUNKS} blocks, and optimiser "
+    cut = (f"products of {PARALLEL_FLOPS / 1e6:g}M multiply-adds or more cut into {CHUNKS} blocks (the caller's "
+           f"{HEAD_START_FLOPS / 1e6:g}M larger, the others of {SMALLEST_BLOCK_FLOPS / 1e6:g}M or more), and optimiser "
            f"steps of {PARALLEL_ELEMENTS / 1e6:g}M numbers or more into {CHUNKS} groups")
     if _num_threads == "auto":
         return (f"BLAS threads: 1 each; {cut}, run at once on the cores other programs leave free (of "
