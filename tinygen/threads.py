@@ -4,8 +4,9 @@ A BLAS such as OpenBLAS splits a product among its own threads and waits for all
 busy machine, where another program holds the other cores, the caller waits for a partner thread
 that the OS cannot run at once: measured on 2 cores beside one CPU-bound program, the headline
 training steps took 1.6-2.0x their quiet time with two BLAS threads (the Intel VM, 2026-12-07;
-benchmarks/results/step_time_under_load_intel_2026-12-07_before.txt). And a BLAS adds in another order on two threads than on one for some shapes, so
-letting its thread count follow the load would change a run's numbers from day to day.
+benchmarks/results/step_time_under_load_intel_2026-12-07_before.txt). And a BLAS adds in another
+order on two threads than on one for some shapes, so letting its thread count follow the load would
+change a run's numbers from day to day.
 
 So tinygen splits large products itself, in a way that cannot change their numbers:
 
@@ -37,8 +38,8 @@ sums in another order when cut, is never cut.)
 
 The threads beside the caller are `Helper`s: each waits on a lock for its next work. Waking one
 goes through the OS, and on a virtual machine through the hypervisor: 50-100 microseconds on the
-Intel VM of 2026-12-07, in which one core does some 4 million multiply-adds. Hence the head start: the
-helper's block is smaller, it finishes first, and the caller, finding it done, goes on without
+Intel VM of 2026-12-07, in which one core does some 4 million multiply-adds. Hence the head start:
+the helper's block is smaller, it finishes first, and the caller, finding it done, goes on without
 being put to sleep and woken in its turn.
 """
 import math
