@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 def cut_against_whole(draws, seed):
     """{(rows or columns, dtype): [products cut, products equal to the uncut one]}."""
-    threads._one_blas_thread()  # NumPy's BLAS on one thread, as tinygen keeps it
+    tinygen.set_num_threads(1)  # the blocks one after another; threads.matmul sets NumPy's BLAS to one thread
     rng = np.random.default_rng(seed)
     found = {}
     for _ in range(draws):
@@ -37,16 +37,10 @@ def cut_against_whole(draws, seed):
         dtype = rng.choice(["float32", "float64"])
         a, b = (rng.standard_normal(shape).astype(dtype) for shape in [(m, k), (k, n)])
         a, b = (np.asfortranarray(x) if rng.random() < 0.5 else x for x in (a, b))  # plain or transposed
-        whole, out = a @ b, np.empty((m, n), dtype)
-        if m >= n:  # as threads.matmul cuts
-            for rows in threads.blocks(m, m * k * n):
-                np.matmul(a[rows], b, out=out[rows])
-        else:
-            for columns in threads.blocks(n, m * k * n):
-                np.matmul(a, b[:, columns], out=out[:, columns])
+        in_blocks = threads.matmul(a, b)  # cut into rows where m >= n, else into columns
         counts = found.setdefault(("rows" if m >= n else "columns", dtype), [0, 0])
         counts[0] += 1
-        counts[1] += bool(np.array_equal(out, whole))
+        counts[1] += bool(np.array_equal(in_blocks, a @ b))
     return found
 
 

@@ -204,12 +204,13 @@ def blocks(size, flops):
     """The slices the rows (or columns) of a product of `flops` multiply-adds are cut into: CHUNKS of
     them, the first larger by HEAD_START_FLOPS, the others equal (rounded down), the first taking
     what is left; only the first where each other would hold under SMALLEST_BLOCK_FLOPS."""
-    others = (1 - HEAD_START_FLOPS / flops) / CHUNKS if flops > HEAD_START_FLOPS else 0.0  # each other's share
-    other = math.floor(size * others)
-    if other * flops / size < SMALLEST_BLOCK_FLOPS:
-        other = 0
-    first = size - (CHUNKS - 1) * other
-    edges = [0] + [first + other * i for i in range(CHUNKS)]
+    # each helper's block: a CHUNKS-th of what is left once the caller's head start is taken off
+    helper_share = (1 - HEAD_START_FLOPS / flops) / CHUNKS if flops > HEAD_START_FLOPS else 0.0
+    helper_size = math.floor(size * helper_share)  # rows (or columns)
+    if helper_size * flops / size < SMALLEST_BLOCK_FLOPS:
+        helper_size = 0
+    first = size - (CHUNKS - 1) * helper_size
+    edges = [0] + [first + helper_size * i for i in range(CHUNKS)]
     return [slice(start, stop) for start, stop in zip(edges[:-1], edges[1:]) if stop > start]
 
 
@@ -265,18 +266,23 @@ def share_out(work, parts):
         try:
             work(parts[0::threads])
         finally:
-            errors = []
-            try:
-                for helper in helpers:
-                    errors.append(helper.wait())  # sleeps only if the helper is not done yet
-            except BaseException:  # interrupted (Ctrl-C) while a helper still works: never hand it work again
-                _drop_helpers()
-                raise
+            errors = _wait_for(helpers)
     finally:
         helpers_free.release()
     for error in errors:
         if error is not None:
             raise error
+
+
+def _wait_for(helpers):
+    """Each helper's error (or None) once all are done; a wait sleeps only if its helper is not done
+    yet. Interrupted (Ctrl-C) while one still works, the helpers are dropped: that one's late `done`
+    would end a later wait too early."""
+    try:
+        return [helper.wait() for helper in helpers]
+    except BaseException:
+        _drop_helpers()
+        raise
 
 
 def balanced_groups(items, sizes):
